@@ -124,8 +124,17 @@ impl Archive {
         }
     }
 
+    /// Opens an archive held in memory (custom or tar), with random access.
+    pub fn open_bytes(bytes: Vec<u8>, format: Option<Format>) -> Result<Archive> {
+        Self::open_map(Arc::new(MappedFile::from_vec(bytes)), format)
+    }
+
     fn open_mapped(file: &File, format: Option<Format>) -> Result<Archive> {
         let map = Arc::new(MappedFile::open(file).map_err(|e| Error::new(ErrorKind::Io(e)))?);
+        Self::open_map(map, format)
+    }
+
+    fn open_map(map: Arc<MappedFile>, format: Option<Format>) -> Result<Archive> {
         let len = map.len();
         let mut input = Input::mapped(Arc::clone(&map), 0, len);
         let format = match format {
@@ -237,6 +246,33 @@ impl Archive {
             (DataLocation::Block { offset: None }, Backend::Custom(data)) => data.found_positions().get(&entry.dump_id).copied().unwrap_or(0),
             _ => 0,
         }
+    }
+
+    /// Records where every data block of a mapped custom archive starts, by one scan over
+    /// the block headers (bodies are skipped by their lengths). Entries whose TOC already has
+    /// offsets need none of this; a damaged area simply ends the scan, and reading the entries
+    /// behind it reports the damage.
+    pub fn locate_blocks(&mut self) {
+        if let Backend::Custom(data) = &mut self.backend {
+            if data.input.is_seekable() {
+                data.scan_all();
+            }
+        }
+    }
+
+    /// An independent reader of the same archive, for reading entries on another thread.
+    /// `None` for one-pass sources.
+    pub fn try_clone_reader(&self) -> Option<Archive> {
+        let backend = match &self.backend {
+            Backend::Custom(data) => Backend::Custom(data.fork()?),
+            Backend::Directory { dir } => Backend::Directory { dir: dir.clone() },
+            Backend::TarIndexed { input, index } => {
+                let end = input.end()?;
+                Backend::TarIndexed { input: input.fork(0, end)?, index: index.clone() }
+            }
+            Backend::TarStream { .. } => return None,
+        };
+        Some(Archive { header: self.header.clone(), toc: self.toc.clone(), format: self.format, backend })
     }
 
     /// Declares which data members a one-pass tar stream will be asked for, so that passing

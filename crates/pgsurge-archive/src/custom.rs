@@ -46,6 +46,29 @@ impl CustomData {
         CustomData { input, phase: Phase::Between, found: HashMap::new(), scanned_to, passed: HashSet::new() }
     }
 
+    /// An independent reader over the same mapped bytes, knowing what this one has learned.
+    pub fn fork(&self) -> Option<CustomData> {
+        let end = self.input.end()?;
+        let input = self.input.fork(0, end)?;
+        Some(CustomData { input, phase: Phase::Between, found: self.found.clone(), scanned_to: self.scanned_to, passed: HashSet::new() })
+    }
+
+    /// Scans every remaining block header (mapped input), recording positions.
+    pub fn scan_all(&mut self) {
+        if self.input.seek(self.scanned_to).is_err() {
+            return;
+        }
+        self.phase = Phase::Between;
+        while let Ok(Some((id, _))) = self.next_block() {
+            let _ = id;
+            if self.finish_block().is_err() {
+                break;
+            }
+            self.scanned_to = self.input.pos();
+        }
+        self.phase = Phase::Between;
+    }
+
     /// Block positions discovered so far by scanning.
     pub fn found_positions(&self) -> &HashMap<DumpId, u64> {
         &self.found
@@ -108,6 +131,7 @@ impl CustomData {
     }
 
     /// True if the block of `id` was skipped already on a one-pass input.
+    #[cfg(test)]
     pub fn was_passed(&self, id: DumpId) -> bool {
         self.passed.contains(&id)
     }

@@ -145,6 +145,8 @@ pub enum ErrorKind {
     },
     #[error("unexpected end of archive: needed {wanted} bytes, {available} left")]
     Truncated { wanted: u64, available: u64 },
+    #[error("data offset {offset} lies beyond the end of the archive ({len} bytes): the archive is truncated")]
+    OffsetBeyondEnd { offset: u64, len: u64 },
     #[error("unexpected end of archive")]
     UnexpectedEof,
     #[error("input file is too short (read {read}, expected 5)")]
@@ -231,6 +233,8 @@ pub enum ErrorKind {
     TarMemberNotFound(String),
     #[error("restoring data out of order is not supported in this archive format: \"{wanted}\" is required, but comes before \"{current}\" in the archive file.")]
     TarOutOfOrder { wanted: String, current: String },
+    #[error("{0}")]
+    MalformedCopy(String),
     #[error("large object OID 0 is invalid")]
     ZeroOid,
 }

@@ -26,6 +26,9 @@ const STRING_GROWTH: usize = 1 << 20;
 #[derive(Debug)]
 pub struct MappedFile {
     map: Option<Mmap>,
+    /// Bytes already in memory (tests, fuzzing, callers holding the archive), used instead
+    /// of a map.
+    owned: Vec<u8>,
 }
 
 impl MappedFile {
@@ -33,25 +36,30 @@ impl MappedFile {
         let len = file.metadata()?.len();
         if len == 0 {
             // mmap of an empty file fails on Linux; an empty slice is the same thing.
-            return Ok(MappedFile { map: None });
+            return Ok(MappedFile { map: None, owned: Vec::new() });
         }
         // SAFETY: the map is read-only; if another process truncates the file while we read,
         // the kernel raises SIGBUS — the same hazard every mmap-based reader accepts. pg_dump
         // archives are written once and then only read.
         let map = unsafe { Mmap::map(file)? };
-        Ok(MappedFile { map: Some(map) })
+        Ok(MappedFile { map: Some(map), owned: Vec::new() })
+    }
+
+    /// Serves bytes already in memory as if they were a mapped file.
+    pub fn from_vec(bytes: Vec<u8>) -> Self {
+        MappedFile { map: None, owned: bytes }
     }
 
     pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
+        match &self.map {
+            Some(map) => map,
+            None => &self.owned,
+        }
     }
 
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> u64 {
         self.bytes().len() as u64
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Tells the kernel we will not read `start..end` again soon, so its pages leave our
@@ -145,21 +153,12 @@ impl Input {
         matches!(self.bytes, Bytes::Mapped(_))
     }
 
-    pub fn mapped_file(&self) -> Option<&Arc<MappedFile>> {
-        match &self.bytes {
-            Bytes::Mapped(map) => Some(map),
-            Bytes::Stream(_) => None,
-        }
-    }
 
     pub fn set_sizes(&mut self, int_size: usize, off_size: usize) {
         self.int_size = int_size;
         self.off_size = off_size;
     }
 
-    pub fn int_size(&self) -> usize {
-        self.int_size
-    }
 
     pub fn pos(&self) -> u64 {
         self.pos
@@ -180,7 +179,7 @@ impl Input {
             Bytes::Mapped(_) => {
                 let end = self.end.unwrap_or(0);
                 if pos > end {
-                    return Err(Error::new(ErrorKind::Truncated { wanted: pos - self.pos.min(pos), available: end.saturating_sub(self.pos) }).at(pos));
+                    return Err(Error::new(ErrorKind::OffsetBeyondEnd { offset: pos, len: end }));
                 }
                 self.pos = pos;
                 self.released = self.released.min(pos);
@@ -299,18 +298,6 @@ impl Input {
         }
     }
 
-    /// Skips to the end of the input, returning how many bytes were skipped.
-    pub fn skip_to_end(&mut self) -> Result<u64> {
-        let mut total = 0u64;
-        let mut scratch = [0u8; 64 * 1024];
-        loop {
-            let n = self.read_some(&mut scratch)?;
-            if n == 0 {
-                return Ok(total);
-            }
-            total += n as u64;
-        }
-    }
 
     /// `Int` (ARCHIVE_FORMAT.md §2): a sign byte, then `int_size` little-endian magnitude bytes.
     pub fn read_int(&mut self) -> Result<i64> {
@@ -342,12 +329,6 @@ impl Input {
         Ok(if sign != 0 { -value } else { value })
     }
 
-    /// An `Int` that must be a non-negative count or length.
-    pub fn read_count(&mut self) -> Result<u64> {
-        let start = self.pos;
-        let v = self.read_int()?;
-        u64::try_from(v).map_err(|_| Error::new(ErrorKind::BadCount(v)).at(start))
-    }
 
     /// `String` (§2): an `Int` length then raw bytes; a negative length is NULL.
     pub fn read_str(&mut self) -> Result<Option<BString>> {

@@ -111,7 +111,7 @@ pub(crate) fn read_header(input: &mut Input) -> Result<Option<Member>> {
 }
 
 /// The member layout of a mapped tar file, read once.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct TarIndex {
     pub members: Vec<Member>,
     by_name: HashMap<String, usize>,

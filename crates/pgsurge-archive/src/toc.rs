@@ -266,8 +266,3 @@ fn parse_entry(input: &mut Input, version: ArchiveVersion, format: Format) -> Re
     };
     Ok(entry)
 }
-
-/// Attaches the entry being parsed to errors raised while parsing it.
-pub(crate) fn with_entry<T>(result: Result<T>, entry: &TocEntry) -> Result<T> {
-    result.map_err(|e| e.for_entry(entry.label()))
-}
