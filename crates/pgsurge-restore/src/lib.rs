@@ -11,3 +11,6 @@
 pub mod options;
 
 pub use options::{FilterRule, RestoreOptions, SectionChoice};
+pub mod listing;
+pub mod select;
+pub mod filter;

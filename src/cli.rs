@@ -1,0 +1,224 @@
+//! Raw command-line arguments as the user typed them (clap derive). Checking and conversion
+//! into `RestoreOptions` happen in `options`.
+//!
+//! `restore` takes pg_restore 18's command line option for option; `list`, `sql` and `verify`
+//! are the friendlier commands beside it.
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+/// pgsurge: restores PostgreSQL databases from pg_dump archives.
+#[derive(Debug, Parser)]
+#[command(name = "pgsurge", version, disable_help_subcommand = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Restore an archive, taking pg_restore's own options (pg_restore 18).
+    #[command(disable_help_flag = true, disable_version_flag = true, args_override_self = true, infer_long_args = true)]
+    Restore(RestoreArgs),
+    /// Print the archive's table of contents, as `pg_restore -l` does.
+    #[command(disable_help_flag = true, disable_version_flag = true, args_override_self = true, infer_long_args = true)]
+    List(RestoreArgs),
+    /// Print the SQL script pg_restore would write (`pg_restore -f`); to stdout unless -f.
+    #[command(disable_help_flag = true, disable_version_flag = true, args_override_self = true, infer_long_args = true)]
+    Sql(RestoreArgs),
+    /// Check an archive without a server: decompress all data, check every COPY stream.
+    Verify(VerifyArgs),
+}
+
+/// `pgsurge verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Archive file or directory (`-` or nothing for standard input).
+    pub archive: Option<String>,
+    /// Archive format: c (custom), d (directory) or t (tar); detected when omitted.
+    #[arg(short = 'F', long = "format")]
+    pub format: Option<String>,
+    /// Print the result as JSON on standard output.
+    #[arg(long)]
+    pub json: bool,
+    /// Decompress with this many threads (default: the number of CPUs).
+    #[arg(short = 'j', long = "jobs")]
+    pub jobs: Option<usize>,
+}
+
+/// pg_restore 18's options, spelled as pg_restore spells them.
+#[derive(Debug, Default, Args)]
+pub struct RestoreArgs {
+    /// Archive file or directory; standard input when omitted or `-`.
+    #[arg(value_name = "FILE", allow_hyphen_values = false)]
+    pub archive: Vec<String>,
+
+    /// Connect to database NAME (a name, `key=value` string or URI).
+    #[arg(short = 'd', long = "dbname", value_name = "NAME", help_heading = "General options")]
+    pub dbname: Option<String>,
+    /// Output file name (- for stdout).
+    #[arg(short = 'f', long = "file", value_name = "FILENAME", help_heading = "General options")]
+    pub file: Option<String>,
+    /// Backup file format (c, d or t; detected when omitted).
+    #[arg(short = 'F', long = "format", value_name = "c|d|t", help_heading = "General options")]
+    pub format: Option<String>,
+    /// Print summarized TOC of the archive.
+    #[arg(short = 'l', long = "list", help_heading = "General options")]
+    pub list: bool,
+    /// Verbose mode.
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count, help_heading = "General options")]
+    pub verbose: u8,
+    /// Output version information, then exit.
+    #[arg(short = 'V', long = "version", help_heading = "General options")]
+    pub version: bool,
+    /// Show this help, then exit.
+    #[arg(short = '?', long = "help", help_heading = "General options")]
+    pub help: bool,
+
+    /// Restore only the data, no schema.
+    #[arg(short = 'a', long = "data-only", help_heading = "Options controlling the restore")]
+    pub data_only: bool,
+    /// Clean (drop) database objects before recreating.
+    #[arg(short = 'c', long = "clean", help_heading = "Options controlling the restore")]
+    pub clean: bool,
+    /// Create the target database.
+    #[arg(short = 'C', long = "create", help_heading = "Options controlling the restore")]
+    pub create: bool,
+    /// Exit on error, default is to continue.
+    #[arg(short = 'e', long = "exit-on-error", help_heading = "Options controlling the restore")]
+    pub exit_on_error: bool,
+    /// Restore named index.
+    #[arg(short = 'I', long = "index", value_name = "NAME", help_heading = "Options controlling the restore")]
+    pub index: Vec<String>,
+    /// Use this many parallel jobs to restore.
+    #[arg(short = 'j', long = "jobs", value_name = "NUM", help_heading = "Options controlling the restore")]
+    pub jobs: Option<String>,
+    /// Use table of contents from this file for selecting/ordering output.
+    #[arg(short = 'L', long = "use-list", value_name = "FILENAME", help_heading = "Options controlling the restore")]
+    pub use_list: Option<String>,
+    /// Restore only objects in this schema.
+    #[arg(short = 'n', long = "schema", value_name = "NAME", help_heading = "Options controlling the restore")]
+    pub schema: Vec<String>,
+    /// Do not restore objects in this schema.
+    #[arg(short = 'N', long = "exclude-schema", value_name = "NAME", help_heading = "Options controlling the restore")]
+    pub exclude_schema: Vec<String>,
+    /// Skip restoration of object ownership.
+    #[arg(short = 'O', long = "no-owner", help_heading = "Options controlling the restore")]
+    pub no_owner: bool,
+    /// Restore named function.
+    #[arg(short = 'P', long = "function", value_name = "NAME(args)", help_heading = "Options controlling the restore")]
+    pub function: Vec<String>,
+    /// Accepted and ignored, as pg_restore does.
+    #[arg(short = 'R', long = "no-reconnect", hide = true)]
+    pub no_reconnect: bool,
+    /// Restore only the schema, no data.
+    #[arg(short = 's', long = "schema-only", help_heading = "Options controlling the restore")]
+    pub schema_only: bool,
+    /// Superuser user name to use for disabling triggers.
+    #[arg(short = 'S', long = "superuser", value_name = "NAME", help_heading = "Options controlling the restore")]
+    pub superuser: Option<String>,
+    /// Restore named relation (table, view, etc.).
+    #[arg(short = 't', long = "table", value_name = "NAME", help_heading = "Options controlling the restore")]
+    pub table: Vec<String>,
+    /// Restore named trigger.
+    #[arg(short = 'T', long = "trigger", value_name = "NAME", help_heading = "Options controlling the restore")]
+    pub trigger: Vec<String>,
+    /// Skip restoration of access privileges (grant/revoke).
+    #[arg(short = 'x', long = "no-privileges", visible_alias = "no-acl", help_heading = "Options controlling the restore")]
+    pub no_privileges: bool,
+    /// Restore as a single transaction.
+    #[arg(short = '1', long = "single-transaction", help_heading = "Options controlling the restore")]
+    pub single_transaction: bool,
+    /// Disable triggers during data-only restore.
+    #[arg(long = "disable-triggers", help_heading = "Options controlling the restore")]
+    pub disable_triggers: bool,
+    /// Enable row security.
+    #[arg(long = "enable-row-security", help_heading = "Options controlling the restore")]
+    pub enable_row_security: bool,
+    /// Restore or skip objects based on expressions in FILENAME.
+    #[arg(long = "filter", value_name = "FILENAME", help_heading = "Options controlling the restore")]
+    pub filter: Vec<String>,
+    /// Use IF EXISTS when dropping objects.
+    #[arg(long = "if-exists", help_heading = "Options controlling the restore")]
+    pub if_exists: bool,
+    /// Do not restore comment commands.
+    #[arg(long = "no-comments", help_heading = "Options controlling the restore")]
+    pub no_comments: bool,
+    /// Do not restore data.
+    #[arg(long = "no-data", help_heading = "Options controlling the restore")]
+    pub no_data: bool,
+    /// Do not restore data of tables that could not be created.
+    #[arg(long = "no-data-for-failed-tables", help_heading = "Options controlling the restore")]
+    pub no_data_for_failed_tables: bool,
+    /// Do not restore row security policies.
+    #[arg(long = "no-policies", help_heading = "Options controlling the restore")]
+    pub no_policies: bool,
+    /// Do not restore publications.
+    #[arg(long = "no-publications", help_heading = "Options controlling the restore")]
+    pub no_publications: bool,
+    /// Do not restore schema.
+    #[arg(long = "no-schema", help_heading = "Options controlling the restore")]
+    pub no_schema: bool,
+    /// Do not restore security labels.
+    #[arg(long = "no-security-labels", help_heading = "Options controlling the restore")]
+    pub no_security_labels: bool,
+    /// Do not restore statistics.
+    #[arg(long = "no-statistics", help_heading = "Options controlling the restore")]
+    pub no_statistics: bool,
+    /// Do not restore subscriptions.
+    #[arg(long = "no-subscriptions", help_heading = "Options controlling the restore")]
+    pub no_subscriptions: bool,
+    /// Do not restore table access methods.
+    #[arg(long = "no-table-access-method", help_heading = "Options controlling the restore")]
+    pub no_table_access_method: bool,
+    /// Do not restore tablespace assignments.
+    #[arg(long = "no-tablespaces", help_heading = "Options controlling the restore")]
+    pub no_tablespaces: bool,
+    /// Use provided string as psql \restrict key.
+    #[arg(long = "restrict-key", value_name = "RESTRICT_KEY", help_heading = "Options controlling the restore")]
+    pub restrict_key: Option<String>,
+    /// Restore named section (pre-data, data, or post-data).
+    #[arg(long = "section", value_name = "SECTION", help_heading = "Options controlling the restore")]
+    pub section: Vec<String>,
+    /// Restore the statistics.
+    #[arg(long = "statistics", help_heading = "Options controlling the restore")]
+    pub statistics: bool,
+    /// Restore only the statistics, not schema or data.
+    #[arg(long = "statistics-only", help_heading = "Options controlling the restore")]
+    pub statistics_only: bool,
+    /// Require table and/or schema include patterns to match at least one entity each.
+    #[arg(long = "strict-names", help_heading = "Options controlling the restore")]
+    pub strict_names: bool,
+    /// Commit after every N objects.
+    #[arg(long = "transaction-size", value_name = "N", help_heading = "Options controlling the restore")]
+    pub transaction_size: Option<String>,
+    /// Use SET SESSION AUTHORIZATION commands instead of ALTER OWNER commands to set ownership.
+    #[arg(long = "use-set-session-authorization", help_heading = "Options controlling the restore")]
+    pub use_set_session_authorization: bool,
+
+    /// Database server host or socket directory.
+    #[arg(short = 'h', long = "host", value_name = "HOSTNAME", help_heading = "Connection options")]
+    pub host: Option<String>,
+    /// Database server port number.
+    #[arg(short = 'p', long = "port", value_name = "PORT", help_heading = "Connection options")]
+    pub port: Option<String>,
+    /// Connect as specified database user.
+    #[arg(short = 'U', long = "username", value_name = "NAME", help_heading = "Connection options")]
+    pub username: Option<String>,
+    /// Never prompt for password.
+    #[arg(short = 'w', long = "no-password", help_heading = "Connection options")]
+    pub no_password: bool,
+    /// Force password prompt.
+    #[arg(short = 'W', long = "password", help_heading = "Connection options")]
+    pub password: bool,
+    /// Do SET ROLE before restore.
+    #[arg(long = "role", value_name = "ROLENAME", help_heading = "Connection options")]
+    pub role: Option<String>,
+}
+
+/// The same options parsed as a stand-alone program (the binary started as `pg_restore`).
+#[derive(Debug, Parser)]
+#[command(name = "pg_restore", disable_help_flag = true, disable_version_flag = true, args_override_self = true, infer_long_args = true)]
+pub struct PgRestoreCli {
+    #[command(flatten)]
+    pub args: RestoreArgs,
+}

@@ -1,0 +1,140 @@
+//! `pgsurge restore` / `list` / `sql` and the binary named `pg_restore`: check the options,
+//! open the archive, select entries, then list them, write the script, or restore.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+
+use pgsurge_archive::{Archive, ErrorKind, Source};
+use pgsurge_restore::{listing, select};
+
+use super::{print_restore_help, wants_help_or_version, ExitStatus, RestoreCommand};
+use crate::cli::RestoreArgs;
+use crate::messages::{is_broken_pipe, Program};
+use crate::options::{self, Mode, Output};
+
+pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> ExitStatus {
+    if wants_help_or_version(&args) {
+        if args.help {
+            print_restore_help(prog);
+        } else {
+            println!("pg_restore (PostgreSQL) 18.6 (pgsurge {})", env!("CARGO_PKG_VERSION"));
+        }
+        return ExitStatus::Success;
+    }
+    match command {
+        RestoreCommand::Restore => {}
+        RestoreCommand::List => args.list = true,
+        RestoreCommand::Sql => {
+            if args.dbname.is_some() {
+                prog.error("`pgsurge sql` writes a script and takes no -d/--dbname");
+                prog.hint("to restore into a database, use `pgsurge restore -d DBNAME`");
+                return ExitStatus::Failure;
+            }
+            if args.file.is_none() {
+                args.file = Some("-".to_owned());
+            }
+        }
+    }
+    let plan = match options::check(&args) {
+        Ok(plan) => plan,
+        Err(e) => {
+            prog.error(&e.message);
+            if e.hint {
+                prog.try_help();
+            }
+            return ExitStatus::Failure;
+        }
+    };
+    if let Mode::Database(_) = plan.mode {
+        prog.error("restoring into a database (-d/--dbname) is not available in this version of pgsurge yet");
+        prog.hint("write the script with -f FILE (or `pgsurge sql`) and run it with psql, or use pg_restore -d for now");
+        return ExitStatus::Failure;
+    }
+
+    let source = match &plan.archive {
+        Some(path) => Source::Path(path.into()),
+        None => Source::Stdin,
+    };
+    let mut archive = match Archive::open(&source, plan.format) {
+        Ok(a) => a,
+        Err(e) => {
+            report_open_error(prog, &source, &e);
+            return ExitStatus::Failure;
+        }
+    };
+
+    let mut warn = |w: String| prog.warning(w);
+    let selection = match select::select(&mut archive, &plan.options, &mut warn) {
+        Ok(s) => s,
+        Err(e) => {
+            prog.error(e);
+            return ExitStatus::Failure;
+        }
+    };
+
+    let output = match &plan.mode {
+        Mode::List(o) => o,
+        Mode::Script(_) => {
+            prog.error("writing the SQL script (-f/--file, `pgsurge sql`) is not available in this version of pgsurge yet");
+            prog.hint("`pgsurge list` and `pgsurge verify` work; use pg_restore -f for the script for now");
+            return ExitStatus::Failure;
+        }
+        Mode::Database(_) => return ExitStatus::Failure,
+    };
+    let mut out: Box<dyn Write> = match output {
+        Output::Stdout => Box::new(BufWriter::with_capacity(256 * 1024, io::stdout().lock())),
+        Output::File(path) => match File::create(path) {
+            Ok(f) => Box::new(BufWriter::with_capacity(256 * 1024, f)),
+            Err(e) => {
+                prog.error(format_args!("could not open output file \"{path}\": {}", io_reason(&e)));
+                return ExitStatus::Failure;
+            }
+        },
+    };
+
+    let result = listing::write_listing(&archive, &selection, &plan.options, &mut out);
+    let flushed = out.flush();
+    match result {
+        Err(e) if is_broken_pipe(&e) => return ExitStatus::Success,
+        Err(e) => {
+            prog.error(format_args!("could not write to output file: {}", io_reason(&e)));
+            return ExitStatus::Failure;
+        }
+        Ok(()) => {}
+    }
+    if let Err(e) = flushed {
+        if is_broken_pipe(&e) {
+            return ExitStatus::Success;
+        }
+        prog.error(format_args!("could not write to output file: {}", io_reason(&e)));
+        return ExitStatus::Failure;
+    }
+    // --strict-names is checked after the listing is printed, as pg_restore does.
+    if let Some(e) = selection.strict_names_error() {
+        prog.error(e);
+        return ExitStatus::Failure;
+    }
+    ExitStatus::Success
+}
+
+/// The OS's reason text without Rust's "(os error N)" suffix, as C tools print `strerror`.
+fn io_reason(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+fn report_open_error(prog: &Program, source: &Source, e: &pgsurge_archive::Error) {
+    match e.kind() {
+        ErrorKind::Open { source: io, .. } => {
+            prog.error(format_args!("could not open input file \"{source}\": {}", io_reason(io)));
+        }
+        ErrorKind::TextDump => {
+            prog.error(format_args!("{source}: input file appears to be a text format dump (a psql script), not an archive"));
+            prog.hint(format_args!("restore it with psql, e.g. `psql -f {source}`"));
+        }
+        _ => prog.error(format_args!("{source}: {e}")),
+    }
+}

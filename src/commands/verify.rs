@@ -1,0 +1,196 @@
+//! `pgsurge verify`: is this backup intact? Reads everything, restores nothing, prints per
+//! entry what it holds and where it is damaged; `--json` for scripts.
+
+use std::io::{self, Write};
+
+use pgsurge_archive::verify::{self, DataKind, Report};
+use pgsurge_archive::{Archive, Format, Source};
+use serde_json::json;
+
+use super::ExitStatus;
+use crate::cli::VerifyArgs;
+use crate::messages::Program;
+
+pub fn run(args: VerifyArgs, prog: &Program) -> ExitStatus {
+    let format = match args.format.as_deref() {
+        None => None,
+        Some(f) => match f.chars().next() {
+            Some('c' | 'C') => Some(Format::Custom),
+            Some('d' | 'D') => Some(Format::Directory),
+            Some('t' | 'T') => Some(Format::Tar),
+            _ => {
+                prog.error(format_args!("unrecognized archive format \"{f}\"; please specify \"c\", \"d\", or \"t\""));
+                return ExitStatus::Usage;
+            }
+        },
+    };
+    let source = match args.archive.as_deref() {
+        None | Some("-") => Source::Stdin,
+        Some(p) => Source::Path(p.into()),
+    };
+    let mut archive = match Archive::open(&source, format) {
+        Ok(a) => a,
+        Err(e) => {
+            if args.json {
+                let doc = json!({ "archive": source.to_string(), "sound": false, "error": e.to_string() });
+                println!("{doc}");
+            }
+            prog.error(format_args!("{source}: {e}"));
+            return ExitStatus::Failure;
+        }
+    };
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+    let report = verify::verify(&mut archive, jobs);
+
+    for entry in report.entries.iter().filter_map(|e| e.error.as_ref()) {
+        prog.error(entry);
+    }
+    let written = if args.json { print_json(&source, &archive, &report) } else { print_table(&archive, &report) };
+    if let Err(e) = written {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            prog.error(format_args!("could not write report: {e}"));
+            return ExitStatus::Failure;
+        }
+    }
+    if report.is_sound() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    }
+}
+
+struct Totals {
+    tables: u64,
+    rows: u64,
+    table_bytes: u64,
+    large_objects: u64,
+    lo_bytes: u64,
+    errors: u64,
+}
+
+fn totals(report: &Report) -> Totals {
+    let mut t = Totals { tables: 0, rows: 0, table_bytes: 0, large_objects: 0, lo_bytes: 0, errors: 0 };
+    for e in &report.entries {
+        match e.kind {
+            DataKind::LargeObjects => {
+                t.large_objects += e.objects;
+                t.lo_bytes += e.bytes;
+            }
+            _ => {
+                t.tables += 1;
+                t.rows += e.rows;
+                t.table_bytes += e.bytes;
+            }
+        }
+        if e.error.is_some() {
+            t.errors += 1;
+        }
+    }
+    t
+}
+
+fn kind_name(kind: DataKind) -> &'static str {
+    match kind {
+        DataKind::Copy => "copy",
+        DataKind::Inserts => "inserts",
+        DataKind::LargeObjects => "large_objects",
+    }
+}
+
+fn print_json(source: &Source, archive: &Archive, report: &Report) -> io::Result<()> {
+    let header = archive.header();
+    let entries: Vec<_> = report
+        .entries
+        .iter()
+        .map(|e| {
+            json!({
+                "dump_id": e.entry.dump_id,
+                "desc": e.entry.desc,
+                "schema": e.entry.namespace,
+                "name": e.entry.tag,
+                "kind": kind_name(e.kind),
+                "rows": if e.kind == DataKind::LargeObjects { None } else { Some(e.rows) },
+                "large_objects": if e.kind == DataKind::LargeObjects { Some(e.objects) } else { None },
+                "bytes": e.bytes,
+                "ok": e.error.is_none(),
+                "error": e.error.as_ref().map(ToString::to_string),
+            })
+        })
+        .collect();
+    let t = totals(report);
+    let doc = json!({
+        "archive": source.to_string(),
+        "format": archive.format().listing_name().to_lowercase(),
+        "version": header.version.to_string(),
+        "compression": header.compression.name(),
+        "dbname": header.dbname.as_ref().map(|d| d.to_string()),
+        "dumped_by": header.dump_version.as_ref().map(|d| d.to_string()),
+        "toc_entries": archive.toc().entries.len(),
+        "entries": entries,
+        "total": {
+            "tables": t.tables,
+            "rows": t.rows,
+            "bytes": t.table_bytes,
+            "large_objects": t.large_objects,
+            "large_object_bytes": t.lo_bytes,
+            "errors": t.errors,
+        },
+        "sound": report.is_sound(),
+    });
+    let mut out = io::stdout().lock();
+    writeln!(out, "{doc:#}")
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+fn print_table(archive: &Archive, report: &Report) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    let h = archive.header();
+    writeln!(
+        out,
+        "archive: {} format, version {}, compression {}, {} TOC entries",
+        archive.format().listing_name().to_lowercase(),
+        h.version,
+        h.compression.name(),
+        archive.toc().entries.len()
+    )?;
+    writeln!(out, "{:>8}  {:<10}  {:>12}  {:>14}  {:<6}  name", "dump id", "type", "rows", "bytes", "status")?;
+    for e in &report.entries {
+        let count = match e.kind {
+            DataKind::LargeObjects => format!("{} LOs", e.objects),
+            _ => e.rows.to_string(),
+        };
+        let name = match &e.entry.namespace {
+            Some(ns) if !ns.is_empty() => format!("{ns}.{}", e.entry.tag),
+            _ => e.entry.tag.clone(),
+        };
+        let status = if e.error.is_some() { "DAMAGED" } else { "ok" };
+        writeln!(out, "{:>8}  {:<10}  {:>12}  {:>14}  {:<6}  {}", e.entry.dump_id, e.entry.desc, count, e.bytes, status, name)?;
+    }
+    let t = totals(report);
+    writeln!(
+        out,
+        "total: {} tables, {} rows, {} ({}); {} large objects, {} ({}); {}",
+        t.tables,
+        t.rows,
+        t.table_bytes,
+        human(t.table_bytes),
+        t.large_objects,
+        t.lo_bytes,
+        human(t.lo_bytes),
+        if t.errors == 0 { "archive is sound".to_owned() } else { format!("{} damaged entries", t.errors) }
+    )
+}

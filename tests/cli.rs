@@ -1,0 +1,95 @@
+//! Errors and edge cases of the command line: clear messages, exit status 1, nothing on
+//! stdout, as a script calling pg_restore expects.
+
+use crate::harness::{pg_restore_alias, pgsurge, run, testdata};
+
+fn s(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+#[test]
+fn missing_file_is_one_clear_line() {
+    let out = run(&pgsurge(), &s(&["list", "/nonexistent/x.dump"]), None);
+    assert_eq!(out.status, 1);
+    assert!(out.stdout.is_empty());
+    let err = out.stderr_text();
+    assert!(err.contains("could not open input file \"/nonexistent/x.dump\": No such file or directory"), "{err}");
+}
+
+#[test]
+fn plain_sql_dump_is_named_as_a_psql_script() {
+    let sql = testdata().join("dumps/pg18/src.sql");
+    let out = run(&pgsurge(), &s(&["sql", sql.to_str().unwrap()]), None);
+    assert_eq!(out.status, 1);
+    let err = out.stderr_text();
+    assert!(err.contains("text format dump") && err.contains("psql"), "{err}");
+}
+
+#[test]
+fn garbage_and_short_files_are_not_archives() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes, expect) in [
+        ("short", &b"PG"[..], "too short"),
+        ("garbage", &[b'x'; 600][..], "does not appear to be a valid archive"),
+        ("empty", &b""[..], "too short"),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let out = run(&pgsurge(), &s(&["list", p.to_str().unwrap()]), None);
+        assert_eq!(out.status, 1, "{name}");
+        assert!(out.stderr_text().contains(expect), "{name}: {}", out.stderr_text());
+    }
+}
+
+#[test]
+fn unsupported_version_names_found_and_supported() {
+    let src = std::fs::read(testdata().join("dumps/pg18/src.custom.none.dump")).unwrap();
+    let mut bytes = src.clone();
+    bytes[6] = 17; // minor version byte: 1.17
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("future.dump");
+    std::fs::write(&p, &bytes).unwrap();
+    let out = run(&pgsurge(), &s(&["list", p.to_str().unwrap()]), None);
+    assert_eq!(out.status, 1);
+    let err = out.stderr_text();
+    assert!(err.contains("unsupported archive version 1.17.0") && err.contains("1.12 to 1.16"), "{err}");
+}
+
+#[test]
+fn database_restore_says_it_is_not_there_yet() {
+    let a = testdata().join("sample.dump");
+    let out = run(&pg_restore_alias(), &s(&["-d", "postgres", a.to_str().unwrap()]), None);
+    assert_eq!(out.status, 1);
+    assert!(out.stderr_text().contains("not available"), "{}", out.stderr_text());
+}
+
+#[test]
+fn version_and_help_under_both_names() {
+    let out = run(&pg_restore_alias(), &s(&["--version"]), None);
+    assert_eq!(out.status, 0);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("pg_restore (PostgreSQL) 18"));
+    let out = run(&pg_restore_alias(), &s(&["--help"]), None);
+    assert_eq!(out.status, 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--single-transaction"));
+    let out = run(&pgsurge(), &s(&["restore", "--help"]), None);
+    assert_eq!(out.status, 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--use-list"));
+}
+
+#[test]
+fn unknown_option_fails_like_pg_restore() {
+    let out = run(&pg_restore_alias(), &s(&["--bogus", "x"]), None);
+    assert_eq!(out.status, 1);
+    let err = out.stderr_text();
+    assert!(err.contains("pg_restore: error:") && err.contains("Try \"pg_restore --help\""), "{err}");
+}
+
+#[test]
+fn closed_stdout_pipe_is_not_an_error() {
+    use std::process::{Command, Stdio};
+    let a = testdata().join("dumps/pg18/src.custom.gzip.dump");
+    let mut child = Command::new(pgsurge()).args(["sql", a.to_str().unwrap()]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}

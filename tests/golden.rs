@@ -1,0 +1,91 @@
+//! Byte-for-byte comparison with pg_restore 18: every case in `testdata/golden/cases.tsv`
+//! (written by `tools/regen-testdata.sh` from the real pg_restore) is run through
+//! `pg_restore` (the alias), `pgsurge restore`, and the friendly `list` / `sql` commands.
+
+use std::path::PathBuf;
+
+use crate::harness::{diff, pg_restore_alias, pgsurge, run, testdata};
+
+struct Case {
+    id: String,
+    archive: PathBuf,
+    args: Vec<String>,
+    stdin: bool,
+    stdout: Vec<u8>,
+    status: i32,
+}
+
+fn cases() -> Vec<Case> {
+    let dir = testdata().join("golden");
+    let manifest = std::fs::read_to_string(dir.join("cases.tsv")).unwrap_or_else(|e| panic!("{}: {e}; run tools/regen-testdata.sh", dir.display()));
+    let mut out = Vec::new();
+    for line in manifest.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+        let mut fields = line.split('\t');
+        let id = fields.next().unwrap().to_owned();
+        let archive = testdata().join(fields.next().unwrap());
+        let mut stdin = false;
+        let mut args = Vec::new();
+        for f in fields {
+            match f {
+                "{archive}" => args.push(archive.to_string_lossy().into_owned()),
+                "{stdin}" => stdin = true,
+                other => args.push(other.replace("{testdata}", &testdata().to_string_lossy())),
+            }
+        }
+        let stdout = std::fs::read(dir.join(format!("{id}.stdout"))).unwrap_or_default();
+        let status = std::fs::read_to_string(dir.join(format!("{id}.status"))).map(|s| s.trim().parse().unwrap_or(-1)).unwrap_or(-1);
+        out.push(Case { id, archive, args, stdin, stdout, status });
+    }
+    assert!(out.len() > 50, "only {} golden cases found", out.len());
+    out
+}
+
+/// The friendly command equivalent to a pg_restore argument list, if there is one.
+fn friendly(args: &[String]) -> Option<Vec<String>> {
+    if args.iter().any(|a| a == "-l") {
+        let mut v = vec!["list".to_owned()];
+        v.extend(args.iter().filter(|a| *a != "-l").cloned());
+        return Some(v);
+    }
+    let pos = args.windows(2).position(|w| w[0] == "-f" && w[1] == "-")?;
+    let mut v = vec!["sql".to_owned()];
+    v.extend(args[..pos].iter().cloned());
+    v.extend(args[pos + 2..].iter().cloned());
+    Some(v)
+}
+
+#[test]
+fn outputs_match_pg_restore_18() {
+    let mut failures = Vec::new();
+    let all = cases();
+    for case in &all {
+        let stdin = case.stdin.then_some(case.archive.as_path());
+        let mut variants: Vec<(String, PathBuf, Vec<String>)> = vec![
+            ("pg_restore".into(), pg_restore_alias(), case.args.clone()),
+            ("pgsurge restore".into(), pgsurge(), [vec!["restore".to_owned()], case.args.clone()].concat()),
+        ];
+        if let Some(f) = friendly(&case.args) {
+            variants.push((format!("pgsurge {}", f[0]), pgsurge(), f));
+        }
+        for (how, program, args) in variants {
+            let got = run(&program, &args, stdin);
+            let mut problems = Vec::new();
+            if got.status != case.status {
+                problems.push(format!("exit status {} (pg_restore: {})", got.status, case.status));
+            }
+            if let Some(d) = diff(&case.stdout, &got.stdout) {
+                problems.push(d);
+            }
+            if case.status != 0 && got.stderr.is_empty() {
+                problems.push("failed without a message on stderr".into());
+            }
+            if !problems.is_empty() {
+                failures.push(format!("case {} via `{how}` {:?}:\n{}\nstderr: {}", case.id, args, problems.join("\n"), got.stderr_text()));
+            }
+        }
+    }
+    if !failures.is_empty() {
+        let shown: Vec<_> = failures.iter().take(15).collect();
+        panic!("{} of {} golden runs differ from pg_restore 18:\n\n{}", failures.len(), all.len(), shown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n\n"));
+    }
+}
