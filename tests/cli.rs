@@ -88,7 +88,7 @@ fn unknown_option_fails_like_pg_restore() {
 fn closed_stdout_pipe_is_not_an_error() {
     use std::process::{Command, Stdio};
     let a = testdata().join("dumps/pg18/src.custom.gzip.dump");
-    let mut child = Command::new(pgsurge()).args(["sql", a.to_str().unwrap()]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(pgsurge()).args(["list", "-v", a.to_str().unwrap()]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));

@@ -32,7 +32,8 @@ fn every_fixture_is_sound_in_text_and_json() {
         let out = run(&pgsurge(), &s(&["verify", "--json", a.to_str().unwrap()]), None);
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(doc["sound"], true);
-        assert!(doc["total"]["rows"].as_u64().unwrap() > 0, "{}", a.display());
+        let holds = doc["total"]["rows"].as_u64().unwrap() + doc["total"]["large_objects"].as_u64().unwrap();
+        assert!(holds > 0, "{}: no rows and no large objects found", a.display());
     }
 }
 
