@@ -1,16 +1,21 @@
-//! Turns a pg_dump archive into what pg_restore would produce: the selection of entries
-//! (`select`), the `-l` listing (`listing`) and the SQL script (`render`), byte for byte as
-//! pg_restore 18. The parallel restore engine (connections, scheduler, COPY) builds on these.
+//! Turns a pg_dump archive into what pg_restore 18 would produce: the selection of entries
+//! (`select`), the `-l` listing (`listing`) and the SQL script (`render`), byte for byte. The
+//! parallel restore engine (connections, scheduler, COPY) will build on these.
 //!
 //! # Layout
 //!
-//! `RestoreOptions` (`options`) → `Selection` (`select`: which parts of which entries, in
-//! which order) → `listing` or `render` (text) → the caller's writer. SQL that pgsurge
-//! composes itself is quoted through `sql`.
+//! `RestoreOptions` (`options`, with `--filter` rules read by `filter`) → [`select::select`]
+//! (applies a `-L` list read by `list_file`, then decides per entry which parts are wanted
+//! and in which pass: a [`select::Selection`]) → [`listing::write_listing`] or
+//! [`render::write_script`] (text) → the caller's writer. SQL that pgsurge composes itself
+//! is quoted through `sql`.
 
+pub mod filter;
+pub mod list_file;
+pub mod listing;
 pub mod options;
+pub mod render;
+pub mod select;
+pub mod sql;
 
 pub use options::{FilterRule, RestoreOptions, SectionChoice};
-pub mod listing;
-pub mod select;
-pub mod filter;

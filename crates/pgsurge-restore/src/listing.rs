@@ -1,9 +1,14 @@
 //! The `-l` table-of-contents summary, byte for byte as pg_restore 18 prints it
-//! (RESTORE_SEMANTICS.md §11, pg_backup_archiver.c `PrintTOCSummary`).
+//! (RESTORE_SEMANTICS.md §11, pg_backup_archiver.c `PrintTOCSummary`), and the two text
+//! conventions it shares with script comments: names with line breaks blanked
+//! (`sanitize_line`) and archive times in the local zone (`PGDUMP_STRFTIME_FMT`).
+//!
+//! Which entries appear is `select`'s decision; `--strict-names` is checked by the caller
+//! after the listing, as pg_restore does.
 
 use std::io::{self, Write};
 
-use bstr::{BStr, ByteSlice};
+use bstr::BStr;
 use pgsurge_archive::{Archive, CreationTime};
 
 use crate::options::RestoreOptions;
@@ -14,10 +19,12 @@ pub fn write_listing(archive: &Archive, sel: &Selection, opts: &RestoreOptions, 
     let h = archive.header();
     let toc = archive.toc();
     out.write_all(b";\n; Archive created at ")?;
-    out.write_all(creation_stamp(&h.created).as_bytes())?;
+    out.write_all(format_time(creation_time(&h.created)).as_bytes())?;
     out.write_all(b"\n;     dbname: ")?;
-    out.write_all(&sanitize(h.dbname.as_ref().map(|d| d.as_bstr()), false))?;
+    out.write_all(&sanitize(h.dbname.as_ref().map(BStr::new), false))?;
     writeln!(out, "\n;     TOC Entries: {}", toc.entries.len())?;
+    // pg_restore 16+ print the algorithm, also for older archives whose header only has a
+    // zlib level (a non-zero level reads as gzip).
     writeln!(out, ";     Compression: {}", h.compression.name())?;
     writeln!(out, ";     Dump Version: {}", h.version)?;
     writeln!(out, ";     Format: {}", archive.format().listing_name())?;
@@ -35,21 +42,17 @@ pub fn write_listing(archive: &Archive, sel: &Selection, opts: &RestoreOptions, 
     }
     out.write_all(b";\n;\n; Selected TOC Entries:\n;\n")?;
     for (i, te) in toc.entries.iter().enumerate() {
-        if !opts.verbose && !sel.get(i).any() {
-            continue;
+        if opts.verbose || sel.get(i).any() {
+            write!(out, "{}; {} {} ", te.dump_id, catalog_oid(&te.table_oid), catalog_oid(&te.oid))?;
+            out.write_all(&te.desc)?;
+            out.write_all(b" ")?;
+            out.write_all(&sanitize(te.namespace.as_ref().map(BStr::new), true))?;
+            out.write_all(b" ")?;
+            out.write_all(&sanitize(Some(BStr::new(&te.tag)), false))?;
+            out.write_all(b" ")?;
+            out.write_all(&sanitize(te.owner.as_ref().map(BStr::new), false))?;
+            out.write_all(b"\n")?;
         }
-        write!(out, "{}; {} {} ", te.dump_id, oid_text(te.table_oid.as_bstr()), oid_text(te.oid.as_bstr()))?;
-        out.write_all(&te.desc)?;
-        out.write_all(b" ")?;
-        match &te.namespace {
-            Some(ns) => out.write_all(&sanitize(Some(ns.as_bstr()), true))?,
-            None => out.write_all(b"-")?,
-        }
-        out.write_all(b" ")?;
-        out.write_all(&sanitize(Some(te.tag.as_bstr()), false))?;
-        out.write_all(b" ")?;
-        out.write_all(&sanitize(te.owner.as_ref().map(|o| o.as_bstr()), false))?;
-        out.write_all(b"\n")?;
         if opts.verbose && !te.dependencies.is_empty() {
             out.write_all(b";\tdepends on:")?;
             for d in &te.dependencies {
@@ -61,18 +64,46 @@ pub fn write_listing(archive: &Archive, sel: &Selection, opts: &RestoreOptions, 
     Ok(())
 }
 
-/// pg_restore prints catalog ids through `%u` after `sscanf`: digits as written, else 0.
-fn oid_text(s: &BStr) -> String {
-    let digits: String = s.iter().take_while(|b| b.is_ascii_digit()).map(|&b| b as char).collect();
-    digits.parse::<u32>().map(|v| v.to_string()).unwrap_or_else(|_| "0".to_owned())
+/// A catalog id as pg_restore holds it after `sscanf(s, "%u")`: leading whitespace and a
+/// sign allowed, digits converted like `strtoul` (negative values wrap, overflow saturates,
+/// then the result is cut to 32 bits); 0 when there are no digits.
+pub(crate) fn catalog_oid(s: &[u8]) -> u32 {
+    let mut i = s.iter().take_while(|&&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)).count();
+    let negative = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let mut value: u64 = 0;
+    let mut overflow = false;
+    let mut any = false;
+    for &d in s[i..].iter().take_while(|b| b.is_ascii_digit()) {
+        any = true;
+        match value.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))) {
+            Some(v) => value = v,
+            None => overflow = true,
+        }
+    }
+    if !any {
+        return 0;
+    }
+    let value = if overflow { u64::MAX } else if negative { value.wrapping_neg() } else { value };
+    // %u stores the unsigned long into an unsigned int.
+    value as u32
 }
 
-/// `sanitize_line`: CR and LF become spaces; NULL or empty is `-` when `hyphen`, else "".
-pub fn sanitize(s: Option<&BStr>, hyphen: bool) -> Vec<u8> {
+/// `sanitize_line`: CR and LF become spaces; NULL is `-` when `hyphen_if_null`, else empty.
+pub(crate) fn sanitize(s: Option<&BStr>, hyphen_if_null: bool) -> Vec<u8> {
     match s {
-        Some(s) if !s.is_empty() => s.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }).collect(),
-        _ if hyphen => b"-".to_vec(),
-        _ => Vec::new(),
+        Some(s) => s.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }).collect(),
+        None if hyphen_if_null => b"-".to_vec(),
+        None => Vec::new(),
     }
 }
 
@@ -81,11 +112,13 @@ extern "C" {
     fn tzset();
 }
 
-/// The creation time as pg_restore prints it: `mktime` of the broken-down local time pg_dump
-/// wrote, formatted `%Y-%m-%d %H:%M:%S %Z` in this process's time zone.
-pub fn creation_stamp(t: &CreationTime) -> String {
-    // SAFETY: `tm` is fully initialised before use; mktime, localtime_r and strftime only
-    // read and write the structures and buffer passed in.
+/// The archive's creation time as pg_restore reconstructs it: `mktime` of the broken-down
+/// local time pg_dump wrote, in this process's time zone, retrying with `isdst` unknown when
+/// the first try fails (as it does for `isdst = 1` under `TZ=UTC`). -1 when both fail, which
+/// pg_restore then prints as that instant.
+pub(crate) fn creation_time(t: &CreationTime) -> libc::time_t {
+    // SAFETY: `tm` is fully initialised before use; tzset and mktime only read the
+    // environment and the structure passed in.
     unsafe {
         let mut tm: libc::tm = std::mem::zeroed();
         tm.tm_sec = t.sec;
@@ -96,22 +129,63 @@ pub fn creation_stamp(t: &CreationTime) -> String {
         tm.tm_year = t.year;
         tm.tm_isdst = t.isdst;
         tzset();
-        let mut when = libc::mktime(&mut tm);
-        if when == -1 {
-            // pg_restore retries with isdst unknown before giving up.
-            tm.tm_isdst = -1;
-            when = libc::mktime(&mut tm);
+        let when = libc::mktime(&mut tm);
+        if when != -1 {
+            return when;
         }
+        tm.tm_isdst = -1;
+        libc::mktime(&mut tm)
+    }
+}
+
+/// The current time, for the `-- Completed on` comment of verbose scripts.
+pub(crate) fn now() -> libc::time_t {
+    // SAFETY: time(NULL) only returns a value.
+    unsafe { libc::time(std::ptr::null_mut()) }
+}
+
+/// `%Y-%m-%d %H:%M:%S %Z` in the local zone (`PGDUMP_STRFTIME_FMT`), or `[unknown]` when it
+/// cannot be formatted, as the `-l` header prints it.
+pub(crate) fn format_time(when: libc::time_t) -> String {
+    // SAFETY: `local` is written by localtime_r before strftime reads it; strftime writes at
+    // most `buf.len()` bytes and returns how many it wrote.
+    unsafe {
+        tzset();
         let mut local: libc::tm = std::mem::zeroed();
         if libc::localtime_r(&when, &mut local).is_null() {
             return "[unknown]".to_owned();
         }
-        let mut buf = [0u8; 128];
+        let mut buf = [0u8; 64];
         let fmt = b"%Y-%m-%d %H:%M:%S %Z\0";
         let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr().cast(), &local);
         if n == 0 {
             return "[unknown]".to_owned();
         }
         String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_oids_like_sscanf() {
+        assert_eq!(catalog_oid(b"1259"), 1259);
+        assert_eq!(catalog_oid(b"0"), 0);
+        assert_eq!(catalog_oid(b""), 0);
+        assert_eq!(catalog_oid(b"x1"), 0);
+        assert_eq!(catalog_oid(b" 42abc"), 42);
+        assert_eq!(catalog_oid(b"-1"), u32::MAX);
+        assert_eq!(catalog_oid(b"4294967296"), 0);
+    }
+
+    #[test]
+    fn sanitized_names() {
+        assert_eq!(sanitize(Some(BStr::new("a\nb\rc")), false), b"a b c");
+        assert_eq!(sanitize(None, true), b"-");
+        assert_eq!(sanitize(None, false), b"");
+        assert_eq!(sanitize(Some(BStr::new("")), true), b"");
     }
 }

@@ -1,288 +1,393 @@
-//! Which parts of which TOC entries a restore wants, in which order — pg_restore's
-//! `_tocEntryRequired` (RESTORE_SEMANTICS.md §2), `-L` reordering (§11) and
-//! `--strict-names`.
+//! Which parts of which TOC entries a restore wants, in which order, and in which pass —
+//! pg_restore's `SortTocFromFile` (`-L`), `_tocEntryRequired` and `_tocEntryRestorePass`, and
+//! `--strict-names` (RESTORE_SEMANTICS.md §2, §5, §11).
+//!
+//! Selection only decides; `listing` and `render` print what it decided. The `-L` file's
+//! syntax is `list_file`'s business, the `--filter` file's `filter`'s.
 
-use std::collections::HashSet;
-use std::fs;
+use std::collections::{HashMap, HashSet};
 
 use bstr::{BString, ByteSlice};
-use pgsurge_archive::{Archive, DumpId, Section, TocEntry};
+use pgsurge_archive::{Archive, DumpId, Section, Toc, TocEntry};
 
+use crate::list_file::{self, ListFileError};
 use crate::options::{FilterRule, RestoreOptions, SectionChoice};
 
-/// What is wanted of one entry.
+/// What is wanted of one entry (`teReqs`: `REQ_SCHEMA`, `REQ_DATA`, `REQ_STATS`,
+/// `REQ_SPECIAL`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Wanted {
+    /// Run its definition (and ownership).
     pub schema: bool,
+    /// Restore its data: a table's rows, large objects, or a data-like statement such as
+    /// `SEQUENCE SET`.
     pub data: bool,
+    /// pg_dump 18 `STATISTICS DATA`.
     pub stats: bool,
-    /// ENCODING / STDSTRINGS / SEARCHPATH: applied through the preamble, never listed.
+    /// ENCODING / STDSTRINGS / SEARCHPATH: applied through the preamble, never restored as
+    /// entries nor listed (except by `-l -v`).
     pub special: bool,
 }
 
 impl Wanted {
+    /// True when the entry is restored (and listed by `-l`).
     pub fn any(&self) -> bool {
         self.schema || self.data || self.stats
     }
+
+    /// pg_restore's `reqs != 0`, which also counts the special entries.
+    fn nonzero(&self) -> bool {
+        self.any() || self.special
+    }
 }
 
-/// The outcome of selection, per entry in (possibly reordered) TOC order.
-#[derive(Debug, Clone, Default)]
+/// The serial restore pass an entry belongs to (`RestorePass`): grants come after everything
+/// else, materialized-view refreshes and event triggers after the grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Pass {
+    Main,
+    Acl,
+    PostAcl,
+}
+
+impl Pass {
+    /// `_tocEntryRestorePass`.
+    pub fn of(te: &TocEntry) -> Pass {
+        let desc = te.desc.as_bytes();
+        let tag = te.tag.as_bytes();
+        match desc {
+            b"ACL" | b"ACL LANGUAGE" | b"DEFAULT ACL" => Pass::Acl,
+            b"EVENT TRIGGER" | b"MATERIALIZED VIEW DATA" => Pass::PostAcl,
+            b"COMMENT" | b"SECURITY LABEL" if tag.starts_with(b"EVENT TRIGGER ") => Pass::PostAcl,
+            // Post-data statistics (indexes, materialized views) must follow the matview
+            // refreshes; pg_restore 18 defers all of them, by their own section.
+            b"STATISTICS DATA" if te.section == Section::PostData => Pass::PostAcl,
+            _ => Pass::Main,
+        }
+    }
+}
+
+/// The decision for one entry, at the same index as the entry in the (possibly `-L`
+/// reordered) TOC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntrySelection {
+    pub wanted: Wanted,
+    /// The section `--section` judged the entry by: its own, or for SECTION_NONE entries
+    /// that of the nearest preceding entry with one (pre-data before the first).
+    pub section: Section,
+    pub pass: Pass,
+}
+
+/// The outcome of selection, per entry in the archive's current TOC order.
+#[derive(Debug)]
 pub struct Selection {
-    pub wanted: Vec<Wanted>,
-    strict_error: Option<String>,
+    /// Parallel to `archive.toc().entries` as `select` left them.
+    entries: Vec<EntrySelection>,
+    /// `--strict-names` failure, reported by the caller at the right moment (after the
+    /// listing for `-l`, before any script output otherwise).
+    strict_error: Option<SelectError>,
+    /// Whether any entry's schema part is wanted; when none is, the restore is an "implied
+    /// no-schema restore" (RESTORE_SEMANTICS §2), which lets `--disable-triggers` act.
+    restores_schema: bool,
+    /// Schema parts were allowed, yet no selected entry has one (pg_restore's "implied
+    /// no-schema restore").
+    implied_no_schema: bool,
 }
 
 impl Selection {
     /// What is wanted of the entry at `index` in the archive's current TOC order.
     pub fn get(&self, index: usize) -> Wanted {
-        self.wanted.get(index).copied().unwrap_or_default()
+        self.entries.get(index).map(|e| e.wanted).unwrap_or_default()
     }
 
-    /// The `--strict-names` failure, reported after a listing has been printed.
-    pub fn strict_names_error(&self) -> Option<&str> {
-        self.strict_error.as_deref()
+    /// The full decision for the entry at `index`.
+    pub fn entry(&self, index: usize) -> Option<&EntrySelection> {
+        self.entries.get(index)
+    }
+
+    pub fn entries(&self) -> &[EntrySelection] {
+        &self.entries
+    }
+
+    /// The `--strict-names` failure, if a name given to `-n -t -I -P -T` (or `--filter`)
+    /// matched nothing. `-l` prints the listing first and then fails with it; a restore
+    /// fails with it before writing anything.
+    pub fn strict_names_error(&self) -> Option<&SelectError> {
+        self.strict_error.as_ref()
+    }
+
+    /// False for a data-only restore, explicit (`-a`, `--no-schema`, `--statistics-only`)
+    /// or implied (nothing selected has a schema part).
+    pub fn restores_schema(&self) -> bool {
+        self.restores_schema
+    }
+
+    /// True when the options allowed schema parts but none was selected, so the restore
+    /// behaves as with `--no-schema` (pg_restore says "implied no-schema restore" under `-v`).
+    pub fn implied_no_schema(&self) -> bool {
+        self.implied_no_schema
+    }
+
+    /// Dump ids of the entries whose data part is wanted, in TOC order: what a one-pass
+    /// archive will be asked for.
+    pub fn data_ids(&self, toc: &Toc) -> Vec<DumpId> {
+        toc.entries.iter().zip(&self.entries).filter(|(_, s)| s.wanted.data).map(|(te, _)| te.dump_id).collect()
     }
 }
 
 /// A selection failure, worded as pg_restore's message after `pg_restore: error: `.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SelectError {
-    #[error("could not open TOC file \"{path}\": {reason}")]
-    ListFile { path: String, reason: String },
-    #[error("could not find entry for ID {0}")]
-    UnknownId(i64),
+    #[error(transparent)]
+    ListFile(#[from] ListFileError),
+    /// `--strict-names`: `kind` is `schema`, `table`, `index`, `function` or `trigger`.
+    #[error("{kind} \"{name}\" not found")]
+    NameNotFound { kind: &'static str, name: BString },
 }
 
-/// Name selections, from options and `--filter` rules together.
+/// One name given to a selection option, and whether it matched (`SimpleStringListCell`
+/// with its `touched` flag: with a name given twice only the first copy is ever touched,
+/// so `--strict-names` reports the second, as pg_restore does).
+#[derive(Debug)]
+struct NameCell {
+    name: BString,
+    touched: bool,
+}
+
+#[derive(Debug, Default)]
+struct NameList(Vec<NameCell>);
+
+impl NameList {
+    fn push(&mut self, name: &BString) {
+        self.0.push(NameCell { name: name.clone(), touched: false });
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `simple_string_list_member`: exact byte equality; marks the first match touched.
+    fn member(&mut self, value: &[u8]) -> bool {
+        match self.0.iter_mut().find(|c| c.name.as_bytes() == value) {
+            Some(cell) => {
+                cell.touched = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn first_untouched(&self) -> Option<&BString> {
+        self.0.iter().find(|c| !c.touched).map(|c| &c.name)
+    }
+}
+
+/// Name selections from the options and `--filter` rules together.
+#[derive(Debug, Default)]
 struct Names {
-    schemas: Vec<BString>,
-    exclude_schemas: Vec<BString>,
-    tables: Vec<BString>,
-    indexes: Vec<BString>,
-    functions: Vec<BString>,
-    triggers: Vec<BString>,
+    schemas: NameList,
+    exclude_schemas: NameList,
+    tables: NameList,
+    indexes: NameList,
+    functions: NameList,
+    triggers: NameList,
 }
 
 impl Names {
     fn from(opts: &RestoreOptions) -> Names {
-        let mut n = Names {
-            schemas: opts.schemas.clone(),
-            exclude_schemas: opts.exclude_schemas.clone(),
-            tables: opts.tables.clone(),
-            indexes: opts.indexes.clone(),
-            functions: opts.functions.clone(),
-            triggers: opts.triggers.clone(),
-        };
+        let mut n = Names::default();
+        // pg_restore appends command-line names and filter rules to the same lists in
+        // argument order; options do not record that interleaving, so option names come
+        // first (it only changes which missing name --strict-names reports first).
+        opts.schemas.iter().for_each(|s| n.schemas.push(s));
+        opts.exclude_schemas.iter().for_each(|s| n.exclude_schemas.push(s));
+        opts.tables.iter().for_each(|s| n.tables.push(s));
+        opts.indexes.iter().for_each(|s| n.indexes.push(s));
+        opts.functions.iter().for_each(|s| n.functions.push(s));
+        opts.triggers.iter().for_each(|s| n.triggers.push(s));
         for rule in &opts.filters {
             match rule {
-                FilterRule::IncludeTable(t) => n.tables.push(t.clone()),
-                FilterRule::IncludeSchema(s) => n.schemas.push(s.clone()),
-                FilterRule::IncludeIndex(i) => n.indexes.push(i.clone()),
-                FilterRule::IncludeFunction(f) => n.functions.push(f.clone()),
-                FilterRule::IncludeTrigger(t) => n.triggers.push(t.clone()),
-                FilterRule::ExcludeSchema(s) => n.exclude_schemas.push(s.clone()),
+                FilterRule::IncludeTable(t) => n.tables.push(t),
+                FilterRule::IncludeSchema(s) => n.schemas.push(s),
+                FilterRule::IncludeIndex(i) => n.indexes.push(i),
+                FilterRule::IncludeFunction(f) => n.functions.push(f),
+                FilterRule::IncludeTrigger(t) => n.triggers.push(t),
+                FilterRule::ExcludeSchema(s) => n.exclude_schemas.push(s),
             }
         }
         n
     }
 
-    fn any(&self) -> bool {
-        !(self.schemas.is_empty() && self.exclude_schemas.is_empty() && self.sel_types())
-    }
-
-    /// True when none of -t -I -P -T was given.
+    /// `selTypes`: any of -t -I -P -T given.
     fn sel_types(&self) -> bool {
-        self.tables.is_empty() && self.indexes.is_empty() && self.functions.is_empty() && self.triggers.is_empty()
+        !(self.tables.is_empty() && self.indexes.is_empty() && self.functions.is_empty() && self.triggers.is_empty())
+    }
+
+    /// Whether dependent entries (comments, ACLs, …) must follow a selected parent.
+    fn selective(&self) -> bool {
+        !self.schemas.is_empty() || !self.exclude_schemas.is_empty() || self.sel_types()
+    }
+
+    /// `StrictNamesCheck`: the first name never matched, lists checked in pg_restore's order.
+    fn strict_check(&self) -> Option<SelectError> {
+        let lists = [("schema", &self.schemas), ("table", &self.tables), ("index", &self.indexes), ("function", &self.functions), ("trigger", &self.triggers)];
+        lists.into_iter().find_map(|(kind, list)| list.first_untouched().map(|name| SelectError::NameNotFound { kind, name: name.clone() }))
     }
 }
 
-/// Reads a `-L` list file and reorders the TOC to it; returns the listed ids.
-fn apply_list(archive: &mut Archive, path: &str, warn: &mut dyn FnMut(String)) -> Result<HashSet<DumpId>, SelectError> {
-    let text = fs::read(path).map_err(|e| SelectError::ListFile { path: path.to_owned(), reason: io_reason(&e) })?;
-    let max = archive.toc().max_dump_id;
-    let mut listed: Vec<DumpId> = Vec::new();
-    let mut seen = HashSet::new();
-    for raw in text.split_inclusive(|&b| b == b'\n') {
-        let line = match raw.find_byte(b';') {
-            Some(i) => &raw[..i],
-            None => raw,
-        };
-        if line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')) {
-            continue;
-        }
-        let shown = || {
-            let l = line.strip_suffix(b"\n").unwrap_or(line);
-            l.to_str_lossy().into_owned()
-        };
-        match parse_leading_int(line) {
-            Some(id) if id > 0 && id <= i64::from(max) && !seen.contains(&id) => {
-                let id = id as DumpId;
-                if archive.toc().get(id).is_none() {
-                    return Err(SelectError::UnknownId(i64::from(id)));
-                }
-                seen.insert(i64::from(id));
-                listed.push(id);
-            }
-            _ => warn(format!("line ignored: {}", shown())),
-        }
-    }
-    // Listed entries go to the end in list order; the rest keep their order at the front.
-    let toc = archive.toc_mut();
-    let listed_set: HashSet<DumpId> = listed.iter().copied().collect();
-    let mut front: Vec<TocEntry> = Vec::new();
-    let mut by_id = std::collections::HashMap::new();
-    for e in toc.entries.drain(..) {
-        if listed_set.contains(&e.dump_id) {
-            by_id.insert(e.dump_id, e);
-        } else {
-            front.push(e);
-        }
-    }
-    for id in &listed {
-        if let Some(e) = by_id.remove(id) {
-            front.push(e);
-        }
-    }
-    toc.entries = front;
-    toc.reindex();
-    Ok(listed_set)
+/// Which kinds of parts the options allow at all (pg_restore 18's `dumpSchema`, `dumpData`,
+/// `dumpStatistics`, RESTORE_SEMANTICS §2 rule 8).
+#[derive(Debug, Clone, Copy)]
+struct Masks {
+    schema: bool,
+    data: bool,
+    stats: bool,
 }
 
-/// `strtol(s, 10)`: optional whitespace and sign, digits; anything after is ignored.
-fn parse_leading_int(s: &[u8]) -> Option<i64> {
-    let t = s.trim_start();
-    let (neg, rest) = match t.first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let digits: Vec<u8> = rest.iter().take_while(|b| b.is_ascii_digit()).copied().collect();
-    if digits.is_empty() {
-        return None;
-    }
-    let v: i64 = std::str::from_utf8(&digits).ok()?.parse().unwrap_or(i64::MAX);
-    Some(if neg { -v } else { v })
-}
-
-fn io_reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error") {
-        Some(i) => text[..i].to_owned(),
-        None => text,
+impl Masks {
+    fn from(opts: &RestoreOptions) -> Masks {
+        Masks {
+            schema: !(opts.data_only || opts.statistics_only || opts.no_schema),
+            data: !(opts.schema_only || opts.statistics_only || opts.no_data),
+            stats: ((!opts.schema_only && !opts.data_only) || opts.statistics_only || opts.statistics) && !opts.no_statistics,
+        }
     }
 }
 
-/// Applies `-L`, then decides per entry what is wanted (`_tocEntryRequired`).
+/// Applies `-L` (reordering the archive's TOC), then decides per entry what is wanted, and
+/// checks `--strict-names` (the failure is kept in the `Selection`, not returned, so that
+/// `-l` can print its listing first). `warn` receives pg_restore's warnings, such as
+/// `line ignored: …`, without the `pg_restore: warning: ` prefix.
 pub fn select(archive: &mut Archive, opts: &RestoreOptions, warn: &mut dyn FnMut(String)) -> Result<Selection, SelectError> {
     let listed = match &opts.use_list {
-        Some(path) => Some(apply_list(archive, &path.to_string_lossy(), warn)?),
+        Some(path) => {
+            let text = list_file::read_list_file(path)?;
+            let toc = archive.toc();
+            let ids = list_file::parse_list(&text, toc.max_dump_id, |id| toc.get(id).is_some(), warn)?;
+            let toc = archive.toc_mut();
+            reorder(&mut toc.entries, &ids);
+            toc.reindex();
+            Some(ids.into_iter().collect::<HashSet<_>>())
+        }
         None => None,
     };
-    let names = Names::from(opts);
-    let toc = archive.toc();
-    let schema_wanted = !(opts.data_only || opts.statistics_only) && !opts.no_schema;
-    let data_wanted = !(opts.schema_only || opts.statistics_only) && !opts.no_data;
-    let stats_wanted = ((!opts.schema_only && !opts.data_only) || opts.statistics_only || opts.statistics) && !opts.no_statistics;
+    Ok(decide(&archive.toc().entries, opts, listed.as_ref()))
+}
 
-    let mut wanted = vec![Wanted::default(); toc.entries.len()];
-    let mut matched: HashSet<(u8, BString)> = HashSet::new();
-    let mut cur_section = Section::PreData;
-    for (i, te) in toc.entries.iter().enumerate() {
+/// `SortTocFromFile`'s reordering: each listed entry moves to the end as it is read, so the
+/// listed ones end up in list order after all unlisted ones (which keep their order).
+fn reorder(entries: &mut Vec<TocEntry>, ids: &[DumpId]) {
+    let listed: HashSet<DumpId> = ids.iter().copied().collect();
+    let mut by_id: HashMap<DumpId, TocEntry> = HashMap::new();
+    let mut front = Vec::with_capacity(entries.len());
+    for te in entries.drain(..) {
+        if listed.contains(&te.dump_id) {
+            by_id.insert(te.dump_id, te);
+        } else {
+            front.push(te);
+        }
+    }
+    front.extend(ids.iter().filter_map(|id| by_id.remove(id)));
+    *entries = front;
+}
+
+/// The per-entry decisions for `entries` in their current order.
+fn decide(entries: &[TocEntry], opts: &RestoreOptions, listed: Option<&HashSet<DumpId>>) -> Selection {
+    let mut names = Names::from(opts);
+    let masks = Masks::from(opts);
+    let positions: HashMap<DumpId, usize> = entries.iter().enumerate().map(|(i, te)| (te.dump_id, i)).collect();
+    let mut decided: Vec<EntrySelection> = Vec::with_capacity(entries.len());
+    let mut current = Section::PreData;
+    for te in entries {
         if te.section != Section::None {
-            cur_section = te.section;
+            current = te.section;
         }
-        let effective = if te.section == Section::None { cur_section } else { te.section };
-        let already: &[Wanted] = &wanted[..i];
-        let parent_selected = |te: &TocEntry| {
-            te.dependencies.iter().any(|d| {
-                toc.position(*d).is_some_and(|p| p < i && already[p].any() && !toc.entries[p].desc_is("ACL"))
-            })
-        };
-        wanted[i] = required(te, effective, opts, &names, listed.as_ref(), schema_wanted, data_wanted, stats_wanted, &mut matched, parent_selected);
+        let ctx = Context { entries, positions: &positions, decided: &decided, opts, listed, masks };
+        let wanted = required(te, current, &ctx, &mut names);
+        decided.push(EntrySelection { wanted, section: current, pass: Pass::of(te) });
     }
-
-    let strict_error = if opts.strict_names { strict_names(&names, &matched) } else { None };
-    Ok(Selection { wanted, strict_error })
+    let strict_error = if opts.strict_names { names.strict_check() } else { None };
+    let any_schema = decided.iter().any(|e| e.wanted.schema);
+    Selection { entries: decided, strict_error, restores_schema: masks.schema && any_schema, implied_no_schema: masks.schema && !any_schema }
 }
 
-const SCHEMA: u8 = 0;
-const TABLE: u8 = 1;
-const INDEX: u8 = 2;
-const FUNCTION: u8 = 3;
-const TRIGGER: u8 = 4;
-
-fn strict_names(names: &Names, matched: &HashSet<(u8, BString)>) -> Option<String> {
-    let groups: [(u8, &Vec<BString>, &str); 5] = [
-        (SCHEMA, &names.schemas, "schema"),
-        (TABLE, &names.tables, "table"),
-        (INDEX, &names.indexes, "index"),
-        (FUNCTION, &names.functions, "function"),
-        (TRIGGER, &names.triggers, "trigger"),
-    ];
-    for (kind, list, word) in groups {
-        for name in list {
-            if !matched.contains(&(kind, name.clone())) {
-                return Some(format!("{word} \"{name}\" not found"));
-            }
-        }
-    }
-    None
+/// What `required` consults besides the entry itself.
+struct Context<'a> {
+    entries: &'a [TocEntry],
+    positions: &'a HashMap<DumpId, usize>,
+    /// Decisions for the entries before the current one, by TOC position.
+    decided: &'a [EntrySelection],
+    opts: &'a RestoreOptions,
+    listed: Option<&'a HashSet<DumpId>>,
+    masks: Masks,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn required(
-    te: &TocEntry,
-    effective: Section,
-    opts: &RestoreOptions,
-    names: &Names,
-    listed: Option<&HashSet<DumpId>>,
-    schema_wanted: bool,
-    data_wanted: bool,
-    stats_wanted: bool,
-    matched: &mut HashSet<(u8, BString)>,
-    parent_selected: impl Fn(&TocEntry) -> bool,
-) -> Wanted {
+impl Context<'_> {
+    /// For a dependent entry (comment, ACL, …) under a name selection: whether one of its
+    /// dependencies, other than ACL entries, is an entry already marked for restore. Entries
+    /// later in the TOC count as unmarked, which is what pg_restore's single pass sees.
+    fn parent_selected(&self, te: &TocEntry) -> bool {
+        te.dependencies.iter().any(|&dep| match self.positions.get(&dep) {
+            Some(&p) => self.entries.get(p).is_some_and(|e| !e.desc_is("ACL")) && self.decided.get(p).is_some_and(|d| d.wanted.nonzero()),
+            None => false,
+        })
+    }
+}
+
+/// `_tocEntryRequired` of pg_restore 18 (RESTORE_SEMANTICS §2), rules in its order.
+fn required(te: &TocEntry, section: Section, ctx: &Context<'_>, names: &mut Names) -> Wanted {
     let none = Wanted::default();
+    let opts = ctx.opts;
     let desc = te.desc.as_bytes();
-    // Rule 1: session settings.
+    let tag = te.tag.as_bytes();
+    let mut want = Wanted { schema: true, data: true, stats: false, special: false };
+
     if matches!(desc, b"ENCODING" | b"STDSTRINGS" | b"SEARCHPATH") {
         return Wanted { special: true, ..none };
     }
-    // Rule 2: DATABASE entries only with -C, immune to every other filter.
+    let is_stats = desc == b"STATISTICS DATA";
+    if is_stats {
+        if !ctx.masks.stats {
+            return none;
+        }
+        want = Wanted { stats: true, ..none };
+    }
+    // DATABASE entries follow -C and nothing else.
     if matches!(desc, b"DATABASE" | b"DATABASE PROPERTIES") {
         return if opts.create { Wanted { schema: true, ..none } } else { none };
     }
-    let tag_starts = |p: &[u8]| te.tag.starts_with(p);
-    let is_stats = desc == b"STATISTICS DATA";
-    // Rule 3: class exclusions.
-    if opts.no_acl && matches!(desc, b"ACL" | b"DEFAULT ACL" | b"ACL LANGUAGE") {
+
+    // Exclusions by class.
+    if opts.no_acl && matches!(desc, b"ACL" | b"ACL LANGUAGE" | b"DEFAULT ACL") {
         return none;
     }
     if opts.no_comments && desc == b"COMMENT" {
         return none;
     }
-    if opts.no_publications
-        && (matches!(desc, b"PUBLICATION" | b"PUBLICATION TABLE" | b"PUBLICATION TABLES IN SCHEMA")
-            || (matches!(desc, b"COMMENT" | b"SECURITY LABEL") && tag_starts(b"PUBLICATION")))
+    if opts.no_policies && matches!(desc, b"POLICY" | b"ROW SECURITY") {
+        return none;
+    }
+    if desc == b"COMMENT"
+        && ((opts.no_policies && tag.starts_with(b"POLICY")) || (opts.no_publications && tag.starts_with(b"PUBLICATION")) || (opts.no_subscriptions && tag.starts_with(b"SUBSCRIPTION")))
     {
+        return none;
+    }
+    if opts.no_publications && matches!(desc, b"PUBLICATION" | b"PUBLICATION TABLE" | b"PUBLICATION TABLES IN SCHEMA") {
         return none;
     }
     if opts.no_security_labels && desc == b"SECURITY LABEL" {
         return none;
     }
-    if opts.no_subscriptions && (desc == b"SUBSCRIPTION" || (matches!(desc, b"COMMENT" | b"SECURITY LABEL") && tag_starts(b"SUBSCRIPTION"))) {
+    if desc == b"SECURITY LABEL" && ((opts.no_publications && tag.starts_with(b"PUBLICATION")) || (opts.no_subscriptions && tag.starts_with(b"SUBSCRIPTION"))) {
         return none;
     }
-    if opts.no_policies && (matches!(desc, b"POLICY" | b"ROW SECURITY") || (desc == b"COMMENT" && tag_starts(b"POLICY"))) {
+    if opts.no_subscriptions && desc == b"SUBSCRIPTION" {
         return none;
     }
-    if is_stats && !stats_wanted {
-        return none;
-    }
-    // Rule 4: sections.
+
+    // --section, judged by the effective section.
     if !opts.sections.is_empty() {
-        let choice = match effective {
+        let choice = match section {
             Section::PreData | Section::None => SectionChoice::PreData,
             Section::Data => SectionChoice::Data,
             Section::PostData => SectionChoice::PostData,
@@ -291,101 +396,175 @@ fn required(
             return none;
         }
     }
-    // Rule 5: -L.
-    if let Some(listed) = listed {
+
+    if let Some(listed) = ctx.listed {
         if !listed.contains(&te.dump_id) {
             return none;
         }
     }
-    // Rule 6: names.
-    let dependent = matches!(desc, b"ACL" | b"COMMENT" | b"SECURITY LABEL") || is_stats;
-    if dependent {
-        if tag_starts(b"DATABASE ") {
+
+    // Name selection.
+    if matches!(desc, b"ACL" | b"COMMENT" | b"SECURITY LABEL") || is_stats {
+        if tag.starts_with(b"DATABASE ") {
             if !opts.create {
                 return none;
             }
-        } else if names.any() && !parent_selected(te) {
+        } else if names.selective() && !ctx.parent_selected(te) {
             return none;
         }
     } else {
-        let ns = te.namespace.as_ref();
         if !names.schemas.is_empty() {
-            match ns {
-                Some(ns) if names.schemas.contains(ns) => {
-                    matched.insert((SCHEMA, ns.clone()));
-                }
+            match &te.namespace {
+                Some(ns) if names.schemas.member(ns) => {}
                 _ => return none,
             }
         }
-        if let Some(ns) = ns {
-            if names.exclude_schemas.contains(ns) {
+        if let Some(ns) = &te.namespace {
+            if !names.exclude_schemas.is_empty() && names.exclude_schemas.member(ns) {
                 return none;
             }
         }
-        if !names.sel_types() {
-            let hit = |list: &Vec<BString>, kind: u8, matched: &mut HashSet<(u8, BString)>| {
-                if list.contains(&te.tag) {
-                    matched.insert((kind, te.tag.clone()));
-                    true
-                } else {
-                    false
-                }
+        if names.sel_types() {
+            let list = match desc {
+                b"TABLE" | b"TABLE DATA" | b"VIEW" | b"FOREIGN TABLE" | b"MATERIALIZED VIEW" | b"MATERIALIZED VIEW DATA" | b"SEQUENCE" | b"SEQUENCE SET" => &mut names.tables,
+                b"INDEX" => &mut names.indexes,
+                b"FUNCTION" | b"AGGREGATE" | b"PROCEDURE" => &mut names.functions,
+                b"TRIGGER" => &mut names.triggers,
+                _ => return none,
             };
-            let ok = if matches!(desc, b"TABLE" | b"TABLE DATA" | b"VIEW" | b"FOREIGN TABLE" | b"MATERIALIZED VIEW" | b"MATERIALIZED VIEW DATA" | b"SEQUENCE" | b"SEQUENCE SET") {
-                !names.tables.is_empty() && hit(&names.tables, TABLE, matched)
-            } else if desc == b"INDEX" {
-                !names.indexes.is_empty() && hit(&names.indexes, INDEX, matched)
-            } else if matches!(desc, b"FUNCTION" | b"AGGREGATE" | b"PROCEDURE") {
-                !names.functions.is_empty() && hit(&names.functions, FUNCTION, matched)
-            } else if desc == b"TRIGGER" {
-                !names.triggers.is_empty() && hit(&names.triggers, TRIGGER, matched)
-            } else {
-                false
-            };
-            if !ok {
+            if list.is_empty() || !list.member(tag) {
                 return none;
             }
         }
     }
-    // Rule 7: what the entry contains.
-    if desc == b"<Init>" && te.tag.as_bytes() == b"Max OID" {
+
+    // What the entry contains.
+    if !te.had_dumper {
+        let data_like = matches!(desc, b"SEQUENCE SET" | b"BLOB" | b"BLOB METADATA")
+            || (matches!(desc, b"ACL" | b"COMMENT" | b"SECURITY LABEL") && tag.starts_with(b"LARGE OBJECT"));
+        if data_like {
+            want = Wanted { data: want.data, ..none };
+        } else {
+            want.data = false;
+        }
+    }
+    let defn = te.defn.as_ref().map(|d| d.as_bytes()).unwrap_or_default();
+    if defn.is_empty() || defn.starts_with(b"-- load via partition root ") {
+        want.schema = false;
+    }
+    if desc == b"<Init>" && tag == b"Max OID" {
         return none;
     }
-    let mut w = if is_stats {
-        Wanted { stats: true, ..none }
-    } else if te.had_dumper {
-        Wanted { schema: true, data: true, ..none }
-    } else if matches!(desc, b"SEQUENCE SET" | b"BLOB" | b"BLOB METADATA")
-        || (matches!(desc, b"ACL" | b"COMMENT" | b"SECURITY LABEL") && tag_starts(b"LARGE OBJECT"))
-    {
-        Wanted { data: true, ..none }
-    } else {
-        Wanted { schema: true, ..none }
-    };
-    if w.schema {
-        let defn = te.defn.as_ref().map(|d| d.as_bytes()).unwrap_or_default();
-        if defn.is_empty() || defn.starts_with(b"-- load via partition root ") {
-            w.schema = false;
-        }
+    if !ctx.masks.data {
+        want.data = false;
     }
-    // Rule 8: masks.
-    if !schema_wanted {
-        w.schema = false;
+    if !ctx.masks.schema {
+        want.schema = false;
     }
-    if !data_wanted {
-        w.data = false;
-    }
-    w
+    want
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use pgsurge_archive::DataLocation;
+
+    fn entry(id: DumpId, desc: &str, tag: &str, ns: Option<&str>, section: Section, deps: &[DumpId]) -> TocEntry {
+        TocEntry {
+            dump_id: id,
+            had_dumper: desc == "TABLE DATA" || desc == "BLOBS",
+            table_oid: "0".into(),
+            oid: "0".into(),
+            tag: tag.into(),
+            desc: desc.into(),
+            section,
+            defn: if desc == "TABLE DATA" { None } else { Some(format!("-- {desc} {tag}\n").into()) },
+            drop_stmt: None,
+            copy_stmt: None,
+            namespace: ns.map(Into::into),
+            tablespace: None,
+            tableam: None,
+            relkind: 0,
+            owner: Some("postgres".into()),
+            with_oids: None,
+            dependencies: deps.to_vec(),
+            data: DataLocation::None,
+        }
+    }
+
+    fn archive_toc() -> Vec<TocEntry> {
+        vec![
+            entry(1, "ENCODING", "ENCODING", None, Section::PreData, &[]),
+            entry(2, "SCHEMA", "s1", None, Section::PreData, &[]),
+            entry(3, "COMMENT", "SCHEMA s1", None, Section::None, &[2]),
+            entry(4, "TABLE", "p", Some("public"), Section::PreData, &[]),
+            entry(5, "COMMENT", "TABLE p", Some("public"), Section::None, &[4]),
+            entry(6, "TABLE", "p", Some("s1"), Section::PreData, &[2]),
+            entry(7, "TABLE DATA", "p", Some("public"), Section::Data, &[4]),
+            entry(8, "COMMENT", "COLUMN p.a", Some("public"), Section::None, &[4]),
+            entry(9, "INDEX", "p_idx", Some("public"), Section::PostData, &[4]),
+            entry(10, "ACL", "TABLE p", Some("public"), Section::None, &[4]),
+            entry(11, "STATISTICS DATA", "p", Some("public"), Section::Data, &[4]),
+            entry(12, "STATISTICS DATA", "p_idx", Some("public"), Section::PostData, &[9]),
+        ]
+    }
+
+    fn wanted_ids(toc: &[TocEntry], sel: &Selection) -> Vec<DumpId> {
+        toc.iter().enumerate().filter(|(i, _)| sel.get(*i).any()).map(|(_, e)| e.dump_id).collect()
+    }
 
     #[test]
-    fn leading_ints_like_strtol() {
-        assert_eq!(parse_leading_int(b"  +2620x"), Some(2620));
-        assert_eq!(parse_leading_int(b"-3"), Some(-3));
-        assert_eq!(parse_leading_int(b"abc"), None);
+    fn table_selection_brings_dependents() {
+        let toc = archive_toc();
+        let opts = RestoreOptions { tables: vec!["p".into()], ..Default::default() };
+        let sel = decide(&toc, &opts, None);
+        assert_eq!(wanted_ids(&toc, &sel), vec![4, 5, 6, 7, 8, 10, 11]);
+        let opts = RestoreOptions { tables: vec!["p".into()], schemas: vec!["public".into()], ..Default::default() };
+        let sel = decide(&toc, &opts, None);
+        assert_eq!(wanted_ids(&toc, &sel), vec![4, 5, 7, 8, 10, 11]);
+    }
+
+    #[test]
+    fn sections_and_masks() {
+        let toc = archive_toc();
+        let sel = decide(&toc, &RestoreOptions { sections: vec![SectionChoice::Data], ..Default::default() }, None);
+        // The column comment after the table data inherits the data section; the ACL after
+        // the index inherits post-data.
+        assert_eq!(wanted_ids(&toc, &sel), vec![7, 8, 11]);
+        assert!(sel.restores_schema());
+        let sel = decide(&toc, &RestoreOptions { sections: vec![SectionChoice::Data], no_comments: true, ..Default::default() }, None);
+        assert!(!sel.restores_schema());
+        let sel = decide(&toc, &RestoreOptions { schema_only: true, ..Default::default() }, None);
+        assert_eq!(wanted_ids(&toc, &sel), vec![2, 3, 4, 5, 6, 8, 9, 10]);
+        let sel = decide(&toc, &RestoreOptions { statistics_only: true, ..Default::default() }, None);
+        assert_eq!(wanted_ids(&toc, &sel), vec![11, 12]);
+        assert_eq!(sel.entry(11).map(|e| e.pass), Some(Pass::PostAcl));
+        assert_eq!(sel.entry(10).map(|e| e.pass), Some(Pass::Main));
+    }
+
+    #[test]
+    fn strict_names_report_first_missing() {
+        let toc = archive_toc();
+        let opts = RestoreOptions { strict_names: true, tables: vec!["p".into(), "nosuch".into(), "p".into()], ..Default::default() };
+        let sel = decide(&toc, &opts, None);
+        assert_eq!(sel.strict_names_error().map(|e| e.to_string()), Some("table \"nosuch\" not found".into()));
+        // Touched only when the entry got past sections: -t p --section=post-data fails.
+        let opts = RestoreOptions { strict_names: true, tables: vec!["p".into()], sections: vec![SectionChoice::PostData], ..Default::default() };
+        assert!(decide(&toc, &opts, None).strict_names_error().is_some());
+        let opts = RestoreOptions { strict_names: true, schemas: vec!["s1".into()], ..Default::default() };
+        assert!(decide(&toc, &opts, None).strict_names_error().is_none());
+    }
+
+    #[test]
+    fn list_order_moves_listed_entries_last() {
+        let mut toc = archive_toc();
+        reorder(&mut toc, &[7, 4]);
+        let order: Vec<DumpId> = toc.iter().map(|e| e.dump_id).collect();
+        assert_eq!(order, vec![1, 2, 3, 5, 6, 8, 9, 10, 11, 12, 7, 4]);
+        let listed: HashSet<DumpId> = [7, 4, 5].into_iter().collect();
+        let sel = decide(&toc, &RestoreOptions { tables: vec!["p".into()], ..Default::default() }, Some(&listed));
+        // The comment comes before its table in list order, so its parent is not yet marked.
+        assert_eq!(wanted_ids(&toc, &sel), vec![7, 4]);
     }
 }
