@@ -32,8 +32,10 @@ const COPY_BUFFER: usize = 64 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     /// Reading the archive failed (e.g. data requested out of order from a one-pass input).
-    /// Boxed: archive errors carry their location and are much larger than the rest.
-    #[error(transparent)]
+    /// Displays what went wrong, as pg_restore words it; where (entry, file, byte offset) is
+    /// in the error itself, see [`RenderError::archive_error`]. Boxed: archive errors carry
+    /// their location and are much larger than the rest.
+    #[error("{}", .0.kind())]
     Archive(Box<pgsurge_archive::Error>),
     #[error("could not write to output file: {}", os_reason(.0))]
     Io(#[from] io::Error),
@@ -49,6 +51,17 @@ pub enum RenderError {
     /// `--strict-names` failed; nothing is written in that case.
     #[error(transparent)]
     Select(#[from] SelectError),
+}
+
+impl RenderError {
+    /// The archive error behind an `Archive` failure, with its location, for callers that
+    /// report more than pg_restore's one line.
+    pub fn archive_error(&self) -> Option<&pgsurge_archive::Error> {
+        match self {
+            RenderError::Archive(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl From<pgsurge_archive::Error> for RenderError {
