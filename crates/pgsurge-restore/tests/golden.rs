@@ -156,6 +156,7 @@ fn parse(args: &[String]) -> Result<(RestoreOptions, Mode), String> {
         o.clean && o.data_only,
         o.single_transaction && o.transaction_size.is_some(),
         o.create && o.single_transaction,
+        o.single_transaction && o.jobs.is_some_and(|j| j > 1),
         o.if_exists && !o.clean,
     ];
     if conflicts.iter().any(|&c| c) {
