@@ -39,6 +39,12 @@ impl Program {
         self.line("hint", message);
     }
 
+    /// A progress line under `-v`, printed as pg_restore prints them: no level word.
+    pub fn info(&self, message: impl std::fmt::Display) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{}: {}", self.name, message);
+    }
+
     pub fn try_help(&self) {
         self.hint(format_args!("Try \"{}\" for more information.", self.help_command));
     }

@@ -4,8 +4,8 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 
-use pgsurge_archive::{Archive, ErrorKind, Source};
-use pgsurge_restore::{listing, select};
+use pgsurge_archive::{Archive, ErrorKind, Format, Source};
+use pgsurge_restore::{listing, render, select};
 
 use super::{print_restore_help, wants_help_or_version, ExitStatus, RestoreCommand};
 use crate::cli::RestoreArgs;
@@ -63,6 +63,23 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
         }
     };
 
+    // pg_restore reads a tar archive strictly forward, files included, so a script whose
+    // data is asked for out of archive order fails the same way from a file as from a pipe;
+    // the script must be the same, so a tar file is read as a stream here.
+    if matches!(plan.mode, Mode::Script(_)) && archive.format() == Format::Tar && archive.is_seekable() {
+        if let Source::Path(path) = &source {
+            let reopened = File::open(path)
+                .map_err(|e| pgsurge_archive::Error::from(ErrorKind::Open { path: path.clone(), source: e }))
+                .and_then(|f| Archive::open_stream(Box::new(f), Some(Format::Tar)));
+            match reopened {
+                Ok(a) => archive = a,
+                Err(e) => {
+                    report_open_error(prog, &source, &e);
+                    return ExitStatus::Failure;
+                }
+            }
+        }
+    }
     let mut warn = |w: String| prog.warning(w);
     let selection = match select::select(&mut archive, &plan.options, &mut warn) {
         Ok(s) => s,
@@ -72,13 +89,9 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
         }
     };
 
-    let output = match &plan.mode {
-        Mode::List(o) => o,
-        Mode::Script(_) => {
-            prog.error("writing the SQL script (-f/--file, `pgsurge sql`) is not available in this version of pgsurge yet");
-            prog.hint("`pgsurge list` and `pgsurge verify` work; use pg_restore -f for the script for now");
-            return ExitStatus::Failure;
-        }
+    let (output, script) = match &plan.mode {
+        Mode::List(o) => (o, false),
+        Mode::Script(o) => (o, true),
         Mode::Database(_) => return ExitStatus::Failure,
     };
     let mut out: Box<dyn Write> = match output {
@@ -92,22 +105,20 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
         },
     };
 
-    let result = listing::write_listing(&archive, &selection, &plan.options, &mut out);
-    let flushed = out.flush();
-    match result {
-        Err(e) if is_broken_pipe(&e) => return ExitStatus::Success,
-        Err(e) => {
+    let result = if script {
+        write_script(&mut archive, &selection, &plan.options, &mut out, prog)
+    } else {
+        listing::write_listing(&archive, &selection, &plan.options, &mut out).map_err(Failure::Io)
+    };
+    let flushed = out.flush().map_err(Failure::Io);
+    match result.and(flushed) {
+        Err(Failure::Io(e)) if is_broken_pipe(&e) => return ExitStatus::Success,
+        Err(Failure::Io(e)) => {
             prog.error(format_args!("could not write to output file: {}", io_reason(&e)));
             return ExitStatus::Failure;
         }
+        Err(Failure::Reported) => return ExitStatus::Failure,
         Ok(()) => {}
-    }
-    if let Err(e) = flushed {
-        if is_broken_pipe(&e) {
-            return ExitStatus::Success;
-        }
-        prog.error(format_args!("could not write to output file: {}", io_reason(&e)));
-        return ExitStatus::Failure;
     }
     // --strict-names is checked after the listing is printed, as pg_restore does.
     if let Some(e) = selection.strict_names_error() {
@@ -115,6 +126,49 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
         return ExitStatus::Failure;
     }
     ExitStatus::Success
+}
+
+/// Why writing the listing or script stopped: an output error still to report, or a failure
+/// already reported.
+enum Failure {
+    Io(io::Error),
+    Reported,
+}
+
+fn write_script(archive: &mut Archive, selection: &select::Selection, options: &pgsurge_restore::options::RestoreOptions, out: &mut dyn Write, prog: &Program) -> Result<(), Failure> {
+    let verbose = options.verbose;
+    let result = render::write_script_logged(archive, selection, options, out, &mut |w| prog.warning(w), &mut |m| {
+        if verbose {
+            prog.info(m)
+        }
+    });
+    match result {
+        Ok(()) => Ok(()),
+        Err(render::RenderError::Io(e)) => Err(Failure::Io(e)),
+        Err(e) => {
+            prog.error(&e);
+            if let Some(location) = e.archive_error().and_then(|a| describe_location(a.location())) {
+                prog.hint(format_args!("this happened at {location}; `pgsurge verify` checks the whole archive"));
+            }
+            Err(Failure::Reported)
+        }
+    }
+}
+
+/// "entry 12 (TABLE DATA public.t), file `3456.dat.gz`, byte 789", or `None` when the error
+/// carries no location.
+fn describe_location(location: &pgsurge_archive::Location) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(entry) = &location.entry {
+        parts.push(entry.to_string());
+    }
+    if let Some(file) = &location.file {
+        parts.push(format!("file `{}`", file.display()));
+    }
+    if let Some(offset) = location.offset {
+        parts.push(format!("byte {offset}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// The OS's reason text without Rust's "(os error N)" suffix, as C tools print `strerror`.
