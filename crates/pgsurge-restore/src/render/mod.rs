@@ -8,6 +8,8 @@
 //! is `sql`'s. Table data and large objects are streamed from the archive through fixed
 //! buffers, never held whole.
 
+mod target;
+
 use std::io::{self, Write};
 
 use bstr::{BStr, BString, ByteSlice};
@@ -18,11 +20,8 @@ use crate::options::RestoreOptions;
 use crate::select::{Pass, SelectError, Selection, Wanted};
 use crate::sql::{self, NewlineInDbName};
 
-/// `LOBBUFSIZE` in pg_backup_archiver.h: large-object data is written in `lowrite` calls of
-/// this many bytes (the last one shorter).
-const LOBBUFSIZE: usize = 16384;
-/// `INV_WRITE` in libpq-fs.h, the mode of the script's `lo_open` calls.
-const INV_WRITE: u32 = 0x20000;
+pub use target::{ScriptTarget, Target, INV_WRITE, LOBBUFSIZE};
+
 /// Read buffer for streaming table data to the output.
 const COPY_BUFFER: usize = 64 * 1024;
 
@@ -51,6 +50,10 @@ pub enum RenderError {
     /// `--strict-names` failed; nothing is written in that case.
     #[error(transparent)]
     Select(#[from] SelectError),
+    /// The target failed in a way that ends the restore (a lost connection, a failed
+    /// `SET SESSION AUTHORIZATION`, …); already reported in the target's own words.
+    #[error("{0}")]
+    Target(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl RenderError {
@@ -104,8 +107,9 @@ pub fn write_script_logged(
     // A one-pass tar stream must know which members are still to come, to fail on an
     // out-of-order request the way pg_restore does.
     archive.expect_data(sel.data_ids(&toc));
+    let mut target = ScriptTarget::new(out, toc.std_strings);
     let mut r = Renderer {
-        out,
+        target: &mut target,
         archive,
         toc: &toc,
         sel,
@@ -131,8 +135,8 @@ struct Session {
     table_am: Option<BString>,
 }
 
-struct Renderer<'a> {
-    out: &'a mut dyn Write,
+pub struct Renderer<'a> {
+    target: &'a mut dyn Target,
     archive: &'a mut Archive,
     toc: &'a Toc,
     sel: &'a Selection,
@@ -149,8 +153,14 @@ struct Renderer<'a> {
 }
 
 impl Renderer<'_> {
-    fn w(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.out.write_all(bytes)
+    /// Script-only text.
+    fn w(&mut self, bytes: &[u8]) -> Result<(), RenderError> {
+        self.target.text(bytes)
+    }
+
+    /// A command, one Query for a server.
+    fn cmd(&mut self, sql: &[u8]) -> Result<(), RenderError> {
+        self.target.command(sql)
     }
 
     fn info(&mut self, message: String) {
@@ -183,7 +193,8 @@ impl Renderer<'_> {
             self.timestamp("Started on", creation_time(&header.created))?;
         }
         if self.opts.single_transaction {
-            self.w(b"BEGIN;\n\n")?;
+            self.cmd(b"BEGIN;\n")?;
+            self.w(b"\n")?;
         }
         self.fixed_state()?;
 
@@ -201,7 +212,8 @@ impl Renderer<'_> {
         }
 
         if self.opts.single_transaction || self.txn_size > 0 {
-            self.w(b"COMMIT;\n\n")?;
+            self.cmd(b"COMMIT;\n")?;
+            self.w(b"\n")?;
         }
         if self.opts.verbose {
             self.timestamp("Completed on", now())?;
@@ -215,7 +227,7 @@ impl Renderer<'_> {
     }
 
     /// `dumpTimestamp`: nothing at all when the time cannot be formatted.
-    fn timestamp(&mut self, what: &str, when: libc::time_t) -> io::Result<()> {
+    fn timestamp(&mut self, what: &str, when: libc::time_t) -> Result<(), RenderError> {
         let text = format_time(when);
         if text == "[unknown]" {
             return Ok(());
@@ -224,34 +236,45 @@ impl Renderer<'_> {
     }
 
     /// `_doSetFixedOutputState`: the session settings every connection starts with.
-    fn fixed_state(&mut self) -> io::Result<()> {
-        let mut s: Vec<u8> = Vec::new();
-        s.extend_from_slice(b"SET statement_timeout = 0;\nSET lock_timeout = 0;\nSET idle_in_transaction_session_timeout = 0;\nSET transaction_timeout = 0;\n");
-        s.extend_from_slice(b"SET client_encoding = '");
-        s.extend_from_slice(canonical_encoding(&self.toc.encoding));
-        s.extend_from_slice(b"';\n");
-        s.extend_from_slice(if self.std_strings { b"SET standard_conforming_strings = on;\n" } else { b"SET standard_conforming_strings = off;\n" });
-        if let Some(role) = &self.opts.role {
-            s.extend_from_slice(b"SET ROLE ");
-            s.extend_from_slice(&sql::quote_ident(role));
-            s.extend_from_slice(b";\n");
-        }
-        if let Some(path) = &self.toc.search_path {
-            s.extend_from_slice(path);
-        }
-        s.extend_from_slice(b"SET check_function_bodies = false;\nSET xmloption = content;\nSET client_min_messages = warning;\n");
-        if !self.std_strings {
-            s.extend_from_slice(b"SET escape_string_warning = off;\n");
-        }
-        s.extend_from_slice(if self.opts.enable_row_security { b"SET row_security = on;\n" } else { b"SET row_security = off;\n" });
+    fn fixed_state(&mut self) -> Result<(), RenderError> {
+        let s = session_settings(self.opts, self.toc, None).concat();
+        self.target.preamble(&s)?;
         if self.txn_size > 0 {
-            s.extend_from_slice(b"\nBEGIN;\n");
+            self.cmd(b"\nBEGIN;\n")?;
             self.txn_count = 0;
         }
-        s.push(b'\n');
-        self.w(&s)
+        self.w(b"\n")
     }
+}
 
+/// The session settings pg_restore starts every session with (`_doSetFixedOutputState`), one
+/// command each. `server_version` (`server_version_num`) is the server's when known:
+/// `transaction_timeout` exists only from 17 on, and an older server would fail on it.
+pub fn session_settings(opts: &RestoreOptions, toc: &Toc, server_version: Option<u32>) -> Vec<Vec<u8>> {
+    let std_strings = toc.std_strings;
+    let mut v: Vec<Vec<u8>> = vec![b"SET statement_timeout = 0;\n".to_vec(), b"SET lock_timeout = 0;\n".to_vec(), b"SET idle_in_transaction_session_timeout = 0;\n".to_vec()];
+    if server_version.is_none_or(|v| v >= 170_000) {
+        v.push(b"SET transaction_timeout = 0;\n".to_vec());
+    }
+    v.push([b"SET client_encoding = '", canonical_encoding(&toc.encoding), b"';\n"].concat());
+    v.push(if std_strings { b"SET standard_conforming_strings = on;\n".to_vec() } else { b"SET standard_conforming_strings = off;\n".to_vec() });
+    if let Some(role) = &opts.role {
+        v.push([b"SET ROLE ", sql::quote_ident(role).as_ref(), b";\n"].concat());
+    }
+    if let Some(path) = &toc.search_path {
+        v.push(path.to_vec());
+    }
+    v.push(b"SET check_function_bodies = false;\n".to_vec());
+    v.push(b"SET xmloption = content;\n".to_vec());
+    v.push(b"SET client_min_messages = warning;\n".to_vec());
+    if !std_strings {
+        v.push(b"SET escape_string_warning = off;\n".to_vec());
+    }
+    v.push(if opts.enable_row_security { b"SET row_security = on;\n".to_vec() } else { b"SET row_security = off;\n".to_vec() });
+    v
+}
+
+impl Renderer<'_> {
     /// The `--clean` phase: drop statements in reverse TOC order (only the database itself
     /// under `--create`, since the script is still connected elsewhere).
     fn drops(&mut self) -> Result<(), RenderError> {
@@ -270,7 +293,7 @@ impl Renderer<'_> {
             self.info(format!("dropping {} {}", te.desc, te.tag));
             // DROP DATABASE cannot run inside a transaction block.
             if self.txn_size > 0 && is_db {
-                self.w(b"COMMIT;\n")?;
+                self.cmd(b"COMMIT;\n")?;
             }
             self.become_owner(te)?;
             self.select_schema(te.namespace.as_deref().map(|n| n.as_bytes()))?;
@@ -282,23 +305,24 @@ impl Renderer<'_> {
                 }
             } else if !drop.is_empty() {
                 if !self.opts.if_exists || drop.starts_with(b"--") {
-                    self.w(drop)?;
+                    self.cmd(drop)?;
                 } else if te.desc_is("BLOB") {
                     let oid = catalog_oid(&te.oid);
-                    self.w(format!("SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata WHERE oid = '{oid}';\n").as_bytes())?;
+                    self.cmd(format!("SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata WHERE oid = '{oid}';\n").as_bytes())?;
                 } else {
                     let stmt = insert_if_exists(te, drop, self.warn);
-                    self.w(&stmt)?;
+                    self.cmd(&stmt)?;
                 }
             }
             if self.txn_size > 0 {
                 if is_db {
-                    self.w(b"BEGIN;\n")?;
+                    self.cmd(b"BEGIN;\n")?;
                     self.txn_count = 0;
                 } else {
                     self.txn_count += 1;
                     if self.txn_count >= self.txn_size {
-                        self.w(b"COMMIT;\nBEGIN;\n")?;
+                        self.cmd(b"COMMIT;\n")?;
+                        self.cmd(b"BEGIN;\n")?;
                         self.txn_count = 0;
                     }
                 }
@@ -325,7 +349,8 @@ impl Renderer<'_> {
             let is_db = te.desc_is("DATABASE") || te.desc_is("DATABASE PROPERTIES");
             // CREATE/ALTER DATABASE cannot run inside a transaction block.
             if is_db && self.txn_size > 0 {
-                self.w(b"COMMIT;\n\n")?;
+                self.cmd(b"COMMIT;\n")?;
+                self.w(b"\n")?;
             }
             match &te.namespace {
                 Some(ns) => self.info(format!("creating {} \"{}.{}\"", te.desc, ns, te.tag)),
@@ -347,17 +372,15 @@ impl Renderer<'_> {
                     if te.desc_is("BLOBS") {
                         self.large_objects(te)?;
                     } else {
-                        self.stream_data(te)?;
+                        self.stream_data(te, None)?;
                     }
                 } else {
                     self.disable_triggers(te)?;
                     self.become_owner(te)?;
                     self.select_schema(te.namespace.as_deref().map(|n| n.as_bytes()))?;
                     self.info(format!("processing data for table \"{}.{}\"", te.namespace.as_deref().map_or(BStr::new("(null)"), |n| n.as_bstr()), te.tag));
-                    if let Some(copy) = te.copy_stmt.as_deref().filter(|c| !c.is_empty()) {
-                        self.w(copy)?;
-                    }
-                    self.stream_data(te)?;
+                    let copy = te.copy_stmt.as_deref().filter(|c| !c.is_empty()).map(|c| c.as_bytes());
+                    self.stream_data(te, copy)?;
                     self.enable_triggers(te)?;
                 }
             } else if !defn_dumped {
@@ -371,7 +394,9 @@ impl Renderer<'_> {
         if self.txn_size > 0 {
             self.txn_count += 1;
             if self.txn_count >= self.txn_size {
-                self.w(b"COMMIT;\nBEGIN;\n\n")?;
+                self.cmd(b"COMMIT;\n")?;
+                self.cmd(b"BEGIN;\n")?;
+                self.w(b"\n")?;
                 self.txn_count = 0;
             }
         }
@@ -396,13 +421,13 @@ impl Renderer<'_> {
         if self.opts.no_owner && desc == b"SCHEMA" && !defn.starts_with(b"--") {
             // Drops the AUTHORIZATION clause old pg_dump versions put in CREATE SCHEMA.
             let stmt = [b"CREATE SCHEMA ", sql::quote_ident(&te.tag).as_ref(), b";\n\n\n"].concat();
-            self.w(&stmt)?;
+            self.cmd(&stmt)?;
         } else if desc == b"BLOB METADATA" {
             self.per_blob(te, b"SELECT pg_catalog.lo_create('", b"')")?;
         } else if desc == b"ACL" && te.tag.starts_with(b"LARGE OBJECTS") {
             self.acl_per_blob(te)?;
         } else if !defn.is_empty() {
-            self.w(defn)?;
+            self.cmd(defn)?;
             self.w(b"\n\n")?;
             // A multi-statement definition counts as several actions in --transaction-size
             // mode; pg_restore counts semicolons, except in function bodies.
@@ -425,7 +450,7 @@ impl Renderer<'_> {
                 self.per_blob(te, b"ALTER LARGE OBJECT ", &end)?;
             } else if let Some(object) = object_description(te)? {
                 let stmt = [b"ALTER ", object.as_slice(), b" OWNER TO ", sql::quote_ident(owner).as_ref(), b";\n\n"].concat();
-                self.w(&stmt)?;
+                self.cmd(&stmt)?;
             }
         }
 
@@ -439,7 +464,7 @@ impl Renderer<'_> {
                     b";\n\n",
                 ]
                 .concat();
-                self.w(&stmt)?;
+                self.cmd(&stmt)?;
             }
         }
 
@@ -451,7 +476,7 @@ impl Renderer<'_> {
     }
 
     /// The `--` block naming an entry (script output only).
-    fn comment_header(&mut self, te: &TocEntry, prefix: &str) -> io::Result<()> {
+    fn comment_header(&mut self, te: &TocEntry, prefix: &str) -> Result<(), RenderError> {
         let mut s: Vec<u8> = b"--\n".to_vec();
         if self.opts.verbose {
             s.extend_from_slice(format!("-- TOC entry {} (class {} OID {})\n", te.dump_id, catalog_oid(&te.table_oid), catalog_oid(&te.oid)).as_bytes());
@@ -507,18 +532,20 @@ impl Renderer<'_> {
 
     /// `IssueCommandPerBlob`: `begin<oid>end;` for each OID line of a BLOB METADATA
     /// definition, each counting as one action in `--transaction-size` mode, then a blank line.
-    fn per_blob(&mut self, te: &TocEntry, begin: &[u8], end: &[u8]) -> io::Result<()> {
+    fn per_blob(&mut self, te: &TocEntry, begin: &[u8], end: &[u8]) -> Result<(), RenderError> {
         let defn = te.defn.as_deref().map(|d| d.as_bytes()).unwrap_or_default();
         let defn = defn.find_byte(0).map_or(defn, |i| &defn[..i]);
         // Only complete lines count; text after the last newline is ignored.
         for line in defn.split_inclusive(|&b| b == b'\n').filter(|l| l.ends_with(b"\n")) {
             let oid = &line[..line.len() - 1];
             let stmt = [begin, oid, end, b";\n"].concat();
-            self.w(&stmt)?;
+            self.cmd(&stmt)?;
             if self.txn_size > 0 {
                 self.txn_count += 1;
                 if self.txn_count >= self.txn_size {
-                    self.w(b"COMMIT;\nBEGIN;\n\n")?;
+                    self.cmd(b"COMMIT;\n")?;
+                    self.cmd(b"BEGIN;\n")?;
+                    self.w(b"\n")?;
                     self.txn_count = 0;
                 }
             }
@@ -548,14 +575,16 @@ impl Renderer<'_> {
     /// the new session's preamble.
     fn reconnect(&mut self, dbname: &[u8]) -> Result<(), RenderError> {
         let connect = sql::psql_connect(dbname)?;
+        let mut script = Vec::new();
         let key = self.restrict_key().map(<[u8]>::to_vec);
         if let Some(key) = &key {
-            self.w(&[b"\\unrestrict ", key.as_slice(), b"\n"].concat())?;
+            script.extend_from_slice(&[b"\\unrestrict ", key.as_slice(), b"\n"].concat());
         }
-        self.w(&connect)?;
+        script.extend_from_slice(&connect);
         if let Some(key) = &key {
-            self.w(&[b"\\restrict ", key.as_slice(), b"\n\n"].concat())?;
+            script.extend_from_slice(&[b"\\restrict ", key.as_slice(), b"\n\n"].concat());
         }
+        self.target.connect(dbname, &script)?;
         self.session = Session::default();
         self.fixed_state()?;
         Ok(())
@@ -563,7 +592,7 @@ impl Renderer<'_> {
 
     /// `_becomeUser`: `SET SESSION AUTHORIZATION` when the session is someone else (an empty
     /// or missing user means the connection's own, `DEFAULT`).
-    fn become_user(&mut self, user: Option<&[u8]>) -> io::Result<()> {
+    fn become_user(&mut self, user: Option<&[u8]>) -> Result<(), RenderError> {
         let user = user.unwrap_or_default();
         if self.session.user.as_deref().is_some_and(|u| u.as_bytes() == user) {
             return Ok(());
@@ -575,13 +604,13 @@ impl Renderer<'_> {
             stmt.extend_from_slice(&sql::string_literal(user, self.std_strings));
         }
         stmt.extend_from_slice(b";\n\n");
-        self.w(&stmt)?;
+        self.cmd(&stmt)?;
         self.session.user = Some(user.into());
         Ok(())
     }
 
     /// `_becomeOwner`: only under `--use-set-session-authorization` (and not `-O`).
-    fn become_owner(&mut self, te: &TocEntry) -> io::Result<()> {
+    fn become_owner(&mut self, te: &TocEntry) -> Result<(), RenderError> {
         if self.opts.no_owner || !self.opts.use_set_session_authorization {
             return Ok(());
         }
@@ -590,7 +619,7 @@ impl Renderer<'_> {
 
     /// `_selectOutputSchema`: only archives without a SEARCHPATH entry (pg_dump before 2018)
     /// switch `search_path` per object.
-    fn select_schema(&mut self, schema: Option<&[u8]>) -> io::Result<()> {
+    fn select_schema(&mut self, schema: Option<&[u8]>) -> Result<(), RenderError> {
         if self.toc.search_path.is_some() {
             return Ok(());
         }
@@ -604,13 +633,13 @@ impl Renderer<'_> {
             stmt.extend_from_slice(b", pg_catalog");
         }
         stmt.extend_from_slice(b";\n\n");
-        self.w(&stmt)?;
+        self.cmd(&stmt)?;
         self.session.schema = Some(schema.into());
         Ok(())
     }
 
     /// `_selectTablespace`: `""` means the database default.
-    fn select_tablespace(&mut self, tablespace: Option<&[u8]>) -> io::Result<()> {
+    fn select_tablespace(&mut self, tablespace: Option<&[u8]>) -> Result<(), RenderError> {
         if self.opts.no_tablespaces {
             return Ok(());
         }
@@ -623,13 +652,13 @@ impl Renderer<'_> {
         } else {
             [b"SET default_tablespace = ", sql::quote_ident(want).as_ref(), b";\n\n"].concat()
         };
-        self.w(&stmt)?;
+        self.cmd(&stmt)?;
         self.session.tablespace = Some(want.into());
         Ok(())
     }
 
     /// `_selectTableAccessMethod`.
-    fn select_table_am(&mut self, am: Option<&[u8]>) -> io::Result<()> {
+    fn select_table_am(&mut self, am: Option<&[u8]>) -> Result<(), RenderError> {
         if self.opts.no_table_access_method {
             return Ok(());
         }
@@ -638,22 +667,22 @@ impl Renderer<'_> {
             return Ok(());
         }
         let stmt = [b"SET default_table_access_method = ", sql::quote_ident(want).as_ref(), b";\n\n"].concat();
-        self.w(&stmt)?;
+        self.cmd(&stmt)?;
         self.session.table_am = Some(want.into());
         Ok(())
     }
 
     /// `_disableTriggersIfNecessary`: only in a data-only restore with `--disable-triggers`,
     /// as the `-S` superuser (or the session's own user).
-    fn disable_triggers(&mut self, te: &TocEntry) -> io::Result<()> {
+    fn disable_triggers(&mut self, te: &TocEntry) -> Result<(), RenderError> {
         self.toggle_triggers(te, "disabling", b" DISABLE TRIGGER ALL;\n\n")
     }
 
-    fn enable_triggers(&mut self, te: &TocEntry) -> io::Result<()> {
+    fn enable_triggers(&mut self, te: &TocEntry) -> Result<(), RenderError> {
         self.toggle_triggers(te, "enabling", b" ENABLE TRIGGER ALL;\n\n")
     }
 
-    fn toggle_triggers(&mut self, te: &TocEntry, verb: &str, action: &[u8]) -> io::Result<()> {
+    fn toggle_triggers(&mut self, te: &TocEntry, verb: &str, action: &[u8]) -> Result<(), RenderError> {
         if self.sel.restores_schema() || !self.opts.disable_triggers {
             return Ok(());
         }
@@ -661,15 +690,22 @@ impl Renderer<'_> {
         let superuser = self.opts.superuser.clone();
         self.become_user(superuser.as_deref().map(|s| s.as_bytes()))?;
         let stmt = [b"ALTER TABLE ", sql::qualified_name(te.namespace.as_deref().map(|n| n.as_bytes()), &te.tag).as_slice(), action].concat();
-        self.w(&stmt)
+        self.cmd(&stmt)
     }
 
-    /// Copies an entry's decompressed data stream to the output unchanged (COPY rows with
-    /// their `\.` terminator, or INSERT statements).
-    fn stream_data(&mut self, te: &TocEntry) -> Result<(), RenderError> {
+    /// Streams an entry's decompressed data to the target unchanged (COPY rows with their
+    /// `\\.` terminator, or SQL), after its COPY statement when it has one.
+    fn stream_data(&mut self, te: &TocEntry, copy: Option<&[u8]>) -> Result<(), RenderError> {
         if !te.has_data() {
+            // Nothing to feed a COPY with: a script still shows the statement.
+            if let Some(copy) = copy {
+                self.w(copy)?;
+            }
             return Ok(());
         }
+        // The statement goes out before the data is looked for, as pg_restore does: a one-pass
+        // input that has already passed the data fails after the script shows the COPY.
+        self.target.data_start(te, copy)?;
         let mut reader = self.archive.table_data(te.dump_id)?;
         let mut buf = vec![0u8; COPY_BUFFER];
         loop {
@@ -677,14 +713,13 @@ impl Renderer<'_> {
             if n == 0 {
                 break;
             }
-            self.out.write_all(&buf[..n])?;
+            self.target.data(&buf[..n])?;
         }
-        Ok(())
+        self.target.data_end()
     }
 
-    /// A BLOBS entry's large objects as `lo_open` / `lowrite` / `lo_close` calls
-    /// (ARCHIVE_FORMAT.md §8.4), in a transaction of their own unless the whole script is
-    /// one (`-1`, `--transaction-size`).
+    /// A BLOBS entry's large objects (ARCHIVE_FORMAT.md §8.4), in a transaction of their own
+    /// unless the whole restore is one (`-1`, `--transaction-size`).
     fn large_objects(&mut self, te: &TocEntry) -> Result<(), RenderError> {
         if !te.has_data() {
             return Ok(());
@@ -695,65 +730,38 @@ impl Renderer<'_> {
         // the others find their data first.
         let tar = self.archive.format() == Format::Tar;
         if tar && own_transaction {
-            self.w(b"BEGIN;\n\n")?;
+            self.cmd(b"BEGIN;\n")?;
+            self.w(b"\n")?;
         }
         let mut los = self.archive.large_objects(te.dump_id)?;
         if !tar && own_transaction {
-            self.out.write_all(b"BEGIN;\n\n")?;
+            self.target.command(b"BEGIN;\n")?;
+            self.target.text(b"\n")?;
         }
         let mut count = 0usize;
         let mut read_buf = vec![0u8; LOBBUFSIZE];
-        let mut lo_buf: Vec<u8> = Vec::with_capacity(LOBBUFSIZE);
         while let Some(mut lo) = los.next_object()? {
             count += 1;
             (self.info)(format!("restoring large object with OID {}", lo.oid));
-            let open = if old_style {
-                let mut s = Vec::new();
-                if self.opts.clean {
-                    s.extend_from_slice(format!("SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata WHERE oid = '{}';\n", lo.oid).as_bytes());
-                }
-                s.extend_from_slice(format!("SELECT pg_catalog.lo_open(pg_catalog.lo_create('{}'), {INV_WRITE});\n", lo.oid).as_bytes());
-                s
-            } else {
-                format!("SELECT pg_catalog.lo_open('{}', {INV_WRITE});\n", lo.oid).into_bytes()
-            };
-            self.out.write_all(&open)?;
-            lo_buf.clear();
+            self.target.lo_start(lo.oid, old_style, self.opts.clean)?;
             loop {
                 let n = lo.data.read_data(&mut read_buf)?;
                 if n == 0 {
                     break;
                 }
-                // Fill the buffer and flush it whenever more data than it can hold arrives:
-                // every lowrite but the last carries exactly LOBBUFSIZE bytes.
-                let mut chunk = &read_buf[..n];
-                while lo_buf.len() + chunk.len() > LOBBUFSIZE {
-                    let avail = LOBBUFSIZE - lo_buf.len();
-                    lo_buf.extend_from_slice(&chunk[..avail]);
-                    chunk = &chunk[avail..];
-                    write_lowrite(self.out, &lo_buf, self.std_strings)?;
-                    lo_buf.clear();
-                }
-                lo_buf.extend_from_slice(chunk);
+                self.target.lo_data(&read_buf[..n])?;
             }
-            if !lo_buf.is_empty() {
-                write_lowrite(self.out, &lo_buf, self.std_strings)?;
-            }
-            self.out.write_all(b"SELECT pg_catalog.lo_close(0);\n\n")?;
+            self.target.lo_end()?;
         }
         drop(los);
         if own_transaction {
-            self.w(b"COMMIT;\n\n")?;
+            self.cmd(b"COMMIT;\n")?;
+            self.w(b"\n")?;
         }
         let noun = if count == 1 { "large object" } else { "large objects" };
         self.info(format!("restored {count} {noun}"));
         Ok(())
     }
-}
-
-fn write_lowrite(out: &mut dyn Write, bytes: &[u8], std_strings: bool) -> io::Result<()> {
-    let line = [b"SELECT pg_catalog.lowrite(0, ", sql::bytea_literal(bytes, std_strings).as_slice(), b");\n"].concat();
-    out.write_all(&line)
 }
 
 /// Splits a `LARGE OBJECTS` ACL definition into (first half, second half) per command: the
