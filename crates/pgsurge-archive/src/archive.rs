@@ -4,6 +4,7 @@
 //! Random-access sources (a file, a directory, a tar file) serve any entry at any time;
 //! one-pass sources (standard input, a pipe) serve data in file order, as pg_restore does.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -258,6 +259,54 @@ impl Archive {
                 data.scan_all();
             }
         }
+    }
+
+    /// How many archive bytes each entry's data occupies, as far as the archive tells without
+    /// reading it: the distance to the next known data block (custom), the member's size
+    /// (tar), the file's size (directory; for large objects, that of their `blobs*.toc`).
+    /// A scheduler uses these to start the largest tables first; entries whose size is
+    /// unknown (a custom archive read from a pipe) are missing from the map.
+    pub fn data_sizes(&self) -> HashMap<DumpId, u64> {
+        let mut sizes = HashMap::new();
+        match &self.backend {
+            Backend::Custom(data) => {
+                let Some(end) = data.input.end() else { return sizes };
+                let mut starts: Vec<(u64, DumpId)> = self
+                    .toc
+                    .entries
+                    .iter()
+                    .filter_map(|te| match te.data {
+                        DataLocation::Block { offset: Some(pos) } => Some((pos, te.dump_id)),
+                        DataLocation::Block { offset: None } => data.found_positions().get(&te.dump_id).map(|&pos| (pos, te.dump_id)),
+                        _ => None,
+                    })
+                    .collect();
+                starts.sort_unstable();
+                for (i, &(pos, id)) in starts.iter().enumerate() {
+                    let next = starts.get(i + 1).map_or(end, |&(p, _)| p);
+                    sizes.insert(id, next.saturating_sub(pos));
+                }
+            }
+            Backend::Directory { dir } => {
+                for te in &self.toc.entries {
+                    let DataLocation::File(name) = &te.data else { continue };
+                    if let Ok(file) = directory::find_data_file(dir, name.as_bstr()) {
+                        sizes.insert(te.dump_id, file.len);
+                    }
+                }
+            }
+            Backend::TarIndexed { index, .. } => {
+                for te in &self.toc.entries {
+                    if let DataLocation::File(name) = &te.data {
+                        if let Some((_, m)) = index.find(&name.to_str_lossy()) {
+                            sizes.insert(te.dump_id, m.size);
+                        }
+                    }
+                }
+            }
+            Backend::TarStream { .. } => {}
+        }
+        sizes
     }
 
     /// An independent reader of the same archive, for reading entries on another thread.

@@ -108,20 +108,31 @@ pub fn write_script_logged(
     // out-of-order request the way pg_restore does.
     archive.expect_data(sel.data_ids(&toc));
     let mut target = ScriptTarget::new(out, toc.std_strings);
-    let mut r = Renderer {
-        target: &mut target,
-        archive,
-        toc: &toc,
-        sel,
-        opts,
-        warn,
-        info,
-        session: Session::default(),
-        txn_count: 0,
-        txn_size: opts.transaction_size.unwrap_or(0),
-        std_strings: toc.std_strings,
-    };
-    r.run()
+    Renderer::new(archive, &toc, sel, opts, &mut target, warn, info).run()
+}
+
+impl<'a> Renderer<'a> {
+    /// A renderer of `sel` from `archive` (whose TOC `toc` is, or a copy of it) into
+    /// `target`. `warn` receives pg_restore's warnings and `info` its `-v` progress lines,
+    /// both without the program prefix.
+    pub fn new(
+        archive: &'a mut Archive,
+        toc: &'a Toc,
+        sel: &'a Selection,
+        opts: &'a RestoreOptions,
+        target: &'a mut dyn Target,
+        warn: &'a mut dyn FnMut(String),
+        info: &'a mut dyn FnMut(String),
+    ) -> Self {
+        Renderer { target, archive, toc, sel, opts, warn, info, session: Session::default(), txn_count: 0, txn_size: opts.transaction_size.unwrap_or(0), std_strings: toc.std_strings }
+    }
+
+    /// A renderer for one parallel worker: every item commits on its own, so
+    /// `--transaction-size` batching is the leader's alone.
+    pub fn for_worker(mut self) -> Self {
+        self.txn_size = 0;
+        self
+    }
 }
 
 /// What the script's imaginary session has been told to be (pg_restore's `currUser`,
@@ -171,8 +182,22 @@ impl Renderer<'_> {
         Some(self.opts.restrict_key.as_bytes()).filter(|k| !k.is_empty())
     }
 
-    /// `RestoreArchive` in script mode.
-    fn run(&mut self) -> Result<(), RenderError> {
+    /// `RestoreArchive` serially: [`Renderer::open`], the three passes, [`Renderer::close`].
+    pub fn run(&mut self) -> Result<(), RenderError> {
+        self.open()?;
+        let (toc, sel) = (self.toc, self.sel);
+        for pass in [Pass::Main, Pass::Acl, Pass::PostAcl] {
+            for (index, es) in sel.entries().iter().enumerate() {
+                if es.wanted.any() && es.pass == pass {
+                    self.restore_entry(&toc.entries[index], es.wanted)?;
+                }
+            }
+        }
+        self.close()
+    }
+
+    /// The start of a restore: header, session settings, `-1`'s `BEGIN`, `--clean` drops.
+    pub fn open(&mut self) -> Result<(), RenderError> {
         if self.sel.implied_no_schema() {
             self.info("implied no-schema restore".into());
         }
@@ -201,16 +226,36 @@ impl Renderer<'_> {
         if self.opts.clean {
             self.drops()?;
         }
+        Ok(())
+    }
 
-        let (toc, sel) = (self.toc, self.sel);
-        for pass in [Pass::Main, Pass::Acl, Pass::PostAcl] {
-            for (te, es) in toc.entries.iter().zip(sel.entries()) {
-                if es.wanted.any() && es.pass == pass {
-                    self.restore_entry(te, es.wanted)?;
-                }
-            }
+    /// Restores the entry at `index` of the TOC, whatever parts of it are wanted.
+    pub fn restore_at(&mut self, index: usize) -> Result<(), RenderError> {
+        let toc = self.toc;
+        let (Some(te), Some(es)) = (toc.entries.get(index), self.sel.entry(index)) else { return Ok(()) };
+        if es.wanted.any() {
+            self.restore_entry(te, es.wanted)?;
         }
+        Ok(())
+    }
 
+    /// Commits an open `--transaction-size` batch (before a parallel phase hands over).
+    pub fn commit_batch(&mut self) -> Result<(), RenderError> {
+        if self.txn_size > 0 {
+            self.cmd(b"COMMIT;\n")?;
+            self.w(b"\n")?;
+            self.txn_size = 0;
+        }
+        Ok(())
+    }
+
+    /// The session's settings are unknown again (a new connection).
+    pub fn forget_session(&mut self) {
+        self.session = Session::default();
+    }
+
+    /// The end of a restore: the final `COMMIT` of `-1` / `--transaction-size`, the footer.
+    pub fn close(&mut self) -> Result<(), RenderError> {
         if self.opts.single_transaction || self.txn_size > 0 {
             self.cmd(b"COMMIT;\n")?;
             self.w(b"\n")?;
@@ -291,6 +336,7 @@ impl Renderer<'_> {
                 continue;
             }
             self.info(format!("dropping {} {}", te.desc, te.tag));
+            self.target.entry(te);
             // DROP DATABASE cannot run inside a transaction block.
             if self.txn_size > 0 && is_db {
                 self.cmd(b"COMMIT;\n")?;
@@ -333,8 +379,9 @@ impl Renderer<'_> {
         Ok(())
     }
 
-    /// `restore_toc_entry` in script mode.
+    /// `restore_toc_entry`.
     fn restore_entry(&mut self, te: &TocEntry, wanted: Wanted) -> Result<(), RenderError> {
+        self.target.entry(te);
         if te.desc_is("WARNING") {
             let defn = te.defn.as_deref().map(|d| d.as_bytes()).unwrap_or_default();
             let copy = te.copy_stmt.as_deref().map(|d| d.as_bytes()).unwrap_or_default();
