@@ -7,6 +7,7 @@ use std::io::{self, BufWriter, Write};
 use pgsurge_archive::{Archive, ErrorKind, Format, Source};
 use pgsurge_restore::{listing, render, select};
 
+use super::database;
 use super::{print_restore_help, wants_help_or_version, ExitStatus, RestoreCommand};
 use crate::cli::RestoreArgs;
 use crate::messages::{is_broken_pipe, Program};
@@ -45,11 +46,6 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
             return ExitStatus::Failure;
         }
     };
-    if let Mode::Database(_) = plan.mode {
-        prog.error("restoring into a database (-d/--dbname) is not available in this version of pgsurge yet");
-        prog.hint("write the script with -f FILE (or `pgsurge sql`) and run it with psql, or use pg_restore -d for now");
-        return ExitStatus::Failure;
-    }
 
     let source = match &plan.archive {
         Some(path) => Source::Path(path.into()),
@@ -92,7 +88,7 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
     let (output, script) = match &plan.mode {
         Mode::List(o) => (o, false),
         Mode::Script(o) => (o, true),
-        Mode::Database(_) => return ExitStatus::Failure,
+        Mode::Database(dbname) => return database::run(&args, dbname, &plan, &mut archive, &selection, prog),
     };
     let mut out: Box<dyn Write> = match output {
         Output::Stdout => Box::new(BufWriter::with_capacity(256 * 1024, io::stdout().lock())),

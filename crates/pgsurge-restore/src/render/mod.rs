@@ -10,6 +10,7 @@
 
 mod target;
 
+use std::collections::HashSet;
 use std::io::{self, Write};
 
 use bstr::{BStr, BString, ByteSlice};
@@ -124,7 +125,44 @@ impl<'a> Renderer<'a> {
         warn: &'a mut dyn FnMut(String),
         info: &'a mut dyn FnMut(String),
     ) -> Self {
-        Renderer { target, archive, toc, sel, opts, warn, info, session: Session::default(), txn_count: 0, txn_size: opts.transaction_size.unwrap_or(0), std_strings: toc.std_strings }
+        Renderer {
+            target,
+            archive,
+            toc,
+            sel,
+            opts,
+            warn,
+            info,
+            session: Session::default(),
+            txn_count: 0,
+            txn_size: opts.transaction_size.unwrap_or(0),
+            std_strings: toc.std_strings,
+            failed_tables: HashSet::new(),
+        }
+    }
+
+    /// Tables (TABLE dump ids) whose creation failed earlier, on another connection: under
+    /// `--no-data-for-failed-tables` their data is skipped.
+    pub fn with_failed_tables(mut self, failed: impl IntoIterator<Item = DumpId>) -> Self {
+        self.failed_tables.extend(failed);
+        self
+    }
+
+    /// Whether the target saw the last entry through without an error.
+    pub fn target_succeeded(&self) -> bool {
+        self.target.entry_succeeded()
+    }
+
+    /// A table's data in one transaction after emptying the table, as pg_restore's parallel
+    /// workers load tables created in the same run: a server at `wal_level=minimal` can
+    /// then skip writing the rows to WAL.
+    pub fn truncate_and_restore(&mut self, te: &TocEntry, index: usize) -> Result<(), RenderError> {
+        self.target.entry(te);
+        self.cmd(b"BEGIN;\n")?;
+        let truncate = [b"TRUNCATE TABLE ONLY ", sql::qualified_name(te.namespace.as_deref().map(|n| n.as_bytes()), &te.tag).as_slice(), b";\n"].concat();
+        self.cmd(&truncate)?;
+        self.restore_at(index)?;
+        self.cmd(b"COMMIT;\n")
     }
 
     /// A renderer for one parallel worker: every item commits on its own, so
@@ -161,6 +199,8 @@ pub struct Renderer<'a> {
     txn_size: u32,
     /// The archive's standard_conforming_strings, which decides literal spelling.
     std_strings: bool,
+    /// TABLE entries that failed under `--no-data-for-failed-tables`.
+    failed_tables: HashSet<DumpId>,
 }
 
 impl Renderer<'_> {
@@ -405,12 +445,17 @@ impl Renderer<'_> {
             }
             self.print_entry(te, "")?;
             defn_dumped = true;
+            if te.desc_is("TABLE") && self.opts.no_data_for_failed_tables && !self.target.entry_succeeded() {
+                self.info(format!("table \"{}\" could not be created, will not restore its data", te.tag));
+                self.failed_tables.insert(te.dump_id);
+            }
             if is_db {
                 self.info(format!("connecting to new database \"{}\"", te.tag));
                 self.reconnect(&te.tag)?;
             }
         }
-        if wanted.data {
+        let table_failed = te.desc_is("TABLE DATA") && te.dependencies.first().is_some_and(|t| self.failed_tables.contains(t));
+        if wanted.data && !table_failed {
             if te.had_dumper {
                 self.print_entry(te, "Data for ")?;
                 if te.desc_is("BLOBS") || te.desc_is("BLOB COMMENTS") {

@@ -1,0 +1,385 @@
+//! The restore engine: `pgsurge restore -d`. Runs what the renderer decides against a live
+//! server, serially (one connection, pg_restore's three passes) or in parallel
+//! (RESTORE_SEMANTICS.md §12): the leader restores pre-data on its connection, then worker
+//! threads — one connection each — take items from the [`schedule::Scheduler`] (table data
+//! largest first, each table's indexes and constraints as soon as its data is in, ACLs
+//! after), and the leader finishes whatever is left.
+//!
+//! Workers never print: everything the user should see travels as [`EngineEvent`]s to the
+//! caller's reporter.
+
+pub mod schedule;
+pub mod plain_connect;
+mod session;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use pgsurge_archive::{Archive, DumpId, Section, Toc};
+
+use crate::options::RestoreOptions;
+use crate::render::{RenderError, Renderer};
+use crate::select::{Pass, Selection};
+use schedule::{Next, Scheduler};
+pub use session::{server_message, Session, SqlSplitter};
+
+/// Why a connection could not be opened, in words a user can act on.
+pub type ConnectFailure = Box<dyn std::error::Error + Send + Sync>;
+
+/// Opens connections to the target server. `dbname` is `None` for the database the user
+/// named, or the database `--create` made. The implementation spawns the connection's
+/// driver task on the current tokio runtime.
+pub trait Connector: Sync {
+    fn connect<'a>(&'a self, dbname: Option<&'a str>) -> Pin<Box<dyn Future<Output = Result<tokio_postgres::Client, ConnectFailure>> + Send + 'a>>;
+}
+
+/// What the engine tells its reporter.
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    /// A `-v` progress line (pg_restore's `pg_log_info`).
+    Info(String),
+    Warning(String),
+    /// A failed statement, counted (pg_restore's `pg_log_error` … `Command was:`).
+    Error(String),
+    /// `--create` moved the restore to a new database.
+    Reconnected(String),
+    /// A stage began.
+    Stage(Stage),
+    /// A worker started / finished a TOC entry.
+    ItemStarted { worker: usize, dump_id: DumpId, label: String },
+    ItemFinished { worker: usize, dump_id: DumpId, errors: u64, elapsed: Duration, rows: u64, bytes: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    PreData,
+    Parallel,
+    Finish,
+}
+
+/// The end of a restore that ran to completion (with or without counted errors).
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Errors ignored on restore, counted as pg_restore counts them.
+    pub errors: u64,
+    pub jobs: usize,
+    pub rows: u64,
+    pub data_bytes: u64,
+    pub stage_times: Vec<(Stage, Duration)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Connect(ConnectFailure),
+    /// Setting up a session failed.
+    #[error("{0}")]
+    Session(String),
+    /// A restore that stops at the first error met one; it was reported already.
+    #[error("restore stopped at the first error")]
+    Stopped,
+    #[error(transparent)]
+    Render(RenderError),
+    /// The archive cannot be read by several workers at once.
+    #[error("{0}")]
+    NotParallel(String),
+    #[error("could not start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Marker inside [`RenderError::Target`]: the restore stops, the error was reported.
+#[derive(Debug, thiserror::Error)]
+#[error("restore stopped at the first error")]
+pub struct Stopped;
+
+impl From<RenderError> for EngineError {
+    fn from(e: RenderError) -> Self {
+        match e {
+            RenderError::Target(t) if t.is::<Stopped>() => EngineError::Stopped,
+            other => EngineError::Render(other),
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, EngineError> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(EngineError::Runtime)
+}
+
+/// Restores `sel` from `archive` with `jobs` connections (1 = serial, as pg_restore without
+/// `-j`).
+pub fn restore(
+    archive: &mut Archive,
+    sel: &Selection,
+    opts: &RestoreOptions,
+    jobs: usize,
+    connector: &dyn Connector,
+    events: &(dyn Fn(EngineEvent) + Sync),
+) -> Result<Outcome, EngineError> {
+    let toc = archive.toc().clone();
+    if jobs <= 1 || opts.single_transaction {
+        return serial(archive, &toc, sel, opts, connector, events);
+    }
+    parallel(archive, &toc, sel, opts, jobs, connector, events)
+}
+
+fn serial(archive: &mut Archive, toc: &Toc, sel: &Selection, opts: &RestoreOptions, connector: &dyn Connector, events: &(dyn Fn(EngineEvent) + Sync)) -> Result<Outcome, EngineError> {
+    let rt = runtime()?;
+    let started = Instant::now();
+    events(EngineEvent::Stage(Stage::PreData));
+    let mut session = Session::connect(&rt, connector, None, opts, toc, events)?;
+    let mut warn = |w: String| events(EngineEvent::Warning(w));
+    let mut info = |m: String| {
+        if opts.verbose {
+            events(EngineEvent::Info(m))
+        }
+    };
+    let result = Renderer::new(archive, toc, sel, opts, &mut session, &mut warn, &mut info).run();
+    result?;
+    Ok(Outcome { errors: session.errors, jobs: 1, rows: session.rows, data_bytes: session.data_bytes, stage_times: vec![(Stage::PreData, started.elapsed())] })
+}
+
+/// State shared by the workers of the parallel phase.
+struct Shared {
+    scheduler: Mutex<SchedulerState>,
+    wake: Condvar,
+}
+
+struct SchedulerState {
+    scheduler: Scheduler,
+    /// A worker hit a fatal error: everyone stops taking work.
+    abort: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn parallel(
+    archive: &mut Archive,
+    toc: &Toc,
+    sel: &Selection,
+    opts: &RestoreOptions,
+    jobs: usize,
+    connector: &dyn Connector,
+    events: &(dyn Fn(EngineEvent) + Sync),
+) -> Result<Outcome, EngineError> {
+    if !archive.is_seekable() {
+        return Err(EngineError::NotParallel("parallel restore from a one-pass input (standard input) is not available yet; use -j 1".into()));
+    }
+    // Workers find blocks by offset; a custom archive written to a pipe learns them by one
+    // scan over the block headers.
+    archive.locate_blocks();
+    let sizes = archive.data_sizes();
+    let rt = runtime()?;
+    let mut outcome = Outcome { jobs, ..Outcome::default() };
+
+    // Phase 1, on the leader's connection: pre-data of the main pass, and what comes before
+    // the first data or post-data entry.
+    let phase1 = Instant::now();
+    events(EngineEvent::Stage(Stage::PreData));
+    let mut pending = Vec::new();
+    let mut created_tables: HashMap<DumpId, bool> = HashMap::new();
+    {
+        let mut leader = Session::connect(&rt, connector, None, opts, toc, events)?;
+        let mut warn = |w: String| events(EngineEvent::Warning(w));
+        let mut info = |m: String| {
+            if opts.verbose {
+                events(EngineEvent::Info(m))
+            }
+        };
+        let mut renderer = Renderer::new(archive, toc, sel, opts, &mut leader, &mut warn, &mut info);
+        renderer.open()?;
+        let mut past_schema = false;
+        for (index, te) in toc.entries.iter().enumerate() {
+            let Some(es) = sel.entry(index) else { continue };
+            if matches!(te.section, Section::Data | Section::PostData) {
+                past_schema = true;
+            }
+            let now = es.pass == Pass::Main && (te.section == Section::PreData || (te.section == Section::None && !past_schema));
+            if now {
+                renderer.restore_at(index)?;
+                if te.desc_is("TABLE") && es.wanted.schema {
+                    created_tables.insert(te.dump_id, renderer_target_succeeded(&renderer));
+                }
+            } else {
+                pending.push(index);
+            }
+        }
+        renderer.commit_batch()?;
+        drop(renderer);
+        outcome.errors += leader.errors;
+    }
+    outcome.stage_times.push((Stage::PreData, phase1.elapsed()));
+
+    // Phase 2: workers.
+    let phase2 = Instant::now();
+    events(EngineEvent::Stage(Stage::Parallel));
+    let mut readers = Vec::with_capacity(jobs);
+    for _ in 0..jobs {
+        readers.push(archive.try_clone_reader().ok_or_else(|| EngineError::NotParallel("this archive cannot be read by several workers at once".into()))?);
+    }
+    let shared = Shared { scheduler: Mutex::new(SchedulerState { scheduler: Scheduler::new(toc, sel, &pending, &sizes), abort: false }), wake: Condvar::new() };
+    let created = &created_tables;
+    let results: Vec<Result<WorkerTotals, EngineError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = readers
+            .into_iter()
+            .enumerate()
+            .map(|(worker, reader)| {
+                let shared = &shared;
+                scope.spawn(move || {
+                    let r = work(worker, reader, toc, sel, opts, connector, events, shared, created);
+                    if r.is_err() {
+                        if let Ok(mut st) = shared.scheduler.lock() {
+                            st.abort = true;
+                        }
+                        shared.wake.notify_all();
+                    }
+                    r
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(EngineError::Session("a worker thread panicked".into())))).collect()
+    });
+    let mut first_error = None;
+    for r in results {
+        match r {
+            Ok(t) => {
+                outcome.errors += t.errors;
+                outcome.rows += t.rows;
+                outcome.data_bytes += t.bytes;
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    outcome.stage_times.push((Stage::Parallel, phase2.elapsed()));
+
+    // Phase 3: the leader reconnects and restores whatever never became ready.
+    let phase3 = Instant::now();
+    events(EngineEvent::Stage(Stage::Finish));
+    let leftovers = shared.scheduler.into_inner().map(|s| s.scheduler.leftovers()).unwrap_or_default();
+    {
+        let mut leader = Session::connect(&rt, connector, None, opts, toc, events)?;
+        let mut warn = |w: String| events(EngineEvent::Warning(w));
+        let mut info = |m: String| {
+            if opts.verbose {
+                events(EngineEvent::Info(m))
+            }
+        };
+        let mut renderer = Renderer::new(archive, toc, sel, opts, &mut leader, &mut warn, &mut info);
+        for index in leftovers {
+            if let Some(te) = toc.entries.get(index) {
+                events(EngineEvent::Info(format!("processing missed item {} {} {}", te.dump_id, te.desc, te.tag)));
+            }
+            renderer.restore_at(index)?;
+        }
+        drop(renderer);
+        outcome.errors += leader.errors;
+    }
+    outcome.stage_times.push((Stage::Finish, phase3.elapsed()));
+    Ok(outcome)
+}
+
+fn renderer_target_succeeded(renderer: &Renderer<'_>) -> bool {
+    renderer.target_succeeded()
+}
+
+#[derive(Debug, Default)]
+struct WorkerTotals {
+    errors: u64,
+    rows: u64,
+    bytes: u64,
+}
+
+/// One worker: its own connection and archive reader; takes items until none are left.
+#[allow(clippy::too_many_arguments)]
+fn work(
+    worker: usize,
+    mut archive: Archive,
+    toc: &Toc,
+    sel: &Selection,
+    opts: &RestoreOptions,
+    connector: &dyn Connector,
+    events: &(dyn Fn(EngineEvent) + Sync),
+    shared: &Shared,
+    created: &HashMap<DumpId, bool>,
+) -> Result<WorkerTotals, EngineError> {
+    let rt = runtime()?;
+    let mut session = Session::connect(&rt, connector, None, opts, toc, events)?;
+    // Errors of the connection's own settings are printed but not counted, as pg_restore's
+    // workers do.
+    session.errors = 0;
+    let mut totals = WorkerTotals::default();
+    let mut warn = |w: String| events(EngineEvent::Warning(w));
+    let mut info = |m: String| {
+        if opts.verbose {
+            events(EngineEvent::Info(m))
+        }
+    };
+    loop {
+        let index = {
+            let Ok(mut st) = shared.scheduler.lock() else { return Err(EngineError::Session("scheduler lock poisoned".into())) };
+            loop {
+                if st.abort {
+                    return Ok(totals);
+                }
+                match st.scheduler.next() {
+                    Next::Run(i) => break i,
+                    Next::Done => return Ok(totals),
+                    Next::Wait => {
+                        st = match shared.wake.wait(st) {
+                            Ok(g) => g,
+                            Err(_) => return Err(EngineError::Session("scheduler lock poisoned".into())),
+                        };
+                    }
+                }
+            }
+        };
+        let Some(te) = toc.entries.get(index) else { continue };
+        let started = Instant::now();
+        events(EngineEvent::ItemStarted { worker, dump_id: te.dump_id, label: format!("{} {}", te.desc, te.tag) });
+        let (errors_before, rows_before, bytes_before) = (session.errors, session.rows, session.data_bytes);
+        // Data of a table this run created goes in right after a TRUNCATE in the same
+        // transaction, so the server can skip WAL for it (wal_level=minimal), as pg_restore does.
+        let wrap = te.desc_is("TABLE DATA") && te.dependencies.first().is_some_and(|t| created.get(t) == Some(&true)) && sel.entry(index).is_some_and(|e| e.wanted.data);
+        let result = {
+            let failed = created.iter().filter(|(_, ok)| !**ok).map(|(id, _)| *id);
+            let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker();
+            if opts.no_data_for_failed_tables {
+                renderer = renderer.with_failed_tables(failed);
+            }
+            restore_item(&mut renderer, te, index, wrap)
+        };
+        let entry_errors = session.errors - errors_before;
+        let item_rows = session.rows - rows_before;
+        let item_bytes = session.data_bytes - bytes_before;
+        if let Err(e) = result {
+            return Err(e.into());
+        }
+        // pg_restore's leader counts a failed item once more besides its statement errors.
+        if entry_errors > 0 {
+            totals.errors += 1;
+        }
+        events(EngineEvent::ItemFinished { worker, dump_id: te.dump_id, errors: entry_errors, elapsed: started.elapsed(), rows: item_rows, bytes: item_bytes });
+        {
+            let Ok(mut st) = shared.scheduler.lock() else { return Err(EngineError::Session("scheduler lock poisoned".into())) };
+            st.scheduler.complete(index);
+        }
+        shared.wake.notify_all();
+        totals.errors += entry_errors;
+        totals.rows += item_rows;
+        totals.bytes += item_bytes;
+        session.errors = 0;
+    }
+}
+
+fn restore_item(renderer: &mut Renderer<'_>, te: &pgsurge_archive::TocEntry, index: usize, wrap: bool) -> Result<(), RenderError> {
+    if !wrap {
+        return renderer.restore_at(index);
+    }
+    renderer.truncate_and_restore(te, index)
+}

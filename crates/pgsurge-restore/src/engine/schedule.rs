@@ -1,0 +1,207 @@
+//! The parallel phase's ready queue (RESTORE_SEMANTICS.md §12): which TOC entries may run
+//! now, given what has finished, what is running, the restore passes and the locks entries
+//! take. A plain data structure — every decision is synchronous and tested without a server;
+//! workers only ask it for the next item and tell it when one is done.
+
+use std::collections::{HashMap, HashSet};
+
+use pgsurge_archive::{DumpId, Section, Toc};
+
+use crate::select::{Pass, Selection};
+
+/// One TOC entry waiting for the parallel phase.
+#[derive(Debug, Clone)]
+struct Item {
+    /// Position in the TOC.
+    index: usize,
+    dump_id: DumpId,
+    pass: Pass,
+    /// Whether anything of it is restored; unwanted items complete without a worker but
+    /// still release their dependents.
+    wanted: bool,
+    /// Work estimate: the archive bytes of its data, or of the data it waits for.
+    size: u64,
+    /// Dependencies still in the archive (after re-pointing table → table data).
+    deps: Vec<DumpId>,
+    /// Tables (or their data) the item locks exclusively.
+    lock_deps: Vec<DumpId>,
+}
+
+/// What a free worker should do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Restore the TOC entry at this index.
+    Run(usize),
+    /// Nothing can start until a running item finishes.
+    Wait,
+    /// The parallel phase is over.
+    Done,
+}
+
+#[derive(Debug)]
+pub struct Scheduler {
+    items: Vec<Item>,
+    by_id: HashMap<DumpId, usize>,
+    /// Unfinished dependencies per item.
+    waiting_on: Vec<usize>,
+    /// Items that depend on each item.
+    dependents: Vec<Vec<usize>>,
+    /// Items whose dependencies are all done, not yet started, highest priority first.
+    ready: Vec<usize>,
+    running: Vec<usize>,
+    finished: Vec<bool>,
+    pass: Pass,
+}
+
+impl Scheduler {
+    /// Plans the items at TOC positions `pending` (in TOC order). `done` holds the dump ids
+    /// already restored (the serial phase's); `sizes` the archive's data sizes.
+    pub fn new(toc: &Toc, sel: &Selection, pending: &[usize], sizes: &HashMap<DumpId, u64>) -> Scheduler {
+        // TABLE → its TABLE DATA: post-data entries wait for the data, not just the table.
+        let mut data_of_table: HashMap<DumpId, DumpId> = HashMap::new();
+        for te in &toc.entries {
+            if te.desc_is("TABLE DATA") {
+                if let Some(&table) = te.dependencies.first() {
+                    data_of_table.insert(table, te.dump_id);
+                }
+            }
+        }
+        let pending_ids: HashSet<DumpId> = pending.iter().filter_map(|&i| toc.entries.get(i)).map(|te| te.dump_id).collect();
+        let mut items = Vec::with_capacity(pending.len());
+        for &index in pending {
+            let Some(te) = toc.entries.get(index) else { continue };
+            let es = sel.entry(index);
+            let mut size = sizes.get(&te.dump_id).copied().unwrap_or(0);
+            let mut deps = Vec::with_capacity(te.dependencies.len());
+            let mut lock_deps = Vec::new();
+            let post_data = te.section == Section::PostData;
+            for &dep in &te.dependencies {
+                let mut dep = dep;
+                if post_data {
+                    if let Some(&data) = data_of_table.get(&dep) {
+                        dep = data;
+                        size = size.max(sizes.get(&data).copied().unwrap_or(0));
+                    }
+                }
+                if post_data && !te.desc_is("INDEX") {
+                    if let Some(d) = toc.get(dep) {
+                        if d.desc_is("TABLE") || d.desc_is("TABLE DATA") {
+                            lock_deps.push(dep);
+                        }
+                    }
+                }
+                // Only what is still to come can hold an item back.
+                if pending_ids.contains(&dep) {
+                    deps.push(dep);
+                }
+            }
+            deps.sort_unstable();
+            deps.dedup();
+            items.push(Item {
+                index,
+                dump_id: te.dump_id,
+                pass: es.map_or(Pass::Main, |e| e.pass),
+                wanted: es.is_some_and(|e| e.wanted.any()),
+                size,
+                deps,
+                lock_deps,
+            });
+        }
+        let by_id: HashMap<DumpId, usize> = items.iter().enumerate().map(|(i, it)| (it.dump_id, i)).collect();
+        let mut waiting_on = vec![0; items.len()];
+        let mut dependents = vec![Vec::new(); items.len()];
+        for (i, item) in items.iter().enumerate() {
+            for dep in &item.deps {
+                if let Some(&d) = by_id.get(dep) {
+                    waiting_on[i] += 1;
+                    dependents[d].push(i);
+                }
+            }
+        }
+        let n = items.len();
+        let mut s = Scheduler { items, by_id, waiting_on, dependents, ready: Vec::new(), running: Vec::new(), finished: vec![false; n], pass: Pass::Main };
+        for i in 0..n {
+            if s.waiting_on[i] == 0 {
+                s.push_ready(i);
+            }
+        }
+        s
+    }
+
+    fn push_ready(&mut self, i: usize) {
+        let key = |it: &Item| (std::cmp::Reverse(it.size), it.dump_id);
+        let k = key(&self.items[i]);
+        let pos = self.ready.partition_point(|&j| key(&self.items[j]) <= k);
+        self.ready.insert(pos, i);
+    }
+
+    fn conflicts(&self, i: usize) -> bool {
+        let a = &self.items[i];
+        self.running.iter().any(|&r| {
+            let b = &self.items[r];
+            a.lock_deps.iter().any(|l| b.deps.contains(l) || b.lock_deps.contains(l) || *l == b.dump_id)
+                || b.lock_deps.iter().any(|l| a.deps.contains(l) || *l == a.dump_id)
+        })
+    }
+
+    /// The next item for a free worker. Unwanted items met on the way are completed here.
+    pub fn next(&mut self) -> Next {
+        loop {
+            let pos = self.ready.iter().position(|&i| self.items[i].pass == self.pass && !self.conflicts(i));
+            if let Some(pos) = pos {
+                let i = self.ready.remove(pos);
+                if !self.items[i].wanted {
+                    self.finish_item(i);
+                    continue;
+                }
+                self.running.push(i);
+                return Next::Run(self.items[i].index);
+            }
+            let pass_has_ready = self.ready.iter().any(|&i| self.items[i].pass == self.pass);
+            if pass_has_ready || !self.running.is_empty() {
+                return Next::Wait;
+            }
+            // Nothing of this pass can start and nothing runs: on to the next pass.
+            self.pass = match self.pass {
+                Pass::Main => Pass::Acl,
+                Pass::Acl => Pass::PostAcl,
+                Pass::PostAcl => return Next::Done,
+            };
+        }
+    }
+
+    /// A worker finished the item at TOC position `index` (successfully or not: pg_restore
+    /// releases dependents either way).
+    pub fn complete(&mut self, index: usize) {
+        if let Some(i) = self.items.iter().position(|it| it.index == index) {
+            self.running.retain(|&r| r != i);
+            self.finish_item(i);
+        }
+    }
+
+    fn finish_item(&mut self, i: usize) {
+        if self.finished[i] {
+            return;
+        }
+        self.finished[i] = true;
+        for d in std::mem::take(&mut self.dependents[i]) {
+            self.waiting_on[d] -= 1;
+            if self.waiting_on[d] == 0 {
+                self.push_ready(d);
+            }
+        }
+    }
+
+    /// TOC positions of wanted items never run (dependency cycles, or dependencies on
+    /// items that never became ready): the leader restores them serially at the end.
+    pub fn leftovers(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = self.items.iter().enumerate().filter(|(i, it)| !self.finished[*i] && it.wanted).map(|(_, it)| it.index).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Whether the item with this dump id is one of the scheduler's.
+    pub fn contains(&self, id: DumpId) -> bool {
+        self.by_id.contains_key(&id)
+    }
+}

@@ -1,0 +1,603 @@
+//! One connection to the server as a render [`Target`]: commands become simple Queries, table
+//! data goes through `COPY … FROM STDIN`, large objects through `lo_open`/`lowrite`, and
+//! `--create`'s `\connect` becomes a new connection. Failed statements are reported and
+//! counted as pg_restore counts them (RESTORE_SEMANTICS.md §10); what ends a restore comes
+//! back as an error.
+//!
+//! A session is synchronous to the renderer: it owns a current-thread tokio runtime and
+//! blocks on each exchange. Parallelism comes from one session per worker thread, so the
+//! renderer and the archive readers stay plain synchronous code.
+
+use std::borrow::Cow;
+use std::pin::Pin;
+
+use bstr::ByteSlice;
+use bytes::Bytes;
+use futures_util::SinkExt;
+use pgsurge_archive::{Toc, TocEntry};
+use tokio::runtime::Runtime;
+use tokio_postgres::{Client, CopyInSink, Statement};
+
+use super::{Connector, EngineEvent, Stopped};
+use crate::options::RestoreOptions;
+use crate::render::{session_settings, RenderError, Target, INV_WRITE};
+
+/// Bytes of COPY data gathered before they are sent: fewer, larger CopyData messages.
+const COPY_SEND: usize = 256 * 1024;
+
+/// Where table data is going.
+enum DataState {
+    None,
+    /// Into a running COPY; `failed` once the server has refused it (the rest is dropped).
+    Copy { sink: Pin<Box<CopyInSink<Bytes>>>, pending: Vec<u8>, table: String },
+    /// The COPY statement failed: its data is discarded, as pg_restore does.
+    Discard,
+    /// SQL statements (`--inserts` dumps), split at top-level semicolons.
+    Sql(SqlSplitter),
+}
+
+pub struct Session<'e> {
+    rt: &'e Runtime,
+    client: Client,
+    connector: &'e dyn Connector,
+    events: &'e (dyn Fn(EngineEvent) + Sync),
+    opts: &'e RestoreOptions,
+    toc: &'e Toc,
+    /// `server_version_num` of the server.
+    pub server_version: u32,
+    /// Statement errors so far (each counts once).
+    pub errors: u64,
+    /// Errors in the current entry.
+    entry_errors: u64,
+    /// The current entry's "from TOC entry" line, printed before its first error under `-v`.
+    entry_line: Option<String>,
+    entry_line_shown: bool,
+    /// Stop at the first error (`-e`, `-1`, `--transaction-size`).
+    exit_on_error: bool,
+    /// How archive text becomes the UTF-8 the connection speaks.
+    encoding: Encoding,
+    data: DataState,
+    lo: Option<LargeObjectWrite>,
+    lo_statements: Option<(Statement, Statement, Statement)>,
+    /// Rows and bytes sent through COPY, for the summary.
+    pub rows: u64,
+    pub data_bytes: u64,
+}
+
+struct LargeObjectWrite {
+    oid: u32,
+    fd: i32,
+}
+
+impl<'e> Session<'e> {
+    /// Connects (to `dbname`, or the database the user named) and applies the session
+    /// settings pg_restore starts every connection with.
+    pub fn connect(
+        rt: &'e Runtime,
+        connector: &'e dyn Connector,
+        dbname: Option<&str>,
+        opts: &'e RestoreOptions,
+        toc: &'e Toc,
+        events: &'e (dyn Fn(EngineEvent) + Sync),
+    ) -> Result<Session<'e>, super::EngineError> {
+        let client = rt.block_on(connector.connect(dbname)).map_err(super::EngineError::Connect)?;
+        let exit_on_error = opts.exit_on_error || opts.single_transaction || opts.transaction_size.is_some();
+        let mut session = Session {
+            rt,
+            client,
+            connector,
+            events,
+            opts,
+            toc,
+            server_version: 0,
+            errors: 0,
+            entry_errors: 0,
+            entry_line: None,
+            entry_line_shown: false,
+            exit_on_error,
+            encoding: Encoding::for_archive(&toc.encoding),
+            data: DataState::None,
+            lo: None,
+            lo_statements: None,
+            rows: 0,
+            data_bytes: 0,
+        };
+        session.setup().map_err(|e| match e {
+            RenderError::Target(t) => super::EngineError::Session(t.to_string()),
+            other => super::EngineError::Session(other.to_string()),
+        })?;
+        Ok(session)
+    }
+
+    fn setup(&mut self) -> Result<(), RenderError> {
+        let version = self.rt.block_on(self.client.simple_query("SHOW server_version_num")).map_err(fatal)?;
+        self.server_version = version
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|v| v.parse().ok()),
+                _ => None,
+            })
+            .unwrap_or(0);
+        // As pg_restore does on every connection: nothing resolves through a schema an
+        // archive's owner could have planted objects in.
+        self.command(b"SELECT pg_catalog.set_config('search_path', '', false);")?;
+        for setting in session_settings(self.opts, self.toc, Some(self.server_version)) {
+            // The connection speaks UTF-8 (tokio-postgres requires it); text in another
+            // encoding is converted before it is sent, and COPY data says its encoding.
+            if setting.starts_with(b"SET client_encoding") {
+                continue;
+            }
+            self.command(&setting)?;
+        }
+        Ok(())
+    }
+
+    /// Errors in the current entry so far.
+    pub fn entry_errors(&self) -> u64 {
+        self.entry_errors
+    }
+
+    fn emit(&self, event: EngineEvent) {
+        (self.events)(event);
+    }
+
+    /// Reports one failed statement and counts it; stops the restore where the options say so.
+    fn failed(&mut self, message: String) -> Result<(), RenderError> {
+        if self.opts.verbose && !self.entry_line_shown {
+            if let Some(line) = &self.entry_line {
+                self.emit(EngineEvent::Info("while PROCESSING TOC:".into()));
+                self.emit(EngineEvent::Info(line.clone()));
+            }
+            self.entry_line_shown = true;
+        }
+        self.emit(EngineEvent::Error(message));
+        self.errors += 1;
+        self.entry_errors += 1;
+        if self.exit_on_error {
+            return Err(RenderError::Target(Box::new(Stopped)));
+        }
+        Ok(())
+    }
+
+    fn execute(&mut self, sql: &[u8], what: &str) -> Result<(), RenderError> {
+        let text = match self.encoding.decode(sql) {
+            Ok(t) => t,
+            Err(e) => return self.failed(format!("{what}: {e}\nCommand was: {}", sql.as_bstr())),
+        };
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        match self.rt.block_on(self.client.batch_execute(&text)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.as_db_error().is_some() => self.failed(format!("{what}: {}\nCommand was: {text}", server_message(&e))),
+            Err(e) => Err(fatal(e)),
+        }
+    }
+
+    fn copy_start(&mut self, copy: &[u8], te: &TocEntry) -> Result<(), RenderError> {
+        let stmt = self.encoding.copy_statement(copy);
+        let text = match self.encoding.decode(&stmt) {
+            Ok(t) => t.into_owned(),
+            Err(e) => {
+                self.data = DataState::Discard;
+                return self.failed(format!("could not execute query: {e}\nCommand was: {}", copy.as_bstr()));
+            }
+        };
+        match self.rt.block_on(self.client.copy_in::<_, Bytes>(text.as_str())) {
+            Ok(sink) => {
+                self.data = DataState::Copy { sink: Box::pin(sink), pending: Vec::with_capacity(COPY_SEND), table: te.tag.to_string() };
+                Ok(())
+            }
+            Err(e) if e.as_db_error().is_some() => {
+                self.data = DataState::Discard;
+                self.failed(format!("could not execute query: {}\nCommand was: {text}", server_message(&e)))
+            }
+            Err(e) => Err(fatal(e)),
+        }
+    }
+
+    /// Sends what a COPY has gathered; a refused COPY reports once and drops the rest.
+    fn copy_flush(&mut self) -> Result<(), RenderError> {
+        let DataState::Copy { sink, pending, table } = &mut self.data else { return Ok(()) };
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(pending, Vec::with_capacity(COPY_SEND)));
+        match self.rt.block_on(sink.send(chunk)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.as_db_error().is_some() => {
+                let message = format!("COPY failed for table \"{table}\": {}", server_message(&e));
+                self.data = DataState::Discard;
+                self.failed(message)
+            }
+            Err(e) => Err(fatal(e)),
+        }
+    }
+
+    fn lo_prepare(&mut self) -> Result<(), RenderError> {
+        if self.lo_statements.is_none() {
+            let open = self.rt.block_on(self.client.prepare("SELECT pg_catalog.lo_open($1::pg_catalog.oid, $2::pg_catalog.int4)")).map_err(fatal)?;
+            let write = self.rt.block_on(self.client.prepare("SELECT pg_catalog.lowrite($1::pg_catalog.int4, $2::pg_catalog.bytea)")).map_err(fatal)?;
+            let close = self.rt.block_on(self.client.prepare("SELECT pg_catalog.lo_close($1::pg_catalog.int4)")).map_err(fatal)?;
+            self.lo_statements = Some((open, write, close));
+        }
+        Ok(())
+    }
+}
+
+impl Target for Session<'_> {
+    fn text(&mut self, _text: &[u8]) -> Result<(), RenderError> {
+        Ok(())
+    }
+
+    fn command(&mut self, sql: &[u8]) -> Result<(), RenderError> {
+        // Transaction control has its own wording in pg_restore's messages.
+        let trimmed = sql.trim();
+        if trimmed == b"BEGIN;" {
+            return self.execute(sql, "could not start database transaction");
+        }
+        if trimmed == b"COMMIT;" {
+            return self.execute(sql, "could not commit database transaction");
+        }
+        if trimmed.starts_with(b"SET SESSION AUTHORIZATION") {
+            // Always fatal in pg_restore: everything after would run as the wrong user.
+            let text = self.encoding.decode(sql).map_err(|e| RenderError::Target(e.into()))?.into_owned();
+            return match self.rt.block_on(self.client.batch_execute(&text)) {
+                Ok(()) => Ok(()),
+                Err(e) => Err(RenderError::Target(format!("could not set session user: {}", server_message(&e)).into())),
+            };
+        }
+        self.execute(sql, "could not execute query")
+    }
+
+    fn preamble(&mut self, _sql: &[u8]) -> Result<(), RenderError> {
+        Ok(())
+    }
+
+    fn connect(&mut self, dbname: &[u8], _script: &[u8]) -> Result<(), RenderError> {
+        let name = self.encoding.decode(dbname).map_err(|e| RenderError::Target(e.into()))?.into_owned();
+        let client = self.rt.block_on(self.connector.connect(Some(&name))).map_err(RenderError::Target)?;
+        self.client = client;
+        self.lo_statements = None;
+        self.emit(EngineEvent::Reconnected(name));
+        self.setup()
+    }
+
+    fn entry(&mut self, te: &TocEntry) {
+        self.entry_errors = 0;
+        self.entry_line_shown = false;
+        self.entry_line = Some(format!(
+            "from TOC entry {}; {} {} {} {} {}",
+            te.dump_id,
+            te.table_oid,
+            te.oid,
+            te.desc,
+            te.tag,
+            te.owner.as_ref().map(|o| o.to_string()).unwrap_or_default()
+        ));
+    }
+
+    fn entry_succeeded(&self) -> bool {
+        self.entry_errors == 0
+    }
+
+    fn data_start(&mut self, te: &TocEntry, copy: Option<&[u8]>) -> Result<(), RenderError> {
+        match copy {
+            Some(copy) => self.copy_start(copy, te),
+            None => {
+                self.data = DataState::Sql(SqlSplitter::new(self.toc.std_strings));
+                Ok(())
+            }
+        }
+    }
+
+    fn data(&mut self, bytes: &[u8]) -> Result<(), RenderError> {
+        self.data_bytes += bytes.len() as u64;
+        match &mut self.data {
+            DataState::Copy { pending, .. } => {
+                pending.extend_from_slice(bytes);
+                if pending.len() >= COPY_SEND {
+                    self.copy_flush()?;
+                }
+                Ok(())
+            }
+            DataState::Sql(splitter) => {
+                let statements = splitter.push(bytes);
+                for stmt in statements {
+                    self.execute(&stmt, "could not execute query")?;
+                }
+                Ok(())
+            }
+            DataState::None | DataState::Discard => Ok(()),
+        }
+    }
+
+    fn data_end(&mut self) -> Result<(), RenderError> {
+        self.copy_flush()?;
+        match std::mem::replace(&mut self.data, DataState::None) {
+            DataState::Copy { mut sink, table, .. } => match self.rt.block_on(sink.as_mut().finish()) {
+                Ok(rows) => {
+                    self.rows += rows;
+                    Ok(())
+                }
+                Err(e) if e.as_db_error().is_some() => self.failed(format!("COPY failed for table \"{table}\": {}", server_message(&e))),
+                Err(e) => Err(fatal(e)),
+            },
+            DataState::Sql(mut splitter) => {
+                if let Some(rest) = splitter.finish() {
+                    self.execute(&rest, "could not execute query")?;
+                }
+                Ok(())
+            }
+            DataState::None | DataState::Discard => Ok(()),
+        }
+    }
+
+    fn lo_start(&mut self, oid: u32, create: bool, unlink_first: bool) -> Result<(), RenderError> {
+        if create {
+            if unlink_first {
+                self.command(format!("SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata WHERE oid = '{oid}';\n").as_bytes())?;
+            }
+            let created = self.rt.block_on(self.client.query_one("SELECT pg_catalog.lo_create($1::pg_catalog.oid)", &[&oid]));
+            if let Err(e) = created {
+                return Err(RenderError::Target(format!("could not create large object {oid}: {}", server_message(&e)).into()));
+            }
+        }
+        self.lo_prepare()?;
+        let Some((open, _, _)) = &self.lo_statements else { return Ok(()) };
+        let mode = INV_WRITE as i32;
+        match self.rt.block_on(self.client.query_one(open, &[&oid, &mode])) {
+            Ok(row) => {
+                let fd: i32 = row.try_get(0).map_err(fatal)?;
+                self.lo = Some(LargeObjectWrite { oid, fd });
+                Ok(())
+            }
+            // Always fatal: the object's contents have nowhere to go (RESTORE_SEMANTICS §10).
+            Err(e) => Err(RenderError::Target(format!("could not open large object {oid}: {}", server_message(&e)).into())),
+        }
+    }
+
+    fn lo_data(&mut self, bytes: &[u8]) -> Result<(), RenderError> {
+        let (Some(lo), Some((_, write, _))) = (&self.lo, &self.lo_statements) else { return Ok(()) };
+        self.data_bytes += bytes.len() as u64;
+        match self.rt.block_on(self.client.query_one(write, &[&lo.fd, &bytes])) {
+            Ok(row) => {
+                let written: i32 = row.try_get(0).map_err(fatal)?;
+                if usize::try_from(written).ok() != Some(bytes.len()) {
+                    let oid = lo.oid;
+                    return self.failed(format!("could not write to large object {oid} (result: {written}, expected: {})", bytes.len()));
+                }
+                Ok(())
+            }
+            Err(e) if e.as_db_error().is_some() => {
+                let oid = lo.oid;
+                self.failed(format!("could not write to large object {oid}: {}", server_message(&e)))
+            }
+            Err(e) => Err(fatal(e)),
+        }
+    }
+
+    fn lo_end(&mut self) -> Result<(), RenderError> {
+        let (Some(lo), Some((_, _, close))) = (self.lo.take(), &self.lo_statements) else { return Ok(()) };
+        match self.rt.block_on(self.client.query_one(close, &[&lo.fd])) {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_db_error().is_some() => self.failed(format!("could not close large object {}: {}", lo.oid, server_message(&e))),
+            Err(e) => Err(fatal(e)),
+        }
+    }
+}
+
+/// An error that ends the restore: the connection is gone or the protocol broke.
+fn fatal(e: tokio_postgres::Error) -> RenderError {
+    RenderError::Target(format!("lost the connection to the server: {}", server_message(&e)).into())
+}
+
+/// The server's error as libpq prints it: `ERROR:  message`, then DETAIL and HINT lines.
+pub fn server_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{}:  {}", db.severity(), db.message());
+            if let Some(detail) = db.detail() {
+                s.push_str(&format!("\nDETAIL:  {detail}"));
+            }
+            if let Some(hint) = db.hint() {
+                s.push_str(&format!("\nHINT:  {hint}"));
+            }
+            s
+        }
+        None => {
+            let mut s = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(inner) = source {
+                s.push_str(&format!(": {inner}"));
+                source = inner.source();
+            }
+            s
+        }
+    }
+}
+
+/// The archive's text encoding, and how to turn its bytes into what the connection (always
+/// UTF-8) sends.
+#[derive(Debug, Clone)]
+enum Encoding {
+    /// UTF8, and SQL_ASCII (bytes taken as they are; they must be valid UTF-8 to be sent).
+    Utf8 { name: String },
+    /// LATIN1: each byte is the code point of the same number.
+    Latin1,
+    Other { name: String, encoding: &'static encoding_rs::Encoding },
+    /// An encoding this build cannot convert; its text is sent if it happens to be UTF-8.
+    Unknown { name: String },
+}
+
+impl Encoding {
+    fn for_archive(name: &[u8]) -> Encoding {
+        let upper = name.to_str_lossy().to_ascii_uppercase().replace(['-', '_'], "");
+        let label = match upper.as_str() {
+            "UTF8" | "UNICODE" | "" => return Encoding::Utf8 { name: "UTF8".into() },
+            "SQLASCII" => return Encoding::Utf8 { name: "SQL_ASCII".into() },
+            "LATIN1" | "ISO88591" => return Encoding::Latin1,
+            "LATIN2" | "ISO88592" => "iso-8859-2",
+            "LATIN3" | "ISO88593" => "iso-8859-3",
+            "LATIN4" | "ISO88594" => "iso-8859-4",
+            "ISO88595" => "iso-8859-5",
+            "ISO88596" => "iso-8859-6",
+            "ISO88597" => "iso-8859-7",
+            "ISO88598" => "iso-8859-8",
+            "LATIN6" | "ISO885910" => "iso-8859-10",
+            "LATIN7" | "ISO885913" => "iso-8859-13",
+            "LATIN8" | "ISO885914" => "iso-8859-14",
+            "LATIN9" | "ISO885915" => "iso-8859-15",
+            "LATIN10" | "ISO885916" => "iso-8859-16",
+            "WIN1250" => "windows-1250",
+            "WIN1251" => "windows-1251",
+            "WIN1252" => "windows-1252",
+            "WIN1253" => "windows-1253",
+            "WIN1254" => "windows-1254",
+            "WIN1255" => "windows-1255",
+            "WIN1256" => "windows-1256",
+            "WIN1257" => "windows-1257",
+            "WIN1258" => "windows-1258",
+            "WIN866" => "ibm866",
+            "WIN874" => "windows-874",
+            "KOI8R" => "koi8-r",
+            "KOI8U" => "koi8-u",
+            "EUCJP" => "euc-jp",
+            "EUCKR" => "euc-kr",
+            "SJIS" => "shift_jis",
+            "BIG5" => "big5",
+            "GBK" => "gbk",
+            "GB18030" => "gb18030",
+            _ => return Encoding::Unknown { name: name.to_str_lossy().into_owned() },
+        };
+        match encoding_rs::Encoding::for_label(label.as_bytes()) {
+            Some(encoding) => Encoding::Other { name: name.to_str_lossy().into_owned(), encoding },
+            None => Encoding::Unknown { name: name.to_str_lossy().into_owned() },
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Encoding::Utf8 { name } | Encoding::Other { name, .. } | Encoding::Unknown { name } => name,
+            Encoding::Latin1 => "LATIN1",
+        }
+    }
+
+    fn decode<'b>(&self, bytes: &'b [u8]) -> Result<Cow<'b, str>, String> {
+        match self {
+            Encoding::Utf8 { .. } | Encoding::Unknown { .. } => {
+                std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|e| format!("text is not valid UTF-8 (archive encoding {}): {e}", self.name()))
+            }
+            Encoding::Latin1 => match std::str::from_utf8(bytes) {
+                Ok(s) if s.is_ascii() => Ok(Cow::Borrowed(s)),
+                _ => Ok(Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect())),
+            },
+            Encoding::Other { encoding, .. } => {
+                let (text, _, had_errors) = encoding.decode(bytes);
+                if had_errors {
+                    return Err(format!("text is not valid {}", self.name()));
+                }
+                Ok(text)
+            }
+        }
+    }
+
+    /// The COPY statement, told the data's encoding when it is not UTF-8, so the server
+    /// converts the rows and the client never has to.
+    fn copy_statement(&self, copy: &[u8]) -> Vec<u8> {
+        if matches!(self, Encoding::Utf8 { name } if name == "UTF8") {
+            return copy.to_vec();
+        }
+        let trimmed = copy.trim_end();
+        let Some(body) = trimmed.strip_suffix(b";") else { return copy.to_vec() };
+        if !body.to_ascii_lowercase().ends_with(b"from stdin") {
+            return copy.to_vec();
+        }
+        [body, format!(" WITH (ENCODING '{}');\n", self.name()).as_bytes()].concat()
+    }
+}
+
+/// Splits SQL data (`--inserts` dumps) into statements at semicolons outside quotes, as
+/// pg_restore's `ExecuteSimpleCommands` does; holds at most one unfinished statement.
+#[derive(Debug)]
+pub struct SqlSplitter {
+    std_strings: bool,
+    buf: Vec<u8>,
+    quote: Option<u8>,
+    backslash: bool,
+}
+
+impl SqlSplitter {
+    pub fn new(std_strings: bool) -> Self {
+        SqlSplitter { std_strings, buf: Vec::new(), quote: None, backslash: false }
+    }
+
+    /// Takes more bytes; returns the statements they complete.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let mut done = Vec::new();
+        for &b in bytes {
+            if self.buf.is_empty() && self.quote.is_none() && b.is_ascii_whitespace() {
+                continue;
+            }
+            self.buf.push(b);
+            match self.quote {
+                Some(q) => {
+                    if self.backslash {
+                        self.backslash = false;
+                    } else if b == b'\\' && q == b'\'' && !self.std_strings {
+                        self.backslash = true;
+                    } else if b == q {
+                        self.quote = None;
+                    }
+                }
+                None => match b {
+                    b'\'' | b'"' => self.quote = Some(b),
+                    b';' => done.push(std::mem::take(&mut self.buf)),
+                    _ => {}
+                },
+            }
+        }
+        done
+    }
+
+    /// What is left after the last semicolon, if anything but whitespace.
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        let rest = std::mem::take(&mut self.buf);
+        (!rest.trim().is_empty()).then_some(rest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_statements_split_outside_quotes() {
+        let mut s = SqlSplitter::new(true);
+        let mut got = s.push(b"INSERT INTO t VALUES (1, 'a;b');\nINSERT INTO \"x;y\" VALUES (2, 'it''s');\nINSE");
+        got.extend(s.push(b"RT INTO t VALUES (3, '');\n\n"));
+        assert_eq!(got, vec![b"INSERT INTO t VALUES (1, 'a;b');".to_vec(), b"INSERT INTO \"x;y\" VALUES (2, 'it''s');".to_vec(), b"INSERT INTO t VALUES (3, '');".to_vec()]);
+        assert_eq!(s.finish(), None);
+    }
+
+    #[test]
+    fn backslash_escapes_only_without_standard_strings() {
+        let mut s = SqlSplitter::new(false);
+        assert_eq!(s.push(b"INSERT INTO t VALUES ('a\\';b');").len(), 1);
+        let mut s = SqlSplitter::new(true);
+        assert_eq!(s.push(b"INSERT INTO t VALUES ('a\\';b');").len(), 1);
+        assert!(s.finish().is_some(), "with standard strings the quote closes at \\' and the first ; splits");
+    }
+
+    #[test]
+    fn encodings_convert_to_utf8() {
+        let latin1 = Encoding::for_archive(b"LATIN1");
+        assert_eq!(latin1.decode(b"caf\xe9").unwrap(), "café");
+        assert_eq!(latin1.copy_statement(b"COPY public.t (a) FROM stdin;\n"), b"COPY public.t (a) FROM stdin WITH (ENCODING 'LATIN1');\n".to_vec());
+        let utf8 = Encoding::for_archive(b"UTF8");
+        assert_eq!(utf8.copy_statement(b"COPY t FROM stdin;\n"), b"COPY t FROM stdin;\n".to_vec());
+        assert!(utf8.decode(b"\xff").is_err());
+        let sjis = Encoding::for_archive(b"SJIS");
+        assert_eq!(sjis.decode(b"\x82\xa0").unwrap(), "あ");
+    }
+}

@@ -1,0 +1,117 @@
+//! `pgsurge restore -d` / `pg_restore -d`: connect, run the engine, print what it reports,
+//! and end with pg_restore's error count and exit status (plus, under the name `pgsurge`, a
+//! summary of where the time went).
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use pgsurge_archive::Archive;
+use pgsurge_restore::engine::plain_connect::PlainConnector;
+use pgsurge_restore::engine::{self, EngineError, EngineEvent, Stage};
+use pgsurge_restore::select::Selection;
+
+use super::ExitStatus;
+use crate::cli::RestoreArgs;
+use crate::messages::Program;
+use crate::options::Plan;
+
+pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive, selection: &Selection, prog: &Program) -> ExitStatus {
+    let port = match args.port.as_deref().map(str::parse::<u16>).transpose() {
+        Ok(p) => p,
+        Err(_) => {
+            prog.error(format_args!("invalid port number: \"{}\"", args.port.as_deref().unwrap_or_default()));
+            return ExitStatus::Failure;
+        }
+    };
+    let connector = PlainConnector { host: args.host.clone(), port, user: args.username.clone(), dbname: Some(dbname.to_owned()), password: None };
+    let opts = &plan.options;
+    let pg_restore = prog.name == "pg_restore";
+    let jobs = match opts.jobs {
+        Some(j) => j as usize,
+        // pg_restore's default is one connection; pgsurge's own command uses the machine.
+        None if pg_restore || opts.single_transaction => 1,
+        None => std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8),
+    };
+    let jobs = if jobs > 1 && !archive.is_seekable() {
+        if !pg_restore || opts.jobs.is_some() {
+            prog.warning("the archive is read in one pass (standard input or a pipe); restoring with one connection — parallel restore from a one-pass input is not available yet");
+        }
+        1
+    } else {
+        jobs
+    };
+
+    let started = Instant::now();
+    let stderr_lock = Mutex::new(());
+    let show = |event: EngineEvent| {
+        let _guard = stderr_lock.lock();
+        match event {
+            EngineEvent::Info(m) => prog.info(m),
+            EngineEvent::Warning(m) => prog.warning(m),
+            EngineEvent::Error(m) => prog.error(m),
+            EngineEvent::Reconnected(_) | EngineEvent::Stage(_) | EngineEvent::ItemStarted { .. } | EngineEvent::ItemFinished { .. } => {}
+        }
+    };
+    if opts.verbose {
+        prog.info("connecting to database for restore");
+    }
+    let result = engine::restore(archive, selection, opts, jobs, &connector, &show);
+    match result {
+        Ok(outcome) => {
+            if !pg_restore {
+                let stages: Vec<String> = outcome
+                    .stage_times
+                    .iter()
+                    .map(|(stage, d)| {
+                        let name = match stage {
+                            Stage::PreData => "schema",
+                            Stage::Parallel => "data and post-data",
+                            Stage::Finish => "finish",
+                        };
+                        format!("{name} {:.1} s", d.as_secs_f64())
+                    })
+                    .collect();
+                eprintln!(
+                    "pgsurge: restored in {:.1} s with {} connection{} ({}): {} rows, {} of table data, {} error{}",
+                    started.elapsed().as_secs_f64(),
+                    outcome.jobs,
+                    if outcome.jobs == 1 { "" } else { "s" },
+                    stages.join(", "),
+                    outcome.rows,
+                    human_bytes(outcome.data_bytes),
+                    outcome.errors,
+                    if outcome.errors == 1 { "" } else { "s" },
+                );
+            }
+            if outcome.errors > 0 {
+                prog.warning(format_args!("errors ignored on restore: {}", outcome.errors));
+                return ExitStatus::Failure;
+            }
+            ExitStatus::Success
+        }
+        Err(EngineError::Stopped) => ExitStatus::Failure,
+        Err(EngineError::Connect(e)) => {
+            prog.error(format_args!("connection to server failed: {e}"));
+            ExitStatus::Failure
+        }
+        Err(e) => {
+            prog.error(&e);
+            ExitStatus::Failure
+        }
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
