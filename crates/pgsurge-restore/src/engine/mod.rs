@@ -179,6 +179,7 @@ fn parallel(
     events(EngineEvent::Stage(Stage::PreData));
     let mut pending = Vec::new();
     let mut created_tables: HashMap<DumpId, bool> = HashMap::new();
+    let dbname;
     {
         let mut leader = Session::connect(&rt, connector, None, opts, toc, events)?;
         let mut warn = |w: String| events(EngineEvent::Warning(w));
@@ -208,6 +209,7 @@ fn parallel(
         renderer.commit_batch()?;
         drop(renderer);
         outcome.errors += leader.errors;
+        dbname = leader.dbname.clone();
     }
     outcome.stage_times.push((Stage::PreData, phase1.elapsed()));
 
@@ -220,6 +222,7 @@ fn parallel(
     }
     let shared = Shared { scheduler: Mutex::new(SchedulerState { scheduler: Scheduler::new(toc, sel, &pending, &sizes), abort: false }), wake: Condvar::new() };
     let created = &created_tables;
+    let worker_db = dbname.as_deref();
     let results: Vec<Result<WorkerTotals, EngineError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = readers
             .into_iter()
@@ -227,7 +230,7 @@ fn parallel(
             .map(|(worker, reader)| {
                 let shared = &shared;
                 scope.spawn(move || {
-                    let r = work(worker, reader, toc, sel, opts, connector, events, shared, created);
+                    let r = work(worker, reader, toc, sel, opts, connector, worker_db, events, shared, created);
                     if r.is_err() {
                         if let Ok(mut st) = shared.scheduler.lock() {
                             st.abort = true;
@@ -263,7 +266,7 @@ fn parallel(
     events(EngineEvent::Stage(Stage::Finish));
     let leftovers = shared.scheduler.into_inner().map(|s| s.scheduler.leftovers()).unwrap_or_default();
     {
-        let mut leader = Session::connect(&rt, connector, None, opts, toc, events)?;
+        let mut leader = Session::connect(&rt, connector, dbname.as_deref(), opts, toc, events)?;
         let mut warn = |w: String| events(EngineEvent::Warning(w));
         let mut info = |m: String| {
             if opts.verbose {
@@ -304,12 +307,13 @@ fn work(
     sel: &Selection,
     opts: &RestoreOptions,
     connector: &dyn Connector,
+    dbname: Option<&str>,
     events: &(dyn Fn(EngineEvent) + Sync),
     shared: &Shared,
     created: &HashMap<DumpId, bool>,
 ) -> Result<WorkerTotals, EngineError> {
     let rt = runtime()?;
-    let mut session = Session::connect(&rt, connector, None, opts, toc, events)?;
+    let mut session = Session::connect(&rt, connector, dbname, opts, toc, events)?;
     // Errors of the connection's own settings are printed but not counted, as pg_restore's
     // workers do.
     session.errors = 0;

@@ -59,6 +59,8 @@ pub struct Session<'e> {
     data: DataState,
     lo: Option<LargeObjectWrite>,
     lo_statements: Option<(Statement, Statement, Statement)>,
+    /// The database `--create` moved the session to, for later connections.
+    pub dbname: Option<String>,
     /// Rows and bytes sent through COPY, for the summary.
     pub rows: u64,
     pub data_bytes: u64,
@@ -99,6 +101,7 @@ impl<'e> Session<'e> {
             data: DataState::None,
             lo: None,
             lo_statements: None,
+            dbname: dbname.map(str::to_owned),
             rows: 0,
             data_bytes: 0,
         };
@@ -150,6 +153,8 @@ impl<'e> Session<'e> {
             }
             self.entry_line_shown = true;
         }
+        // As pg_log_error: one trailing newline (a command's own) is not printed.
+        let message = message.strip_suffix('\n').map(str::to_owned).unwrap_or(message);
         self.emit(EngineEvent::Error(message));
         self.errors += 1;
         self.entry_errors += 1;
@@ -259,6 +264,7 @@ impl Target for Session<'_> {
         let client = self.rt.block_on(self.connector.connect(Some(&name))).map_err(RenderError::Target)?;
         self.client = client;
         self.lo_statements = None;
+        self.dbname = Some(name.clone());
         self.emit(EngineEvent::Reconnected(name));
         self.setup()
     }
