@@ -2,6 +2,8 @@
 //! the name `pg_restore`) against the fixture archives in `testdata/`.
 
 mod cli;
+mod cluster;
 mod golden;
 mod harness;
+mod restore;
 mod verify;

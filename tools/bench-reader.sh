@@ -45,10 +45,12 @@ fi
 
 [[ -x $pgsurge ]] || { echo "no pgsurge binary at $pgsurge: run cargo build --release" >&2; exit 1; }
 
-measure() { # label command...
+measure() { # command... -> "wall user sys maxrss_kb"
   local out
-  out=$( { /usr/bin/time -f '%e %U %S %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
-  echo "$out"
+  out=$(mktemp)
+  /usr/bin/time -o "$out" -f '%e %U %S %M' "$@" >/dev/null 2>/dev/null || echo "warning: $* failed" >&2
+  tail -1 "$out"
+  rm -f "$out"
 }
 
 echo "| archive | tool | wall s | CPU s | peak RSS MB |"

@@ -71,8 +71,8 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
                         format!("{name} {:.1} s", d.as_secs_f64())
                     })
                     .collect();
-                eprintln!(
-                    "pgsurge: restored in {:.1} s with {} connection{} ({}): {} rows, {} of table data, {} error{}",
+                prog.info(format_args!(
+                    "restored in {:.1} s with {} connection{} ({}): {} rows, {} of table data, {} error{}",
                     started.elapsed().as_secs_f64(),
                     outcome.jobs,
                     if outcome.jobs == 1 { "" } else { "s" },
@@ -81,7 +81,7 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
                     human_bytes(outcome.data_bytes),
                     outcome.errors,
                     if outcome.errors == 1 { "" } else { "s" },
-                );
+                ));
             }
             if outcome.errors > 0 {
                 prog.warning(format_args!("errors ignored on restore: {}", outcome.errors));
@@ -91,7 +91,11 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
         }
         Err(EngineError::Stopped) => ExitStatus::Failure,
         Err(EngineError::Connect(e)) => {
-            prog.error(format_args!("connection to server failed: {e}"));
+            let text = e.to_string();
+            prog.error(format_args!("connection to server failed: {text}"));
+            if text.contains("does not exist") && text.contains("database") {
+                prog.hint("create the database first, or restore with --create (-C) while connected to an existing database such as postgres");
+            }
             ExitStatus::Failure
         }
         Err(e) => {

@@ -121,6 +121,15 @@ pub struct Toc {
 }
 
 impl Toc {
+    /// A TOC of these entries with no session settings (UTF8, standard strings on), for
+    /// planning tests and for callers that build entries themselves.
+    pub fn from_entries(entries: Vec<TocEntry>) -> Toc {
+        let max_dump_id = entries.iter().map(|e| e.dump_id).max().unwrap_or(0);
+        let mut toc = Toc { entries, index: HashMap::new(), max_dump_id, encoding: "UTF8".into(), std_strings: true, search_path: None };
+        toc.reindex();
+        toc
+    }
+
     pub fn get(&self, id: DumpId) -> Option<&TocEntry> {
         self.index.get(&id).and_then(|&i| self.entries.get(i))
     }

@@ -292,7 +292,7 @@ fn reorder(entries: &mut Vec<TocEntry>, ids: &[DumpId]) {
 }
 
 /// The per-entry decisions for `entries` in their current order.
-fn decide(entries: &[TocEntry], opts: &RestoreOptions, listed: Option<&HashSet<DumpId>>) -> Selection {
+pub(crate) fn decide(entries: &[TocEntry], opts: &RestoreOptions, listed: Option<&HashSet<DumpId>>) -> Selection {
     let mut names = Names::from(opts);
     let masks = Masks::from(opts);
     let positions: HashMap<DumpId, usize> = entries.iter().enumerate().map(|(i, te)| (te.dump_id, i)).collect();

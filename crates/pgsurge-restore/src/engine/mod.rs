@@ -331,7 +331,7 @@ fn work(
                 if st.abort {
                     return Ok(totals);
                 }
-                match st.scheduler.next() {
+                match st.scheduler.next_item() {
                     Next::Run(i) => break i,
                     Next::Done => return Ok(totals),
                     Next::Wait => {

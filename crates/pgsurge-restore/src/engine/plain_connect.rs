@@ -32,7 +32,7 @@ impl PlainConnector {
         if let Some(pw) = self.password.clone().or_else(|| env("PGPASSWORD")) {
             c.password(pw);
         }
-        c.application_name(&env("PGAPPNAME").unwrap_or_else(|| "pgsurge".into()));
+        c.application_name(env("PGAPPNAME").unwrap_or_else(|| "pgsurge".into()));
         c
     }
 }

@@ -145,7 +145,7 @@ impl Scheduler {
     }
 
     /// The next item for a free worker. Unwanted items met on the way are completed here.
-    pub fn next(&mut self) -> Next {
+    pub fn next_item(&mut self) -> Next {
         loop {
             let pos = self.ready.iter().position(|&i| self.items[i].pass == self.pass && !self.conflicts(i));
             if let Some(pos) = pos {
@@ -203,5 +203,115 @@ impl Scheduler {
     /// Whether the item with this dump id is one of the scheduler's.
     pub fn contains(&self, id: DumpId) -> bool {
         self.by_id.contains_key(&id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::RestoreOptions;
+    use pgsurge_archive::{DataLocation, TocEntry};
+
+    fn entry(id: DumpId, desc: &str, tag: &str, section: Section, deps: &[DumpId]) -> TocEntry {
+        TocEntry {
+            dump_id: id,
+            had_dumper: desc == "TABLE DATA",
+            table_oid: "0".into(),
+            oid: "0".into(),
+            tag: tag.into(),
+            desc: desc.into(),
+            section,
+            defn: Some(format!("-- {desc} {tag}\n").into()),
+            drop_stmt: None,
+            copy_stmt: None,
+            namespace: Some("public".into()),
+            tablespace: None,
+            tableam: None,
+            relkind: 0,
+            owner: Some("postgres".into()),
+            with_oids: None,
+            dependencies: deps.to_vec(),
+            data: if desc == "TABLE DATA" { DataLocation::Block { offset: None } } else { DataLocation::None },
+        }
+    }
+
+    /// Two tables with data, an index on each, a foreign key between them, an ACL.
+    fn toc() -> Toc {
+        let entries = vec![
+            entry(1, "TABLE", "small", Section::PreData, &[]),
+            entry(2, "TABLE", "big", Section::PreData, &[]),
+            entry(3, "TABLE DATA", "small", Section::Data, &[1]),
+            entry(4, "TABLE DATA", "big", Section::Data, &[2]),
+            entry(5, "INDEX", "small_idx", Section::PostData, &[1]),
+            entry(6, "INDEX", "big_idx", Section::PostData, &[2]),
+            entry(7, "FK CONSTRAINT", "big_small_fk", Section::PostData, &[2, 1]),
+            entry(8, "ACL", "TABLE big", Section::None, &[2]),
+        ];
+        Toc::from_entries(entries)
+    }
+
+    fn scheduler(toc: &Toc) -> Scheduler {
+        let sel = crate::select::decide(&toc.entries, &RestoreOptions::default(), None);
+        let pending: Vec<usize> = (2..toc.entries.len()).collect();
+        let sizes: HashMap<DumpId, u64> = [(3, 10), (4, 1000)].into_iter().collect();
+        Scheduler::new(toc, &sel, &pending, &sizes)
+    }
+
+    #[test]
+    fn largest_data_first_and_indexes_wait_for_their_data() {
+        let toc = toc();
+        let mut s = scheduler(&toc);
+        // Data only at first: every post-data item waits for some table's data.
+        assert_eq!(s.next_item(), Next::Run(3), "the big table's data first");
+        assert_eq!(s.next_item(), Next::Run(2));
+        assert_eq!(s.next_item(), Next::Wait, "nothing else is ready while data loads");
+        s.complete(3);
+        assert_eq!(s.next_item(), Next::Run(5), "big's index as soon as big's data is in");
+        assert_eq!(s.next_item(), Next::Wait, "the FK still waits for small's data");
+        s.complete(2);
+        // The FK (sized after the big table) would come first, but it locks the big table,
+        // whose index is being built: small's index goes instead.
+        assert_eq!(s.next_item(), Next::Run(4));
+        assert_eq!(s.next_item(), Next::Wait);
+        s.complete(5);
+        assert_eq!(s.next_item(), Next::Wait, "small's index still runs on a table the FK locks");
+        s.complete(4);
+        assert_eq!(s.next_item(), Next::Run(6));
+        assert_eq!(s.next_item(), Next::Wait, "ACLs wait for the main pass to finish");
+        s.complete(6);
+        assert_eq!(s.next_item(), Next::Run(7));
+        s.complete(7);
+        assert_eq!(s.next_item(), Next::Done);
+        assert!(s.leftovers().is_empty());
+    }
+
+    #[test]
+    fn exclusive_locks_keep_conflicting_items_apart() {
+        let toc = toc();
+        let mut s = scheduler(&toc);
+        assert_eq!(s.next_item(), Next::Run(3));
+        assert_eq!(s.next_item(), Next::Run(2));
+        s.complete(3);
+        s.complete(2);
+        // Equal sizes: the lower dump id (big's index) first; the FK cannot run beside it.
+        assert_eq!(s.next_item(), Next::Run(5));
+        assert_eq!(s.next_item(), Next::Run(4));
+        assert_eq!(s.next_item(), Next::Wait);
+        s.complete(5);
+        s.complete(4);
+        assert_eq!(s.next_item(), Next::Run(6));
+    }
+
+    #[test]
+    fn cycles_are_left_for_the_leader() {
+        let mut entries = toc().entries;
+        entries[4].dependencies = vec![7];
+        entries[6].dependencies = vec![5, 1, 2];
+        let toc = Toc::from_entries(entries);
+        let mut s = scheduler(&toc);
+        while let Next::Run(i) = s.next_item() {
+            s.complete(i);
+        }
+        assert_eq!(s.leftovers(), vec![4, 6]);
     }
 }

@@ -59,6 +59,8 @@ pub struct Session<'e> {
     data: DataState,
     lo: Option<LargeObjectWrite>,
     lo_statements: Option<(Statement, Statement, Statement)>,
+    /// The connection was replaced since the renderer last asked.
+    session_lost: bool,
     /// The database `--create` moved the session to, for later connections.
     pub dbname: Option<String>,
     /// Rows and bytes sent through COPY, for the summary.
@@ -101,6 +103,7 @@ impl<'e> Session<'e> {
             data: DataState::None,
             lo: None,
             lo_statements: None,
+            session_lost: false,
             dbname: dbname.map(str::to_owned),
             rows: 0,
             data_bytes: 0,
@@ -195,10 +198,32 @@ impl<'e> Session<'e> {
             }
             Err(e) if e.as_db_error().is_some() => {
                 self.data = DataState::Discard;
-                self.failed(format!("could not execute query: {}\nCommand was: {text}", server_message(&e)))
+                let reported = self.failed(format!("could not execute query: {}\nCommand was: {text}", server_message(&e)));
+                // tokio-postgres 0.7 leaves the connection one ReadyForQuery out of step when
+                // a COPY fails before the server enters copy mode (its own Sync, then the
+                // CopyFail+Sync it sends when the sink is dropped, each get one). Nothing on
+                // that connection can be trusted afterwards: replace it.
+                self.replace_connection()?;
+                reported
             }
             Err(e) => Err(fatal(e)),
         }
+    }
+
+    /// A new connection to the same database in place of the current one, set up afresh.
+    /// The renderer learns through [`Target::session_lost`] that its idea of the session's
+    /// settings is gone.
+    fn replace_connection(&mut self) -> Result<(), RenderError> {
+        let client = self.rt.block_on(self.connector.connect(self.dbname.as_deref())).map_err(RenderError::Target)?;
+        self.client = client;
+        self.lo_statements = None;
+        self.session_lost = true;
+        let (errors, entry_errors) = (self.errors, self.entry_errors);
+        let setup = self.setup();
+        // The new connection's own settings are not the entry's errors.
+        self.errors = errors;
+        self.entry_errors = entry_errors;
+        setup
     }
 
     /// Sends what a COPY has gathered; a refused COPY reports once and drops the rest.
@@ -285,6 +310,10 @@ impl Target for Session<'_> {
 
     fn entry_succeeded(&self) -> bool {
         self.entry_errors == 0
+    }
+
+    fn session_lost(&mut self) -> bool {
+        std::mem::take(&mut self.session_lost)
     }
 
     fn data_start(&mut self, te: &TocEntry, copy: Option<&[u8]>) -> Result<(), RenderError> {

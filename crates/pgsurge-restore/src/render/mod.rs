@@ -807,7 +807,11 @@ impl Renderer<'_> {
             }
             self.target.data(&buf[..n])?;
         }
-        self.target.data_end()
+        self.target.data_end()?;
+        if self.target.session_lost() {
+            self.session = Session::default();
+        }
+        Ok(())
     }
 
     /// A BLOBS entry's large objects (ARCHIVE_FORMAT.md §8.4), in a transaction of their own

@@ -45,6 +45,12 @@ pub trait Target {
         true
     }
 
+    /// Whether the session was replaced by a new one since the last call (its settings —
+    /// user, search_path, tablespace, access method — are the server's defaults again).
+    fn session_lost(&mut self) -> bool {
+        false
+    }
+
     /// Table data begins: `copy` is its `COPY … FROM stdin;` statement, or `None` when the
     /// data itself is SQL (`--inserts` dumps, old `BLOB COMMENTS`).
     fn data_start(&mut self, te: &TocEntry, copy: Option<&[u8]>) -> Result<(), RenderError>;
