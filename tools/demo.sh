@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The README's first command: restore the bundled sample archive (testdata/sample.dump) with
+# `pgsurge restore -d` into a scratch PostgreSQL 18 cluster started here — as the unprivileged
+# `postgres` OS user when run as root, in a temporary directory, on a free port, socket in that
+# directory — print pgsurge's summary and a few row counts, then stop the cluster and remove it.
+#
+#   tools/demo.sh [ARCHIVE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+archive=${1:-testdata/sample.dump}
+tools/install-postgres.sh >/dev/null
+# shellcheck source=tools/pg-env.sh
+source tools/pg-env.sh
+bin=$PGSURGE_PG18_BINDIR
+cargo build --release --quiet
+pgsurge=$PWD/target/release/pgsurge
+
+dir=$(mktemp -d /tmp/pgsurge-demo.XXXXXX)
+run_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[[ $(id -u) == 0 ]] && chown postgres "$dir"
+cleanup() {
+  run_pg "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+run_pg "$bin/initdb" --no-sync -U postgres -A trust --encoding=UTF8 --locale=C -D "$dir/data" >/dev/null
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+run_pg "$bin/pg_ctl" -D "$dir/data" -w -l "$dir/log" -o "-k $dir -p $port -c listen_addresses='' -c fsync=off" start >/dev/null
+export PGHOST=$dir PGPORT=$port PGUSER=postgres
+echo "scratch PostgreSQL 18 cluster on socket $dir, port $port"
+"$bin/createdb" sample
+"$pgsurge" restore -d sample "$archive"
+echo "row counts in the restored database:"
+"$bin/psql" -X -q -d sample -c "ANALYZE" -c "SELECT relname AS table, n_live_tup AS rows FROM pg_stat_user_tables ORDER BY relname" \
+  -c "SELECT count(*) AS large_objects FROM pg_largeobject_metadata"
