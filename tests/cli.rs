@@ -56,11 +56,14 @@ fn unsupported_version_names_found_and_supported() {
 }
 
 #[test]
-fn database_restore_says_it_is_not_there_yet() {
+fn database_restore_without_a_server_is_one_clear_error() {
     let a = testdata().join("sample.dump");
-    let out = run(&pg_restore_alias(), &s(&["-d", "postgres", a.to_str().unwrap()]), None);
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&pg_restore_alias(), &s(&["-h", dir.path().to_str().unwrap(), "-p", "1", "-d", "postgres", a.to_str().unwrap()]), None);
     assert_eq!(out.status, 1);
-    assert!(out.stderr_text().contains("not available"), "{}", out.stderr_text());
+    let err = out.stderr_text();
+    assert!(err.starts_with("pg_restore: error: connection to server"), "{err}");
+    assert_eq!(err.lines().filter(|l| l.contains("error:")).count(), 1, "{err}");
 }
 
 #[test]

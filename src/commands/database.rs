@@ -9,6 +9,7 @@ use pgsurge_archive::Archive;
 use pgsurge_restore::engine::plain_connect::PlainConnector;
 use pgsurge_restore::engine::{self, EngineError, EngineEvent, Stage};
 use pgsurge_restore::select::Selection;
+use pgsurge_restore::RestoreOptions;
 
 use super::ExitStatus;
 use crate::cli::RestoreArgs;
@@ -26,12 +27,7 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
     let connector = PlainConnector { host: args.host.clone(), port, user: args.username.clone(), dbname: Some(dbname.to_owned()), password: None };
     let opts = &plan.options;
     let pg_restore = prog.name == "pg_restore";
-    let jobs = match opts.jobs {
-        Some(j) => j as usize,
-        // pg_restore's default is one connection; pgsurge's own command uses the machine.
-        None if pg_restore || opts.single_transaction => 1,
-        None => std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8),
-    };
+    let jobs = jobs(opts, prog);
     let jobs = if jobs > 1 && !archive.is_seekable() {
         if !pg_restore || opts.jobs.is_some() {
             prog.warning("the archive is read in one pass (standard input or a pipe); restoring with one connection — parallel restore from a one-pass input is not available yet");
@@ -103,6 +99,29 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
             ExitStatus::Failure
         }
     }
+}
+
+/// How many connections to restore with: `-j`, else pg_restore's one under its own name (or
+/// with `-1`), else as many as the machine has cores, 2 to 8.
+pub fn jobs(opts: &RestoreOptions, prog: &Program) -> usize {
+    match opts.jobs {
+        Some(j) => j as usize,
+        None if prog.name == "pg_restore" || opts.single_transaction => 1,
+        None => std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8),
+    }
+}
+
+/// Copies standard input to a temporary file (in `PGSURGE_SPOOL_DIR`, else `TMPDIR`, else
+/// /var/tmp), removed when the returned handle is dropped.
+pub fn spool_stdin(prog: &Program) -> Result<tempfile::NamedTempFile, String> {
+    let dir = std::env::var_os("PGSURGE_SPOOL_DIR").or_else(|| std::env::var_os("TMPDIR")).map_or_else(|| std::path::PathBuf::from("/var/tmp"), std::path::PathBuf::from);
+    let advice = "set PGSURGE_SPOOL_DIR to a directory with room for the archive, or restore with -j 1 (one pass, no temporary file)";
+    let mut file = tempfile::Builder::new().prefix("pgsurge-stdin-").tempfile_in(&dir).map_err(|e| format!("could not create a temporary file in \"{}\": {e}; {advice}", dir.display()))?;
+    prog.info(format_args!("copying standard input to {} to restore it in parallel", file.path().display()));
+    let started = Instant::now();
+    let copied = std::io::copy(&mut std::io::stdin().lock(), file.as_file_mut()).map_err(|e| format!("could not copy standard input to \"{}\": {e}; {advice}", file.path().display()))?;
+    prog.info(format_args!("copied {} from standard input in {:.1} s", human_bytes(copied), started.elapsed().as_secs_f64()));
+    Ok(file)
 }
 
 fn human_bytes(n: u64) -> String {

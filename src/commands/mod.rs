@@ -1,7 +1,7 @@
 //! The commands: `restore` (pg_restore's command line; also the binary named `pg_restore`),
 //! `list`, `sql` and `verify`. Each returns an `ExitStatus`; only `main` exits.
 
-mod database;
+pub mod database;
 mod restore;
 mod verify;
 

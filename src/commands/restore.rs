@@ -47,9 +47,24 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
         }
     };
 
-    let source = match &plan.archive {
+    let mut source = match &plan.archive {
         Some(path) => Source::Path(path.into()),
         None => Source::Stdin,
+    };
+    // A parallel restore needs random access: a pipe is first copied to a temporary file
+    // (pg_restore refuses -j from standard input instead).
+    let _spool = match (&plan.mode, &source) {
+        (Mode::Database(_), Source::Stdin) if database::jobs(&plan.options, prog) > 1 && !stdin_is_file() => match database::spool_stdin(prog) {
+            Ok(spool) => {
+                source = Source::Path(spool.path().to_path_buf());
+                Some(spool)
+            }
+            Err(message) => {
+                prog.error(message);
+                return ExitStatus::Failure;
+            }
+        },
+        _ => None,
     };
     let mut archive = match Archive::open(&source, plan.format) {
         Ok(a) => a,
@@ -165,6 +180,15 @@ fn describe_location(location: &pgsurge_archive::Location) -> Option<String> {
         parts.push(format!("byte {offset}"));
     }
     (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// Whether standard input is a regular file (`< file`), which can be read at any offset.
+fn stdin_is_file() -> bool {
+    // SAFETY: fstat on fd 0 with a zeroed, properly sized stat buffer.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(0, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
+    }
 }
 
 /// The OS's reason text without Rust's "(os error N)" suffix, as C tools print `strerror`.
