@@ -129,7 +129,9 @@ fn restore_options_match_pg_restore() {
         &["-1"],
         &["--transaction-size=7"],
         &["--no-comments", "--no-publications", "--no-subscriptions", "-j", "2"],
-        &["--use-set-session-authorization"],
+        // Objects owned by roles without CREATE rights fail here, and which dependents then
+        // fail depends on timing in any parallel restore: compare serial with serial.
+        &["--use-set-session-authorization", "-j", "1"],
         &["-e"],
     ];
     for args in sets {
