@@ -67,6 +67,12 @@ pub struct RestoreArgs {
     /// Verbose mode.
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count, help_heading = "General options")]
     pub verbose: u8,
+    /// No progress display and no summary (pgsurge; errors are still printed).
+    #[arg(short = 'q', long = "quiet", help_heading = "General options")]
+    pub quiet: bool,
+    /// Write the restore's facts and per-entry timeline as JSON to FILE (pgsurge).
+    #[arg(long = "report", value_name = "FILE", help_heading = "General options")]
+    pub report: Option<String>,
     /// Output version information, then exit.
     #[arg(short = 'V', long = "version", help_heading = "General options")]
     pub version: bool,

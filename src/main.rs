@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod messages;
 mod options;
+mod report;
 
 use std::process::ExitCode;
 

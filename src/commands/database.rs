@@ -2,12 +2,11 @@
 //! and end with pg_restore's error count and exit status (plus, under the name `pgsurge`, a
 //! summary of where the time went).
 
-use std::sync::Mutex;
 use std::time::Instant;
 
 use pgsurge_archive::Archive;
 use pgsurge_restore::engine::plain_connect::PlainConnector;
-use pgsurge_restore::engine::{self, EngineError, EngineEvent, Stage};
+use pgsurge_restore::engine::{self, EngineError};
 use pgsurge_restore::select::Selection;
 use pgsurge_restore::RestoreOptions;
 
@@ -15,6 +14,7 @@ use super::ExitStatus;
 use crate::cli::RestoreArgs;
 use crate::messages::Program;
 use crate::options::Plan;
+use crate::report::{human_bytes, Reporter};
 
 pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive, selection: &Selection, prog: &Program) -> ExitStatus {
     let port = match args.port.as_deref().map(str::parse::<u16>).transpose() {
@@ -37,48 +37,20 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
         jobs
     };
 
-    let started = Instant::now();
-    let stderr_lock = Mutex::new(());
-    let show = |event: EngineEvent| {
-        let _guard = stderr_lock.lock();
-        match event {
-            EngineEvent::Info(m) => prog.info(m),
-            EngineEvent::Warning(m) => prog.warning(m),
-            EngineEvent::Error(m) => prog.error(m),
-            EngineEvent::Reconnected(_) | EngineEvent::Stage(_) | EngineEvent::ItemStarted { .. } | EngineEvent::ItemFinished { .. } => {}
-        }
-    };
+    let reporter = Reporter::new(prog, args.quiet);
     if opts.verbose {
         prog.info("connecting to database for restore");
     }
-    let result = engine::restore(archive, selection, opts, jobs, &connector, &show);
+    let result = engine::restore(archive, selection, opts, jobs, &connector, &|e| reporter.event(e));
+    if let Some(path) = &args.report {
+        let archive_name = plan.archive.as_deref().unwrap_or("-");
+        if let Err(e) = reporter.write_json(path, result.as_ref().ok(), archive_name, jobs) {
+            prog.error(format_args!("could not write the report to \"{path}\": {e}"));
+        }
+    }
     match result {
         Ok(outcome) => {
-            if !pg_restore {
-                let stages: Vec<String> = outcome
-                    .stage_times
-                    .iter()
-                    .map(|(stage, d)| {
-                        let name = match stage {
-                            Stage::PreData => "schema",
-                            Stage::Parallel => "data and post-data",
-                            Stage::Finish => "finish",
-                        };
-                        format!("{name} {:.1} s", d.as_secs_f64())
-                    })
-                    .collect();
-                prog.info(format_args!(
-                    "restored in {:.1} s with {} connection{} ({}): {} rows, {} of table data, {} error{}",
-                    started.elapsed().as_secs_f64(),
-                    outcome.jobs,
-                    if outcome.jobs == 1 { "" } else { "s" },
-                    stages.join(", "),
-                    outcome.rows,
-                    human_bytes(outcome.data_bytes),
-                    outcome.errors,
-                    if outcome.errors == 1 { "" } else { "s" },
-                ));
-            }
+            reporter.summary(&outcome);
             if outcome.errors > 0 {
                 prog.warning(format_args!("errors ignored on restore: {}", outcome.errors));
                 return ExitStatus::Failure;
@@ -124,17 +96,3 @@ pub fn spool_stdin(prog: &Program) -> Result<tempfile::NamedTempFile, String> {
     Ok(file)
 }
 
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} bytes")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}

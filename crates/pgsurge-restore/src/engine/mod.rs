@@ -43,14 +43,44 @@ pub enum EngineEvent {
     Info(String),
     Warning(String),
     /// A failed statement, counted (pg_restore's `pg_log_error` … `Command was:`).
-    Error(String),
+    Error(Failure),
+    /// What the restore will do: entries to restore, data entries and their archive bytes.
+    Plan { items: usize, data_items: usize, data_bytes: u64 },
+    /// The target database already has relations of its own (and neither `--clean` nor
+    /// `--create` was given).
+    TargetNotEmpty { relations: u64 },
     /// `--create` moved the restore to a new database.
     Reconnected(String),
     /// A stage began.
     Stage(Stage),
     /// A worker started / finished a TOC entry.
     ItemStarted { worker: usize, dump_id: DumpId, label: String },
-    ItemFinished { worker: usize, dump_id: DumpId, errors: u64, elapsed: Duration, rows: u64, bytes: u64 },
+    ItemFinished(ItemRecord),
+}
+
+/// A failed statement: pg_restore's message, and what to group it by.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The full message (`could not execute query: ERROR:  … \nCommand was: …`).
+    pub message: String,
+    /// The server's own message (`role "app" does not exist`), or the first line.
+    pub cause: String,
+    pub sqlstate: Option<String>,
+    pub dump_id: Option<DumpId>,
+}
+
+/// One TOC entry's restore, for the timeline.
+#[derive(Debug, Clone)]
+pub struct ItemRecord {
+    pub worker: usize,
+    pub dump_id: DumpId,
+    pub desc: String,
+    pub label: String,
+    pub started: Instant,
+    pub elapsed: Duration,
+    pub rows: u64,
+    pub bytes: u64,
+    pub errors: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,6 +95,7 @@ pub enum Stage {
 pub struct Outcome {
     /// Errors ignored on restore, counted as pg_restore counts them.
     pub errors: u64,
+    pub large_objects: u64,
     pub jobs: usize,
     pub rows: u64,
     pub data_bytes: u64,
@@ -119,6 +150,13 @@ pub fn restore(
     events: &(dyn Fn(EngineEvent) + Sync),
 ) -> Result<Outcome, EngineError> {
     let toc = archive.toc().clone();
+    let sizes = archive.data_sizes();
+    let data: Vec<DumpId> = sel.data_ids(&toc);
+    events(EngineEvent::Plan {
+        items: sel.entries().iter().filter(|e| e.wanted.any()).count(),
+        data_items: data.iter().filter(|id| toc.get(**id).is_some_and(|te| te.desc_is("TABLE DATA"))).count(),
+        data_bytes: data.iter().filter_map(|id| sizes.get(id)).sum(),
+    });
     if jobs <= 1 || opts.single_transaction {
         return serial(archive, &toc, sel, opts, connector, events);
     }
@@ -130,6 +168,7 @@ fn serial(archive: &mut Archive, toc: &Toc, sel: &Selection, opts: &RestoreOptio
     let started = Instant::now();
     events(EngineEvent::Stage(Stage::PreData));
     let mut session = Session::connect(&rt, connector, None, opts, toc, events)?;
+    preflight(&mut session, sel, opts);
     let mut warn = |w: String| events(EngineEvent::Warning(w));
     let mut info = |m: String| {
         if opts.verbose {
@@ -137,8 +176,16 @@ fn serial(archive: &mut Archive, toc: &Toc, sel: &Selection, opts: &RestoreOptio
         }
     };
     let result = Renderer::new(archive, toc, sel, opts, &mut session, &mut warn, &mut info).run();
+    session.finish_entry();
     result?;
-    Ok(Outcome { errors: session.errors, jobs: 1, rows: session.rows, data_bytes: session.data_bytes, stage_times: vec![(Stage::PreData, started.elapsed())] })
+    Ok(Outcome {
+        errors: session.errors,
+        large_objects: session.large_objects,
+        jobs: 1,
+        rows: session.rows,
+        data_bytes: session.data_bytes,
+        stage_times: vec![(Stage::PreData, started.elapsed())],
+    })
 }
 
 /// State shared by the workers of the parallel phase.
@@ -182,6 +229,7 @@ fn parallel(
     let dbname;
     {
         let mut leader = Session::connect(&rt, connector, None, opts, toc, events)?;
+        preflight(&mut leader, sel, opts);
         let mut warn = |w: String| events(EngineEvent::Warning(w));
         let mut info = |m: String| {
             if opts.verbose {
@@ -208,7 +256,11 @@ fn parallel(
         }
         renderer.commit_batch()?;
         drop(renderer);
+        leader.finish_entry();
         outcome.errors += leader.errors;
+        outcome.large_objects += leader.large_objects;
+        outcome.rows += leader.rows;
+        outcome.data_bytes += leader.data_bytes;
         dbname = leader.dbname.clone();
     }
     outcome.stage_times.push((Stage::PreData, phase1.elapsed()));
@@ -248,6 +300,7 @@ fn parallel(
         match r {
             Ok(t) => {
                 outcome.errors += t.errors;
+                outcome.large_objects += t.large_objects;
                 outcome.rows += t.rows;
                 outcome.data_bytes += t.bytes;
             }
@@ -281,10 +334,27 @@ fn parallel(
             renderer.restore_at(index)?;
         }
         drop(renderer);
+        leader.finish_entry();
         outcome.errors += leader.errors;
+        outcome.large_objects += leader.large_objects;
+        outcome.rows += leader.rows;
+        outcome.data_bytes += leader.data_bytes;
     }
     outcome.stage_times.push((Stage::Finish, phase3.elapsed()));
     Ok(outcome)
+}
+
+/// Checks what the target holds before anything is restored: a schema restore into a
+/// database with relations of its own will collide with them.
+fn preflight(session: &mut Session<'_>, sel: &Selection, opts: &RestoreOptions) {
+    if opts.clean || opts.create || !sel.restores_schema() {
+        return;
+    }
+    if let Some(relations) = session.user_relations() {
+        if relations > 0 {
+            session.emit_event(EngineEvent::TargetNotEmpty { relations });
+        }
+    }
 }
 
 fn renderer_target_succeeded(renderer: &Renderer<'_>) -> bool {
@@ -294,6 +364,7 @@ fn renderer_target_succeeded(renderer: &Renderer<'_>) -> bool {
 #[derive(Debug, Default)]
 struct WorkerTotals {
     errors: u64,
+    large_objects: u64,
     rows: u64,
     bytes: u64,
 }
@@ -314,6 +385,7 @@ fn work(
 ) -> Result<WorkerTotals, EngineError> {
     let rt = runtime()?;
     let mut session = Session::connect(&rt, connector, dbname, opts, toc, events)?;
+    session.worker = worker + 1;
     // Errors of the connection's own settings are printed but not counted, as pg_restore's
     // workers do.
     session.errors = 0;
@@ -329,11 +401,15 @@ fn work(
             let Ok(mut st) = shared.scheduler.lock() else { return Err(EngineError::Session("scheduler lock poisoned".into())) };
             loop {
                 if st.abort {
+                    totals.large_objects = session.large_objects;
                     return Ok(totals);
                 }
                 match st.scheduler.next_item() {
                     Next::Run(i) => break i,
-                    Next::Done => return Ok(totals),
+                    Next::Done => {
+                        totals.large_objects = session.large_objects;
+                        return Ok(totals);
+                    }
                     Next::Wait => {
                         st = match shared.wake.wait(st) {
                             Ok(g) => g,
@@ -344,8 +420,6 @@ fn work(
             }
         };
         let Some(te) = toc.entries.get(index) else { continue };
-        let started = Instant::now();
-        events(EngineEvent::ItemStarted { worker, dump_id: te.dump_id, label: format!("{} {}", te.desc, te.tag) });
         let (errors_before, rows_before, bytes_before) = (session.errors, session.rows, session.data_bytes);
         // Data of a table this run created goes in right after a TRUNCATE in the same
         // transaction, so the server can skip WAL for it (wal_level=minimal), as pg_restore does.
@@ -368,7 +442,7 @@ fn work(
         if entry_errors > 0 {
             totals.errors += 1;
         }
-        events(EngineEvent::ItemFinished { worker, dump_id: te.dump_id, errors: entry_errors, elapsed: started.elapsed(), rows: item_rows, bytes: item_bytes });
+        session.finish_entry();
         {
             let Ok(mut st) = shared.scheduler.lock() else { return Err(EngineError::Session("scheduler lock poisoned".into())) };
             st.scheduler.complete(index);

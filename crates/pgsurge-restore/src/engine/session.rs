@@ -10,15 +10,16 @@
 
 use std::borrow::Cow;
 use std::pin::Pin;
+use std::time::Instant;
 
 use bstr::ByteSlice;
 use bytes::Bytes;
 use futures_util::SinkExt;
-use pgsurge_archive::{Toc, TocEntry};
+use pgsurge_archive::{DumpId, Toc, TocEntry};
 use tokio::runtime::Runtime;
 use tokio_postgres::{Client, CopyInSink, Statement};
 
-use super::{Connector, EngineEvent, Stopped};
+use super::{Connector, EngineEvent, Failure, ItemRecord, Stopped};
 use crate::options::RestoreOptions;
 use crate::render::{session_settings, RenderError, Target, INV_WRITE};
 
@@ -59,6 +60,12 @@ pub struct Session<'e> {
     data: DataState,
     lo: Option<LargeObjectWrite>,
     lo_statements: Option<(Statement, Statement, Statement)>,
+    /// Which worker this session is (0: the leader), for reports.
+    pub worker: usize,
+    /// The entry being restored, for its finish event.
+    current: Option<Current>,
+    /// Large objects restored.
+    pub large_objects: u64,
     /// The connection was replaced since the renderer last asked.
     session_lost: bool,
     /// The database `--create` moved the session to, for later connections.
@@ -68,12 +75,40 @@ pub struct Session<'e> {
     pub data_bytes: u64,
 }
 
+/// The entry a session is working on.
+struct Current {
+    dump_id: DumpId,
+    desc: String,
+    label: String,
+    started: Instant,
+    rows: u64,
+    bytes: u64,
+    errors: u64,
+}
+
 struct LargeObjectWrite {
     oid: u32,
     fd: i32,
 }
 
 impl<'e> Session<'e> {
+    /// Reports the entry in progress as finished (the next one starts, or the work ends).
+    pub fn finish_entry(&mut self) {
+        if let Some(c) = self.current.take() {
+            self.emit(EngineEvent::ItemFinished(ItemRecord {
+                worker: self.worker,
+                dump_id: c.dump_id,
+                desc: c.desc,
+                label: c.label,
+                started: c.started,
+                elapsed: c.started.elapsed(),
+                rows: self.rows - c.rows,
+                bytes: self.data_bytes - c.bytes,
+                errors: self.errors.saturating_sub(c.errors),
+            }));
+        }
+    }
+
     /// Connects (to `dbname`, or the database the user named) and applies the session
     /// settings pg_restore starts every connection with.
     pub fn connect(
@@ -104,6 +139,9 @@ impl<'e> Session<'e> {
             lo: None,
             lo_statements: None,
             session_lost: false,
+            worker: 0,
+            current: None,
+            large_objects: 0,
             dbname: dbname.map(str::to_owned),
             rows: 0,
             data_bytes: 0,
@@ -138,6 +176,23 @@ impl<'e> Session<'e> {
         Ok(())
     }
 
+    /// Tables, views, sequences and foreign tables outside the system schemas; `None` when
+    /// the question itself failed.
+    pub fn user_relations(&mut self) -> Option<u64> {
+        const SQL: &str = "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+            AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'";
+        let rows = self.rt.block_on(self.client.simple_query(SQL)).ok()?;
+        rows.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|v| v.parse().ok()),
+            _ => None,
+        })
+    }
+
+    pub fn emit_event(&self, event: EngineEvent) {
+        self.emit(event);
+    }
+
     /// Errors in the current entry so far.
     pub fn entry_errors(&self) -> u64 {
         self.entry_errors
@@ -148,7 +203,8 @@ impl<'e> Session<'e> {
     }
 
     /// Reports one failed statement and counts it; stops the restore where the options say so.
-    fn failed(&mut self, message: String) -> Result<(), RenderError> {
+    /// `cause` is the server's error, when it was the server that refused.
+    fn failed(&mut self, message: String, cause: Option<&tokio_postgres::Error>) -> Result<(), RenderError> {
         if self.opts.verbose && !self.entry_line_shown {
             if let Some(line) = &self.entry_line {
                 self.emit(EngineEvent::Info("while PROCESSING TOC:".into()));
@@ -158,7 +214,14 @@ impl<'e> Session<'e> {
         }
         // As pg_log_error: one trailing newline (a command's own) is not printed.
         let message = message.strip_suffix('\n').map(str::to_owned).unwrap_or(message);
-        self.emit(EngineEvent::Error(message));
+        let db = cause.and_then(|e| e.as_db_error());
+        let failure = Failure {
+            cause: db.map_or_else(|| message.lines().next().unwrap_or_default().to_owned(), |d| d.message().to_owned()),
+            sqlstate: db.map(|d| d.code().code().to_owned()),
+            dump_id: self.current.as_ref().map(|c| c.dump_id),
+            message,
+        };
+        self.emit(EngineEvent::Error(failure));
         self.errors += 1;
         self.entry_errors += 1;
         if self.exit_on_error {
@@ -170,14 +233,14 @@ impl<'e> Session<'e> {
     fn execute(&mut self, sql: &[u8], what: &str) -> Result<(), RenderError> {
         let text = match self.encoding.decode(sql) {
             Ok(t) => t,
-            Err(e) => return self.failed(format!("{what}: {e}\nCommand was: {}", sql.as_bstr())),
+            Err(e) => return self.failed(format!("{what}: {e}\nCommand was: {}", sql.as_bstr()), None),
         };
         if text.trim().is_empty() {
             return Ok(());
         }
         match self.rt.block_on(self.client.batch_execute(&text)) {
             Ok(()) => Ok(()),
-            Err(e) if e.as_db_error().is_some() => self.failed(format!("{what}: {}\nCommand was: {text}", server_message(&e))),
+            Err(e) if e.as_db_error().is_some() => self.failed(format!("{what}: {}\nCommand was: {text}", server_message(&e)), Some(&e)),
             Err(e) => Err(fatal(e)),
         }
     }
@@ -188,7 +251,7 @@ impl<'e> Session<'e> {
             Ok(t) => t.into_owned(),
             Err(e) => {
                 self.data = DataState::Discard;
-                return self.failed(format!("could not execute query: {e}\nCommand was: {}", copy.as_bstr()));
+                return self.failed(format!("could not execute query: {e}\nCommand was: {}", copy.as_bstr()), None);
             }
         };
         match self.rt.block_on(self.client.copy_in::<_, Bytes>(text.as_str())) {
@@ -198,7 +261,7 @@ impl<'e> Session<'e> {
             }
             Err(e) if e.as_db_error().is_some() => {
                 self.data = DataState::Discard;
-                let reported = self.failed(format!("could not execute query: {}\nCommand was: {text}", server_message(&e)));
+                let reported = self.failed(format!("could not execute query: {}\nCommand was: {text}", server_message(&e)), Some(&e));
                 // tokio-postgres 0.7 leaves the connection one ReadyForQuery out of step when
                 // a COPY fails before the server enters copy mode (its own Sync, then the
                 // CopyFail+Sync it sends when the sink is dropped, each get one). Nothing on
@@ -238,7 +301,7 @@ impl<'e> Session<'e> {
             Err(e) if e.as_db_error().is_some() => {
                 let message = format!("COPY failed for table \"{table}\": {}", server_message(&e));
                 self.data = DataState::Discard;
-                self.failed(message)
+                self.failed(message, Some(&e))
             }
             Err(e) => Err(fatal(e)),
         }
@@ -295,6 +358,17 @@ impl Target for Session<'_> {
     }
 
     fn entry(&mut self, te: &TocEntry) {
+        if self.current.as_ref().is_some_and(|c| c.dump_id == te.dump_id) {
+            // The same entry again (a worker's TRUNCATE wrapping): one item.
+            return;
+        }
+        self.finish_entry();
+        let label = match &te.namespace {
+            Some(ns) if !ns.is_empty() => format!("{} {}.{}", te.desc, ns, te.tag),
+            _ => format!("{} {}", te.desc, te.tag),
+        };
+        self.emit(EngineEvent::ItemStarted { worker: self.worker, dump_id: te.dump_id, label: label.clone() });
+        self.current = Some(Current { dump_id: te.dump_id, desc: te.desc.to_string(), label, started: Instant::now(), rows: self.rows, bytes: self.data_bytes, errors: self.errors });
         self.entry_errors = 0;
         self.entry_line_shown = false;
         self.entry_line = Some(format!(
@@ -355,7 +429,7 @@ impl Target for Session<'_> {
                     self.rows += rows;
                     Ok(())
                 }
-                Err(e) if e.as_db_error().is_some() => self.failed(format!("COPY failed for table \"{table}\": {}", server_message(&e))),
+                Err(e) if e.as_db_error().is_some() => self.failed(format!("COPY failed for table \"{table}\": {}", server_message(&e)), Some(&e)),
                 Err(e) => Err(fatal(e)),
             },
             DataState::Sql(mut splitter) => {
@@ -379,6 +453,7 @@ impl Target for Session<'_> {
             }
         }
         self.lo_prepare()?;
+        self.large_objects += 1;
         let Some((open, _, _)) = &self.lo_statements else { return Ok(()) };
         let mode = INV_WRITE as i32;
         match self.rt.block_on(self.client.query_one(open, &[&oid, &mode])) {
@@ -400,13 +475,13 @@ impl Target for Session<'_> {
                 let written: i32 = row.try_get(0).map_err(fatal)?;
                 if usize::try_from(written).ok() != Some(bytes.len()) {
                     let oid = lo.oid;
-                    return self.failed(format!("could not write to large object {oid} (result: {written}, expected: {})", bytes.len()));
+                    return self.failed(format!("could not write to large object {oid} (result: {written}, expected: {})", bytes.len()), None);
                 }
                 Ok(())
             }
             Err(e) if e.as_db_error().is_some() => {
                 let oid = lo.oid;
-                self.failed(format!("could not write to large object {oid}: {}", server_message(&e)))
+                self.failed(format!("could not write to large object {oid}: {}", server_message(&e)), Some(&e))
             }
             Err(e) => Err(fatal(e)),
         }
@@ -416,7 +491,7 @@ impl Target for Session<'_> {
         let (Some(lo), Some((_, _, close))) = (self.lo.take(), &self.lo_statements) else { return Ok(()) };
         match self.rt.block_on(self.client.query_one(close, &[&lo.fd])) {
             Ok(_) => Ok(()),
-            Err(e) if e.as_db_error().is_some() => self.failed(format!("could not close large object {}: {}", lo.oid, server_message(&e))),
+            Err(e) if e.as_db_error().is_some() => self.failed(format!("could not close large object {}: {}", lo.oid, server_message(&e)), Some(&e)),
             Err(e) => Err(fatal(e)),
         }
     }

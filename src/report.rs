@@ -1,0 +1,387 @@
+//! What a restore shows while it runs and leaves behind: the progress display (a bar on a
+//! terminal, a line every few seconds otherwise, nothing with `-q`), pg_restore's error
+//! lines, the closing summary with errors grouped by cause and a hint for each, and the JSON
+//! report of `--report FILE`. The engine's events are its only input; it is the one place
+//! that prints while workers run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pgsurge_restore::engine::{EngineEvent, Failure, ItemRecord, Outcome, Stage};
+use serde_json::json;
+
+use crate::messages::Program;
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Display {
+    /// A live bar on a terminal.
+    Bar,
+    /// A plain line every few seconds (logs, CI, pipes).
+    Lines,
+    /// Nothing but errors, warnings and `-v` lines (`-q`, or the `pg_restore` name).
+    Quiet,
+}
+
+const LINE_EVERY: Duration = Duration::from_secs(5);
+/// Error groups shown in the summary; the JSON report has them all.
+const MAX_GROUPS: usize = 10;
+
+pub struct Reporter<'p> {
+    prog: &'p Program,
+    display: Display,
+    started: Instant,
+    bar: Option<ProgressBar>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    stage: Option<Stage>,
+    items_total: usize,
+    items_done: usize,
+    data_items: usize,
+    data_done: usize,
+    rows: u64,
+    bytes: u64,
+    in_flight: BTreeMap<usize, String>,
+    failures: Vec<Failure>,
+    timeline: Vec<ItemRecord>,
+    last_line: Option<Instant>,
+}
+
+impl<'p> Reporter<'p> {
+    pub fn new(prog: &'p Program, quiet: bool) -> Reporter<'p> {
+        let display = if quiet || prog.name == "pg_restore" {
+            Display::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Display::Bar
+        } else {
+            Display::Lines
+        };
+        let bar = (display == Display::Bar).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(4));
+            let style = ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} entries · {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ");
+            bar.set_style(style);
+            bar
+        });
+        Reporter { prog, display, started: Instant::now(), bar, state: Mutex::new(State::default()) }
+    }
+
+    /// Takes one engine event.
+    pub fn event(&self, event: EngineEvent) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            EngineEvent::Info(m) => self.print(|| self.prog.info(&m)),
+            EngineEvent::Warning(m) => self.print(|| self.prog.warning(&m)),
+            EngineEvent::Error(f) => {
+                self.print(|| self.prog.error(&f.message));
+                st.failures.push(f);
+            }
+            EngineEvent::Plan { items, data_items, .. } => {
+                st.items_total = items;
+                st.data_items = data_items;
+                if let Some(bar) = &self.bar {
+                    bar.set_length(items as u64);
+                }
+            }
+            EngineEvent::Stage(stage) => {
+                st.stage = Some(stage);
+                if let Some(bar) = &self.bar {
+                    bar.set_prefix(stage_name(stage));
+                }
+            }
+            EngineEvent::TargetNotEmpty { relations } => {
+                if self.display != Display::Quiet {
+                    self.print(|| {
+                        self.prog.warning(format_args!("the target database already holds {relations} tables, views or sequences; objects of the same name will collide"));
+                        self.prog.hint("to replace them, restore with --clean --if-exists; to keep them, restore into an empty database");
+                    });
+                }
+            }
+            EngineEvent::Reconnected(db) => {
+                if self.display != Display::Quiet {
+                    self.print(|| self.prog.info(format_args!("continuing in the new database \"{db}\"")));
+                }
+            }
+            EngineEvent::ItemStarted { worker, label, .. } => {
+                st.in_flight.insert(worker, label);
+            }
+            EngineEvent::ItemFinished(item) => {
+                st.in_flight.remove(&item.worker);
+                st.items_done += 1;
+                if item.desc == "TABLE DATA" {
+                    st.data_done += 1;
+                }
+                st.rows += item.rows;
+                st.bytes += item.bytes;
+                st.timeline.push(item);
+            }
+        }
+        self.show_progress(&mut st);
+    }
+
+    /// Prints a message without tearing the bar.
+    fn print(&self, f: impl FnOnce()) {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
+    fn show_progress(&self, st: &mut State) {
+        let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
+        let rate = st.bytes as f64 / elapsed;
+        let flight: Vec<&str> = st.in_flight.values().map(String::as_str).take(4).collect();
+        let msg = format!(
+            "tables {}/{} · {} rows · {} ({}/s){}",
+            st.data_done,
+            st.data_items,
+            st.rows,
+            human_bytes(st.bytes),
+            human_bytes(rate as u64),
+            if flight.is_empty() { String::new() } else { format!(" · now: {}", flight.join(", ")) }
+        );
+        match self.display {
+            Display::Bar => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position(st.items_done as u64);
+                    bar.set_message(msg);
+                }
+            }
+            Display::Lines => {
+                // The first line after a few seconds: a quick restore prints only its summary.
+                let due = st.last_line.map_or(self.started.elapsed() >= LINE_EVERY, |t| t.elapsed() >= LINE_EVERY);
+                if due && st.items_done > 0 {
+                    st.last_line = Some(Instant::now());
+                    let stage = st.stage.map_or("starting", stage_name);
+                    let eta = if st.items_done > 0 && st.items_total > st.items_done {
+                        let per_item = elapsed / st.items_done as f64;
+                        format!(", about {:.0} s left", per_item * (st.items_total - st.items_done) as f64)
+                    } else {
+                        String::new()
+                    };
+                    self.prog.info(format_args!("{stage}: {}/{} entries, {msg}{eta}", st.items_done, st.items_total));
+                }
+            }
+            Display::Quiet => {}
+        }
+    }
+
+    /// The closing summary (not under `-q` or the `pg_restore` name).
+    pub fn summary(&self, outcome: &Outcome) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        if self.display == Display::Quiet {
+            return;
+        }
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let stages: Vec<String> = outcome.stage_times.iter().map(|(s, d)| format!("{} {:.1} s", stage_name(*s), d.as_secs_f64())).collect();
+        let count = |descs: &[&str]| st.timeline.iter().filter(|i| descs.contains(&i.desc.as_str())).count();
+        self.prog.info(format_args!(
+            "restored in {:.1} s with {} connection{} ({})",
+            self.started.elapsed().as_secs_f64(),
+            outcome.jobs,
+            if outcome.jobs == 1 { "" } else { "s" },
+            stages.join(", ")
+        ));
+        self.prog.info(format_args!(
+            "{} tables, {} rows, {} of table data, {} large objects, {} indexes, {} constraints, {} errors",
+            count(&["TABLE DATA"]),
+            outcome.rows,
+            human_bytes(outcome.data_bytes),
+            outcome.large_objects,
+            count(&["INDEX"]),
+            count(&["CONSTRAINT", "FK CONSTRAINT", "CHECK CONSTRAINT"]),
+            outcome.errors
+        ));
+        let groups = group_failures(&st.failures);
+        let mut hinted = Vec::new();
+        for group in groups.iter().take(MAX_GROUPS) {
+            self.prog.info(format_args!("  {} × {}", group.count, group.cause));
+            if let Some(hint) = group.hint.filter(|h| !hinted.contains(h)) {
+                self.prog.hint(format_args!("  {hint}"));
+                hinted.push(hint);
+            }
+        }
+        if groups.len() > MAX_GROUPS {
+            let rest: usize = groups[MAX_GROUPS..].iter().map(|g| g.count).sum();
+            self.prog.info(format_args!("  … and {rest} more errors of {} other kinds (all of them in --report FILE)", groups.len() - MAX_GROUPS));
+        }
+    }
+
+    /// Writes the JSON report of `--report FILE`.
+    pub fn write_json(&self, path: &str, outcome: Option<&Outcome>, archive: &str, jobs: usize) -> std::io::Result<()> {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let items: Vec<_> = st
+            .timeline
+            .iter()
+            .map(|i| {
+                let start = i.started.saturating_duration_since(self.started).as_secs_f64();
+                json!({
+                    "dump_id": i.dump_id,
+                    "desc": i.desc,
+                    "name": i.label,
+                    "connection": i.worker,
+                    "start": start,
+                    "end": start + i.elapsed.as_secs_f64(),
+                    "rows": i.rows,
+                    "bytes": i.bytes,
+                    "outcome": if i.errors == 0 { "ok" } else { "error" },
+                    "errors": i.errors,
+                })
+            })
+            .collect();
+        let errors: Vec<_> = group_failures(&st.failures).into_iter().map(|g| json!({"cause": g.cause, "sqlstate": g.sqlstate, "count": g.count, "hint": g.hint})).collect();
+        let report = json!({
+            "archive": archive,
+            "jobs": jobs,
+            "completed": outcome.is_some(),
+            "wall_seconds": self.started.elapsed().as_secs_f64(),
+            "stages": outcome.map(|o| o.stage_times.iter().map(|(s, d)| json!({"stage": stage_name(*s), "seconds": d.as_secs_f64()})).collect::<Vec<_>>()),
+            "totals": {
+                "tables": st.timeline.iter().filter(|i| i.desc == "TABLE DATA").count(),
+                "rows": outcome.map_or(st.rows, |o| o.rows),
+                "bytes": outcome.map_or(st.bytes, |o| o.data_bytes),
+                "large_objects": outcome.map(|o| o.large_objects),
+                "errors": outcome.map_or(st.failures.len() as u64, |o| o.errors),
+            },
+            "errors": errors,
+            "items": items,
+        });
+        let text = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
+        std::fs::write(path, text + "\n")
+    }
+}
+
+fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::PreData => "schema",
+        Stage::Parallel => "data+post",
+        Stage::Finish => "finish",
+    }
+}
+
+struct FailureGroup {
+    /// The server's message with quoted names replaced by `"…"`, plus a few examples.
+    cause: String,
+    sqlstate: Option<String>,
+    count: usize,
+    hint: Option<&'static str>,
+}
+
+/// Failures with the same message pattern (names aside) together, most frequent first.
+fn group_failures(failures: &[Failure]) -> Vec<FailureGroup> {
+    struct Acc {
+        count: usize,
+        examples: Vec<String>,
+        first: String,
+    }
+    let mut by_cause: HashMap<(String, Option<String>), Acc> = HashMap::new();
+    let mut order = Vec::new();
+    for f in failures {
+        let (pattern, names) = pattern_of(&f.cause);
+        let key = (pattern, f.sqlstate.clone());
+        let acc = by_cause.entry(key.clone()).or_insert_with(|| {
+            order.push(key);
+            Acc { count: 0, examples: Vec::new(), first: f.cause.clone() }
+        });
+        acc.count += 1;
+        if let Some(name) = names.into_iter().next() {
+            if acc.examples.len() < 3 && !acc.examples.contains(&name) {
+                acc.examples.push(name);
+            }
+        }
+    }
+    let mut groups: Vec<FailureGroup> = order
+        .into_iter()
+        .filter_map(|key| {
+            let acc = by_cause.remove(&key)?;
+            let cause = if acc.count == 1 || acc.examples.len() <= 1 { acc.first.clone() } else { format!("{} (e.g. {})", key.0, acc.examples.join(", ")) };
+            Some(FailureGroup { hint: hint(&acc.first, key.1.as_deref()), cause, sqlstate: key.1, count: acc.count })
+        })
+        .collect();
+    groups.sort_by(|a, b| b.count.cmp(&a.count));
+    groups
+}
+
+/// A message with each double-quoted name replaced by `"…"`, and the names.
+fn pattern_of(message: &str) -> (String, Vec<String>) {
+    let mut pattern = String::with_capacity(message.len());
+    let mut names = Vec::new();
+    let mut rest = message;
+    while let Some(start) = rest.find('"') {
+        pattern.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        match after.find('"') {
+            Some(end) => {
+                names.push(format!("\"{}\"", &after[..end]));
+                pattern.push_str("\"…\"");
+                rest = &after[end + 1..];
+            }
+            None => {
+                pattern.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    pattern.push_str(rest);
+    (pattern, names)
+}
+
+/// What to do about a server error, for the most common causes of failed restores.
+fn hint(cause: &str, sqlstate: Option<&str>) -> Option<&'static str> {
+    match sqlstate {
+        Some("42704") if cause.starts_with("role ") => Some("create the missing roles first (pg_dumpall --globals-only has them), or restore with --no-owner --no-privileges"),
+        Some("42P07" | "42710" | "42723" | "42P06" | "23505") => Some("the target database already holds these objects: restore into an empty database, or use --clean --if-exists"),
+        Some("0A000" | "58P01") if cause.contains("extension") => Some("the server lacks this extension: install its package on the server, or leave it out with -L or --filter"),
+        Some("42501") => Some("the connecting role lacks privileges: connect as the objects' owner or a superuser, or restore with --no-owner --no-privileges"),
+        Some("42P01" | "3F000" | "42883") => Some("an object it needs is missing — usually a consequence of an earlier error above"),
+        Some("25P02") => Some("an earlier statement in the same transaction failed; fix that one first"),
+        _ if cause.contains("is not available") || cause.contains("could not open extension control file") => {
+            Some("the server lacks this extension: install its package on the server, or leave it out with -L or --filter")
+        }
+        _ => None,
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(cause: &str, sqlstate: &str) -> Failure {
+        Failure { message: format!("could not execute query: ERROR:  {cause}"), cause: cause.into(), sqlstate: Some(sqlstate.into()), dump_id: None }
+    }
+
+    #[test]
+    fn failures_group_by_cause_with_hints() {
+        let f = vec![failure("role \"app\" does not exist", "42704"), failure("relation \"t\" already exists", "42P07"), failure("role \"app\" does not exist", "42704")];
+        let groups = group_failures(&f);
+        assert_eq!(groups[0].count, 2);
+        assert_eq!(groups[0].cause, "role \"app\" does not exist", "one name: shown as it is");
+        assert!(groups[0].hint.is_some_and(|h| h.contains("--no-owner")));
+        assert_eq!(groups[1].count, 1);
+        assert!(groups[1].hint.is_some_and(|h| h.contains("--clean")));
+        let f = vec![failure("relation \"a\" already exists", "42P07"), failure("relation \"b\" already exists", "42P07")];
+        assert_eq!(group_failures(&f)[0].cause, "relation \"…\" already exists (e.g. \"a\", \"b\")");
+    }
+}
