@@ -38,7 +38,7 @@ trap 'runuser -u postgres -- "$bin/pg_ctl" -D "$cluster/data" -m immediate stop 
 runuser -u postgres -- "$bin/initdb" --no-sync -U postgres -A trust -D "$cluster/data" >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 runuser -u postgres -- "$bin/pg_ctl" -D "$cluster/data" -w -l "$cluster/log" \
-  -o "-k $cluster -p $port -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c max_wal_size=8GB -c checkpoint_timeout=30min -c maintenance_work_mem=256MB -c max_connections=50" start >/dev/null
+  -o "-k $cluster -p $port -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c max_wal_size=8GB -c checkpoint_timeout=30min -c maintenance_work_mem=256MB -c max_connections=50 -c max_locks_per_transaction=4096" start >/dev/null
 export PGHOST=$cluster PGPORT=$port PGUSER=postgres
 psql() { "$bin/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
@@ -53,7 +53,7 @@ generate() { # workload -> archive path
 CREATE TABLE customer (id int PRIMARY KEY, name text);
 INSERT INTO customer SELECT g, 'customer ' || g FROM generate_series(1, 100000) g;
 CREATE TABLE big (id bigint PRIMARY KEY, customer_id int REFERENCES customer, k int, name text, amount numeric, at timestamptz, note text);
-INSERT INTO big SELECT g, 1 + g % 100000, (g * 7919) % 100000, 'item ' || (g % 50000), (g % 100000) / 100.0,
+INSERT INTO big SELECT g, 1 + g % 100000, (g::bigint * 7919) % 100000, 'item ' || (g % 50000), (g % 100000) / 100.0,
   timestamptz '2024-01-01' + g * interval '1 second', md5(g::text) FROM generate_series(1, $rows) g;
 CREATE INDEX big_k ON big (k);
 CREATE INDEX big_at ON big (at);
@@ -134,7 +134,7 @@ for w in ${workloads//,/ }; do
         done
       done
       pw=$(median <<<"${wall[pg_restore]}"); sw=$(median <<<"${wall[pgsurge]}")
-      ratio=$(echo "scale=2; $sw / $pw" | bc)
+      ratio=$(awk -v s="$sw" -v p="$pw" 'BEGIN { if (p > 0) printf "%.2f", s / p; else print "-" }')
       echo "| $w | $size | $source | $j | $pw | $sw | $ratio | $(median <<<"${cpu[pg_restore]}") | $(median <<<"${cpu[pgsurge]}") | $(median <<<"${rss[pg_restore]}") | $(median <<<"${rss[pgsurge]}") |"
     done
   done
