@@ -10,6 +10,7 @@
 //! [`render::write_script`] (text) → the caller's writer. SQL that pgsurge composes itself
 //! is quoted through `sql`.
 
+pub mod connect;
 pub mod filter;
 pub mod list_file;
 pub mod listing;
