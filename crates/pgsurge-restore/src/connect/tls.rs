@@ -83,10 +83,14 @@ enum Verify {
     /// Encryption only: any certificate is accepted (its handshake signature still must be
     /// valid, so the peer holds the key of the certificate it sent).
     Nothing,
-    /// The chain must lead to `roots`; the name in the certificate is not looked at.
-    Chain(RootCertStore),
-    /// Chain and host name.
-    Full(RootCertStore),
+    /// The chain must lead to a certificate of the root file; the name is checked only if
+    /// `check_name` (verify-full).
+    RootFile {
+        certs: Vec<CertificateDer<'static>>,
+        check_name: bool,
+    },
+    /// Chain to the system's roots, and host name (`sslrootcert=system`).
+    System(RootCertStore),
 }
 
 /// Builds the connector for `params`. Called once per `connect`; cheap unless
@@ -102,14 +106,24 @@ pub fn connector(params: &ConnParams) -> Result<MakeRustlsConnect, ConnectError>
         .with_safe_default_protocol_versions()
         .map_err(tls_err("could not set up TLS"))?;
     let builder = match verify {
-        Verify::Full(roots) => builder.with_root_certificates(roots),
-        Verify::Chain(roots) => {
+        Verify::System(roots) => builder.with_root_certificates(roots),
+        Verify::RootFile { certs, check_name } => {
+            let mut roots = RootCertStore::empty();
+            for cert in &certs {
+                roots
+                    .add(cert.clone())
+                    .map_err(tls_err("could not use a root certificate"))?;
+            }
             let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
                 .map_err(tls_err("could not use the root certificates"))?;
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(ChainOnly { inner }))
+                .with_custom_certificate_verifier(Arc::new(RootFile {
+                    inner,
+                    pinned: certs,
+                    check_name,
+                }))
         }
         Verify::Nothing => builder
             .dangerous()
@@ -149,7 +163,7 @@ fn choose_verify(params: &ConnParams) -> Result<Verify, ConnectError> {
                     .to_string(),
             });
         }
-        return Ok(Verify::Full(roots));
+        return Ok(Verify::System(roots));
     }
     let path = match &params.sslrootcert {
         Some(p) => Some(PathBuf::from(p)),
@@ -164,26 +178,23 @@ fn choose_verify(params: &ConnParams) -> Result<Verify, ConnectError> {
         }
         return Ok(Verify::Nothing);
     };
-    let roots = load_roots(path)?;
     // libpq checks the chain whenever a root file is present, whatever the sslmode.
-    Ok(if params.sslmode == SslMode::VerifyFull {
-        Verify::Full(roots)
-    } else {
-        Verify::Chain(roots)
+    Ok(Verify::RootFile {
+        certs: load_roots(path)?,
+        check_name: params.sslmode == SslMode::VerifyFull,
     })
 }
 
-fn load_roots(path: &Path) -> Result<RootCertStore, ConnectError> {
+fn load_roots(path: &Path) -> Result<Vec<CertificateDer<'static>>, ConnectError> {
     let bad = |e: &dyn fmt::Display| ConnectError::Tls {
         message: format!(
             "could not read root certificate file \"{}\": {e}",
             path.display()
         ),
     };
-    let mut roots = RootCertStore::empty();
+    let mut roots = Vec::new();
     for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(&e))? {
-        let cert = cert.map_err(|e| bad(&e))?;
-        roots.add(cert).map_err(|e| bad(&e))?;
+        roots.push(cert.map_err(|e| bad(&e))?);
     }
     if roots.is_empty() {
         return Err(bad(&"no certificates found"));
@@ -248,13 +259,20 @@ fn client_cert(params: &ConnParams) -> Result<Option<ClientCert>, ConnectError> 
     Ok(Some((certs, key)))
 }
 
-/// verify-ca (and a root file under weaker modes): the full webpki check except the name.
+/// Checks a certificate against a root file, as OpenSSL does for libpq: the webpki chain
+/// check, skipping the name for verify-ca and weaker modes. OpenSSL also accepts a
+/// self-signed server certificate that is itself in the root file, which webpki refuses
+/// when the certificate says it is a CA (`openssl req -x509` makes such certificates, and
+/// PostgreSQL's docs use them); that case is checked here by hand: dates, then the name.
 #[derive(Debug)]
-struct ChainOnly {
+struct RootFile {
     inner: Arc<WebPkiServerVerifier>,
+    /// The root file's certificates, to recognise a server that sends one of them.
+    pinned: Vec<CertificateDer<'static>>,
+    check_name: bool,
 }
 
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for RootFile {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -263,18 +281,34 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(
+        let checked = self.inner.verify_server_cert(
             end_entity,
             intermediates,
             server_name,
             ocsp_response,
             now,
-        ) {
+        );
+        match checked {
+            Ok(v) => Ok(v),
             // webpki checks the name last, so reaching this error means the chain is good.
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
+            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
+            Err(e) => {
+                if !self
+                    .pinned
+                    .iter()
+                    .any(|c| c.as_ref() == end_entity.as_ref())
+                {
+                    return Err(e);
+                }
+                check_dates(end_entity, now)?;
+                if self.check_name {
+                    let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                    rustls::client::verify_server_name(&parsed, server_name)?;
+                }
+                Ok(ServerCertVerified::assertion())
+            }
         }
     }
 
@@ -299,6 +333,24 @@ impl ServerCertVerifier for ChainOnly {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
     }
+}
+
+/// The certificate's validity period must include `now`.
+fn check_dates(cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustls::Error> {
+    use x509_cert::der::Decode;
+    let bad = || rustls::Error::InvalidCertificate(CertificateError::BadEncoding);
+    let parsed = x509_cert::Certificate::from_der(cert.as_ref()).map_err(|_| bad())?;
+    let validity = &parsed.tbs_certificate.validity;
+    let now = now.as_secs();
+    if now < validity.not_before.to_unix_duration().as_secs() {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidYet,
+        ));
+    }
+    if now > validity.not_after.to_unix_duration().as_secs() {
+        return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
+    }
+    Ok(())
 }
 
 /// sslmode=require without a root file: libpq encrypts but trusts any certificate.
