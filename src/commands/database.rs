@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use pgsurge_archive::Archive;
-use pgsurge_restore::engine::plain_connect::PlainConnector;
+use pgsurge_restore::connect::{ConnParams, ConnectError, ConnectRequest, PasswordPolicy};
 use pgsurge_restore::engine::{self, EngineError};
 use pgsurge_restore::select::Selection;
 use pgsurge_restore::RestoreOptions;
@@ -17,14 +17,27 @@ use crate::options::Plan;
 use crate::report::{human_bytes, Reporter};
 
 pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive, selection: &Selection, prog: &Program) -> ExitStatus {
-    let port = match args.port.as_deref().map(str::parse::<u16>).transpose() {
-        Ok(p) => p,
-        Err(_) => {
-            prog.error(format_args!("invalid port number: \"{}\"", args.port.as_deref().unwrap_or_default()));
+    let request = ConnectRequest {
+        dbname: Some(dbname.to_owned()),
+        host: args.host.clone(),
+        port: args.port.clone(),
+        user: args.username.clone(),
+        password: if args.no_password {
+            PasswordPolicy::Never
+        } else if args.password {
+            PasswordPolicy::Always
+        } else {
+            PasswordPolicy::IfAsked
+        },
+        fallback_application_name: "pgsurge".into(),
+    };
+    let connector = match ConnParams::resolve(&request, &|key| std::env::var(key).ok()) {
+        Ok(params) => params,
+        Err(e) => {
+            report_connect_error(prog, &e);
             return ExitStatus::Failure;
         }
     };
-    let connector = PlainConnector { host: args.host.clone(), port, user: args.username.clone(), dbname: Some(dbname.to_owned()), password: None };
     let opts = &plan.options;
     let pg_restore = prog.name == "pg_restore";
     let jobs = jobs(opts, prog);
@@ -59,10 +72,9 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
         }
         Err(EngineError::Stopped) => ExitStatus::Failure,
         Err(EngineError::Connect(e)) => {
-            let text = e.to_string();
-            prog.error(format_args!("connection to server failed: {text}"));
-            if text.contains("does not exist") && text.contains("database") {
-                prog.hint("create the database first, or restore with --create (-C) while connected to an existing database such as postgres");
+            match e.downcast_ref::<ConnectError>() {
+                Some(e) => report_connect_error(prog, e),
+                None => prog.error(format_args!("connection to server failed: {e}")),
             }
             ExitStatus::Failure
         }
@@ -70,6 +82,15 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
             prog.error(&e);
             ExitStatus::Failure
         }
+    }
+}
+
+fn report_connect_error(prog: &Program, e: &ConnectError) {
+    prog.error(e);
+    if let ConnectError::NoSuchDatabase { .. } = e {
+        prog.hint("create the database first, or restore with --create (-C) while connected to an existing database such as postgres");
+    } else if let Some(hint) = e.hint() {
+        prog.hint(hint);
     }
 }
 

@@ -9,7 +9,11 @@
 //! and in which pass: a [`select::Selection`]) → [`listing::write_listing`] or
 //! [`render::write_script`] (text) → the caller's writer. SQL that pgsurge composes itself
 //! is quoted through `sql`.
+//!
+//! `connect` turns pg_restore's connection options and the `PG*` environment into
+//! `tokio_postgres::Client`s, as libpq would (`ConnectRequest` → `ConnParams` → `connect`).
 
+pub mod connect;
 pub mod engine;
 pub mod filter;
 pub mod list_file;

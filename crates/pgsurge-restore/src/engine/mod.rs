@@ -9,7 +9,6 @@
 //! caller's reporter.
 
 pub mod schedule;
-pub mod plain_connect;
 mod session;
 
 use std::collections::HashMap;
@@ -460,4 +459,19 @@ fn restore_item(renderer: &mut Renderer<'_>, te: &pgsurge_archive::TocEntry, ind
         return renderer.restore_at(index);
     }
     renderer.truncate_and_restore(te, index)
+}
+
+/// Connections as libpq would open them (conninfo, `PG*` environment, `~/.pgpass`, TLS).
+impl Connector for crate::connect::ConnParams {
+    fn connect<'a>(&'a self, dbname: Option<&'a str>) -> Pin<Box<dyn Future<Output = Result<tokio_postgres::Client, ConnectFailure>> + Send + 'a>> {
+        Box::pin(async move {
+            let params = match dbname {
+                Some(name) => self.with_dbname(name),
+                None => self.clone(),
+            };
+            // The driver task runs on detached; the client's next call reports its end.
+            let (client, _driver) = params.connect().await.map_err(|e| -> ConnectFailure { Box::new(e) })?;
+            Ok(client)
+        })
+    }
 }
