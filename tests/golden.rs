@@ -32,7 +32,7 @@ fn cases() -> Vec<Case> {
                 other => args.push(other.replace("{testdata}", &testdata().to_string_lossy())),
             }
         }
-        let stdout = std::fs::read(dir.join(format!("{id}.stdout"))).unwrap_or_default();
+        let stdout = crate::harness::read_golden(&dir, &format!("{id}.stdout"));
         let status = std::fs::read_to_string(dir.join(format!("{id}.status"))).map(|s| s.trim().parse().unwrap_or(-1)).unwrap_or(-1);
         out.push(Case { id, archive, args, stdin, stdout, status });
     }

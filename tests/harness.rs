@@ -85,3 +85,14 @@ pub fn diff(expected: &[u8], actual: &[u8]) -> Option<String> {
         ctx(actual)
     ))
 }
+
+/// A golden file, stored as is or gzipped (`NAME.gz`); empty when neither exists.
+pub fn read_golden(dir: &Path, name: &str) -> Vec<u8> {
+    if let Ok(bytes) = std::fs::read(dir.join(name)) {
+        return bytes;
+    }
+    let Ok(file) = std::fs::File::open(dir.join(format!("{name}.gz"))) else { return Vec::new() };
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(file), &mut out).expect("a readable gzipped golden file");
+    out
+}

@@ -16,7 +16,7 @@
 #   {archive}      the archive's absolute path
 #   {stdin}        pass no path: the archive is fed on standard input, through a pipe
 #   {testdata}     (prefix) the absolute path of testdata/, for -L list and --filter files
-# and <case-id>.stdout / .stderr / .status hold what pg_restore 18 wrote and returned, with
+# and <case-id>.stdout (gzipped as .stdout.gz when over 8 kB) / .stderr / .status hold what pg_restore 18 wrote and returned, with
 # the absolute testdata path in .stderr replaced by the literal {testdata}.
 set -euo pipefail
 
@@ -228,6 +228,11 @@ run_case() { # archive-rel args...   (see the header for the tokens)
   status=${PIPESTATUS[1]}
   set -e
   sed -i "s/$stage_re/{testdata}/g" "$golden/$id.stderr"
+  # Scripts are mostly repeated schema text and hex large objects: kept gzipped (the tests
+  # read either form), which keeps testdata at a few MB.
+  if [[ $(stat -c %s "$golden/$id.stdout") -gt 8192 ]]; then
+    gzip -9nf "$golden/$id.stdout"
+  fi
   echo "$status" >"$golden/$id.status"
   {
     printf '%s\t%s' "$id" "$rel"

@@ -228,6 +228,17 @@ fn run(case: &Case, opts: &RestoreOptions, mode: &Mode) -> (Vec<u8>, String, i32
     }
 }
 
+/// A golden file, stored as is or gzipped (`NAME.gz`); empty when neither exists.
+fn read_golden(dir: &Path, name: &str) -> Vec<u8> {
+    if let Ok(bytes) = std::fs::read(dir.join(name)) {
+        return bytes;
+    }
+    let Ok(file) = File::open(dir.join(format!("{name}.gz"))) else { return Vec::new() };
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(file), &mut out).expect("a readable gzipped golden file");
+    out
+}
+
 /// Blanks the run-time timestamp of verbose scripts, the one thing that cannot match.
 fn normalize(out: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(out.len());
@@ -270,7 +281,7 @@ fn library_output_matches_pg_restore_18() {
     let only = std::env::var("GOLDEN_CASE").ok();
     let (mut passed, mut skipped, mut failures) = (0, Vec::new(), Vec::new());
     for case in all.iter().filter(|c| only.as_deref().is_none_or(|o| c.id.contains(o))) {
-        let want_out = std::fs::read(dir.join(format!("{}.stdout", case.id))).unwrap_or_default();
+        let want_out = read_golden(&dir, &format!("{}.stdout", case.id));
         let want_err = std::fs::read_to_string(dir.join(format!("{}.stderr", case.id))).unwrap_or_default().replace("{testdata}", &td);
         let want_status: i32 = std::fs::read_to_string(dir.join(format!("{}.status", case.id))).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(-1);
         let (opts, mode) = match parse(&case.args) {

@@ -422,7 +422,10 @@ fn work(
         let (errors_before, rows_before, bytes_before) = (session.errors, session.rows, session.data_bytes);
         // Data of a table this run created goes in right after a TRUNCATE in the same
         // transaction, so the server can skip WAL for it (wal_level=minimal), as pg_restore does.
-        let wrap = te.desc_is("TABLE DATA") && te.dependencies.first().is_some_and(|t| created.get(t) == Some(&true)) && sel.entry(index).is_some_and(|e| e.wanted.data);
+        let wrap = te.desc_is("TABLE DATA")
+            && te.dependencies.first().is_some_and(|t| created.get(t) == Some(&true))
+            && sel.entry(index).is_some_and(|e| e.wanted.data)
+            && !loads_via_partition_root(te);
         let result = {
             let failed = created.iter().filter(|(_, ok)| !**ok).map(|(id, _)| *id);
             let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker();
@@ -451,6 +454,22 @@ fn work(
         totals.rows += item_rows;
         totals.bytes += item_bytes;
         session.errors = 0;
+    }
+}
+
+/// Whether a TABLE DATA entry's rows go in through its partitioned root (pg_dump
+/// `--load-via-partition-root`): emptying the leaf first could then delete rows that other
+/// partitions' loads routed into it.
+fn loads_via_partition_root(te: &pgsurge_archive::TocEntry) -> bool {
+    use bstr::ByteSlice;
+    if te.defn.as_ref().is_some_and(|d| d.contains_str("load via partition root")) {
+        return true;
+    }
+    let Some(copy) = te.copy_stmt.as_ref() else { return false };
+    let own = [b"COPY ".as_slice(), crate::sql::qualified_name(te.namespace.as_deref().map(|n| n.as_bytes()), &te.tag).as_slice()].concat();
+    match copy.strip_prefix(own.as_slice()) {
+        Some(rest) => !matches!(rest.first(), Some(b' ' | b'(')),
+        None => !copy.is_empty(),
     }
 }
 

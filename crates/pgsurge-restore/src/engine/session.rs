@@ -21,7 +21,7 @@ use tokio_postgres::{Client, CopyInSink, Statement};
 
 use super::{Connector, EngineEvent, Failure, ItemRecord, Stopped};
 use crate::options::RestoreOptions;
-use crate::render::{session_settings, RenderError, Target, INV_WRITE};
+use crate::render::{session_settings, RenderError, Target};
 
 /// Bytes of COPY data gathered before they are sent: fewer, larger CopyData messages.
 const COPY_SEND: usize = 256 * 1024;
@@ -58,8 +58,14 @@ pub struct Session<'e> {
     /// How archive text becomes the UTF-8 the connection speaks.
     encoding: Encoding,
     data: DataState,
+    /// The large object being written, and how far.
     lo: Option<LargeObjectWrite>,
-    lo_statements: Option<(Statement, Statement, Statement)>,
+    /// Pieces of large objects not yet sent, (oid, offset, bytes).
+    lo_writes: Vec<(u32, i64, Bytes)>,
+    lo_pending_bytes: usize,
+    lo_put: Option<Statement>,
+    /// Batched one-per-object commands not yet sent.
+    batch: Vec<String>,
     /// Which worker this session is (0: the leader), for reports.
     pub worker: usize,
     /// The entry being restored, for its finish event.
@@ -88,8 +94,14 @@ struct Current {
 
 struct LargeObjectWrite {
     oid: u32,
-    fd: i32,
+    offset: i64,
 }
+
+/// Batched commands and large-object pieces in flight at once: a round trip per batch, and
+/// memory bounded by these.
+const BATCH_COMMANDS: usize = 256;
+const LO_BATCH_PIECES: usize = 256;
+const LO_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 impl<'e> Session<'e> {
     /// Reports the entry in progress as finished (the next one starts, or the work ends).
@@ -137,7 +149,10 @@ impl<'e> Session<'e> {
             encoding: Encoding::for_archive(&toc.encoding),
             data: DataState::None,
             lo: None,
-            lo_statements: None,
+            lo_writes: Vec::new(),
+            lo_pending_bytes: 0,
+            lo_put: None,
+            batch: Vec::new(),
             session_lost: false,
             worker: 0,
             current: None,
@@ -279,7 +294,7 @@ impl<'e> Session<'e> {
     fn replace_connection(&mut self) -> Result<(), RenderError> {
         let client = self.rt.block_on(self.connector.connect(self.dbname.as_deref())).map_err(RenderError::Target)?;
         self.client = client;
-        self.lo_statements = None;
+        self.lo_put = None;
         self.session_lost = true;
         let (errors, entry_errors) = (self.errors, self.entry_errors);
         let setup = self.setup();
@@ -307,14 +322,60 @@ impl<'e> Session<'e> {
         }
     }
 
-    fn lo_prepare(&mut self) -> Result<(), RenderError> {
-        if self.lo_statements.is_none() {
-            let open = self.rt.block_on(self.client.prepare("SELECT pg_catalog.lo_open($1::pg_catalog.oid, $2::pg_catalog.int4)")).map_err(fatal)?;
-            let write = self.rt.block_on(self.client.prepare("SELECT pg_catalog.lowrite($1::pg_catalog.int4, $2::pg_catalog.bytea)")).map_err(fatal)?;
-            let close = self.rt.block_on(self.client.prepare("SELECT pg_catalog.lo_close($1::pg_catalog.int4)")).map_err(fatal)?;
-            self.lo_statements = Some((open, write, close));
+    /// Sends the batched commands together and reads their results in order: one round
+    /// trip for the lot instead of one each. Failures are reported and counted one by one.
+    fn flush_batch(&mut self) -> Result<(), RenderError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let texts = std::mem::take(&mut self.batch);
+        let results = {
+            let client = &self.client;
+            self.rt.block_on(futures_util::future::join_all(texts.iter().map(|t| client.batch_execute(t))))
+        };
+        for (text, result) in texts.iter().zip(results) {
+            match result {
+                Ok(()) => {}
+                Err(e) if e.as_db_error().is_some() => self.failed(format!("could not execute query: {}\nCommand was: {text}", server_message(&e)), Some(&e))?,
+                Err(e) => return Err(fatal(e)),
+            }
         }
         Ok(())
+    }
+
+    /// Writes the gathered large-object pieces with `lo_put`, all in flight at once. A
+    /// refused write ends the restore, as pg_restore's failed `lo_open` does: the object's
+    /// contents would be lost.
+    fn flush_lo(&mut self) -> Result<(), RenderError> {
+        if self.lo_writes.is_empty() {
+            return Ok(());
+        }
+        if self.lo_put.is_none() {
+            let stmt = self.rt.block_on(self.client.prepare("SELECT pg_catalog.lo_put($1::pg_catalog.oid, $2::pg_catalog.int8, $3::pg_catalog.bytea)")).map_err(fatal)?;
+            self.lo_put = Some(stmt);
+        }
+        let writes = std::mem::take(&mut self.lo_writes);
+        self.lo_pending_bytes = 0;
+        let Some(stmt) = &self.lo_put else { return Ok(()) };
+        let results = {
+            let client = &self.client;
+            self.rt.block_on(futures_util::future::join_all(writes.iter().map(|(oid, offset, bytes)| async move {
+                let piece: &[u8] = bytes;
+                client.execute(stmt, &[oid, offset, &piece]).await
+            })))
+        };
+        for ((oid, _, _), result) in writes.iter().zip(results) {
+            if let Err(e) = result {
+                return Err(RenderError::Target(format!("could not write large object {oid}: {}", server_message(&e)).into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything held back goes out before anything else is sent.
+    fn flush_all(&mut self) -> Result<(), RenderError> {
+        self.flush_batch()?;
+        self.flush_lo()
     }
 }
 
@@ -324,6 +385,7 @@ impl Target for Session<'_> {
     }
 
     fn command(&mut self, sql: &[u8]) -> Result<(), RenderError> {
+        self.flush_all()?;
         // Transaction control has its own wording in pg_restore's messages.
         let trimmed = sql.trim();
         if trimmed == b"BEGIN;" {
@@ -343,15 +405,36 @@ impl Target for Session<'_> {
         self.execute(sql, "could not execute query")
     }
 
+    fn batched_command(&mut self, sql: &[u8]) -> Result<(), RenderError> {
+        // Stopping at the first error means not sending what follows it.
+        if self.exit_on_error {
+            return self.command(sql);
+        }
+        self.flush_lo()?;
+        match self.encoding.decode(sql) {
+            Ok(text) => self.batch.push(text.into_owned()),
+            Err(e) => return self.failed(format!("could not execute query: {e}\nCommand was: {}", sql.as_bstr()), None),
+        }
+        if self.batch.len() >= BATCH_COMMANDS {
+            self.flush_batch()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), RenderError> {
+        self.flush_all()
+    }
+
     fn preamble(&mut self, _sql: &[u8]) -> Result<(), RenderError> {
         Ok(())
     }
 
     fn connect(&mut self, dbname: &[u8], _script: &[u8]) -> Result<(), RenderError> {
+        self.flush_all()?;
         let name = self.encoding.decode(dbname).map_err(|e| RenderError::Target(e.into()))?.into_owned();
         let client = self.rt.block_on(self.connector.connect(Some(&name))).map_err(RenderError::Target)?;
         self.client = client;
-        self.lo_statements = None;
+        self.lo_put = None;
         self.dbname = Some(name.clone());
         self.emit(EngineEvent::Reconnected(name));
         self.setup()
@@ -391,6 +474,7 @@ impl Target for Session<'_> {
     }
 
     fn data_start(&mut self, te: &TocEntry, copy: Option<&[u8]>) -> Result<(), RenderError> {
+        self.flush_all()?;
         match copy {
             Some(copy) => self.copy_start(copy, te),
             None => {
@@ -443,7 +527,9 @@ impl Target for Session<'_> {
     }
 
     fn lo_start(&mut self, oid: u32, create: bool, unlink_first: bool) -> Result<(), RenderError> {
+        self.flush_batch()?;
         if create {
+            self.flush_lo()?;
             if unlink_first {
                 self.command(format!("SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata WHERE oid = '{oid}';\n").as_bytes())?;
             }
@@ -452,48 +538,26 @@ impl Target for Session<'_> {
                 return Err(RenderError::Target(format!("could not create large object {oid}: {}", server_message(&e)).into()));
             }
         }
-        self.lo_prepare()?;
         self.large_objects += 1;
-        let Some((open, _, _)) = &self.lo_statements else { return Ok(()) };
-        let mode = INV_WRITE as i32;
-        match self.rt.block_on(self.client.query_one(open, &[&oid, &mode])) {
-            Ok(row) => {
-                let fd: i32 = row.try_get(0).map_err(fatal)?;
-                self.lo = Some(LargeObjectWrite { oid, fd });
-                Ok(())
-            }
-            // Always fatal: the object's contents have nowhere to go (RESTORE_SEMANTICS §10).
-            Err(e) => Err(RenderError::Target(format!("could not open large object {oid}: {}", server_message(&e)).into())),
-        }
+        self.lo = Some(LargeObjectWrite { oid, offset: 0 });
+        Ok(())
     }
 
     fn lo_data(&mut self, bytes: &[u8]) -> Result<(), RenderError> {
-        let (Some(lo), Some((_, write, _))) = (&self.lo, &self.lo_statements) else { return Ok(()) };
+        let Some(lo) = &mut self.lo else { return Ok(()) };
         self.data_bytes += bytes.len() as u64;
-        match self.rt.block_on(self.client.query_one(write, &[&lo.fd, &bytes])) {
-            Ok(row) => {
-                let written: i32 = row.try_get(0).map_err(fatal)?;
-                if usize::try_from(written).ok() != Some(bytes.len()) {
-                    let oid = lo.oid;
-                    return self.failed(format!("could not write to large object {oid} (result: {written}, expected: {})", bytes.len()), None);
-                }
-                Ok(())
-            }
-            Err(e) if e.as_db_error().is_some() => {
-                let oid = lo.oid;
-                self.failed(format!("could not write to large object {oid}: {}", server_message(&e)), Some(&e))
-            }
-            Err(e) => Err(fatal(e)),
+        self.lo_writes.push((lo.oid, lo.offset, Bytes::copy_from_slice(bytes)));
+        lo.offset += bytes.len() as i64;
+        self.lo_pending_bytes += bytes.len();
+        if self.lo_writes.len() >= LO_BATCH_PIECES || self.lo_pending_bytes >= LO_BATCH_BYTES {
+            self.flush_lo()?;
         }
+        Ok(())
     }
 
     fn lo_end(&mut self) -> Result<(), RenderError> {
-        let (Some(lo), Some((_, _, close))) = (self.lo.take(), &self.lo_statements) else { return Ok(()) };
-        match self.rt.block_on(self.client.query_one(close, &[&lo.fd])) {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_db_error().is_some() => self.failed(format!("could not close large object {}: {}", lo.oid, server_message(&e)), Some(&e)),
-            Err(e) => Err(fatal(e)),
-        }
+        self.lo = None;
+        Ok(())
     }
 }
 

@@ -400,6 +400,7 @@ impl Renderer<'_> {
                     self.cmd(&stmt)?;
                 }
             }
+            self.target.flush()?;
             if self.txn_size > 0 {
                 if is_db {
                     self.cmd(b"BEGIN;\n")?;
@@ -483,6 +484,7 @@ impl Renderer<'_> {
         if wanted.stats {
             self.print_entry(te, "Statistics for ")?;
         }
+        self.target.flush()?;
         if self.txn_size > 0 {
             self.txn_count += 1;
             if self.txn_count >= self.txn_size {
@@ -631,7 +633,7 @@ impl Renderer<'_> {
         for line in defn.split_inclusive(|&b| b == b'\n').filter(|l| l.ends_with(b"\n")) {
             let oid = &line[..line.len() - 1];
             let stmt = [begin, oid, end, b";\n"].concat();
-            self.cmd(&stmt)?;
+            self.target.batched_command(&stmt)?;
             if self.txn_size > 0 {
                 self.txn_count += 1;
                 if self.txn_count >= self.txn_size {

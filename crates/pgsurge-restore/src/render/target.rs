@@ -29,6 +29,20 @@ pub trait Target {
     /// definition included); a script shows it verbatim.
     fn command(&mut self, sql: &[u8]) -> Result<(), RenderError>;
 
+    /// A command of a long run of independent one-per-object commands (`lo_create`, `ALTER
+    /// LARGE OBJECT … OWNER TO`, per-object grants). A database target may send several
+    /// before reading their results; it reports and counts each failure as
+    /// [`Target::command`] would, and sends nothing else before they are all answered.
+    fn batched_command(&mut self, sql: &[u8]) -> Result<(), RenderError> {
+        self.command(sql)
+    }
+
+    /// The entry is done: whatever a target holds back (batched commands, buffered
+    /// large-object pieces) must reach the server now.
+    fn flush(&mut self) -> Result<(), RenderError> {
+        Ok(())
+    }
+
     /// The fixed session settings a session starts with (`_doSetFixedOutputState`). A
     /// database connection applied them when it was opened, so only a script shows them.
     fn preamble(&mut self, sql: &[u8]) -> Result<(), RenderError>;
