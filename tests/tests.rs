@@ -5,3 +5,5 @@ mod cli;
 mod golden;
 mod harness;
 mod verify;
+mod cluster;
+mod restore;
