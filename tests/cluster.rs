@@ -124,7 +124,8 @@ impl Cluster {
 
     /// Starts a cluster of `major`, or returns `None` after [`pg_bindir_or_skip`]'s message.
     pub fn try_start(major: u32) -> Option<Cluster> {
-        Some(Cluster::start_in(major, pg_bindir_or_skip(major)?))
+        pg_bindir_or_skip(major)?;
+        Some(Cluster::start(major))
     }
 
     /// The one cluster of `major` in this test process, started on first use; `None` (after a
@@ -298,8 +299,15 @@ impl Cluster {
         assert!(out.status == 0, "createdb {name}: {}", out.stderr_text());
     }
 
-    /// Drops database `name` if it exists, ending any sessions still connected to it.
+    /// Drops database `name` if it exists, ending any sessions still connected to it. Its
+    /// subscriptions are dropped first (they block DROP DATABASE), detached from their
+    /// replication slots, which never existed for the fixtures' `connect = false` ones.
     pub fn dropdb(&self, name: &str) {
+        let exists = format!("SELECT count(*) FROM pg_database WHERE datname = '{}'", name.replace('\'', "''"));
+        if self.psql("postgres", &exists).trim() == "0" {
+            return;
+        }
+        self.psql(name, DROP_SUBSCRIPTIONS_SQL);
         let out = self.run("dropdb", &["--if-exists".into(), "--force".into(), name.into()], None);
         assert!(out.status == 0, "dropdb {name}: {}", out.stderr_text());
     }
@@ -398,6 +406,15 @@ fn normalize_dump(dump: &str) -> String {
         .collect()
 }
 
+const DROP_SUBSCRIPTIONS_SQL: &str = r#"
+SELECT format('ALTER SUBSCRIPTION %I DISABLE', s.subname),
+       format('ALTER SUBSCRIPTION %I SET (slot_name = NONE)', s.subname),
+       format('DROP SUBSCRIPTION %I', s.subname)
+FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid
+WHERE d.datname = current_database()
+\gexec
+"#;
+
 /// One line per table or materialized view (`ONLY`: an inheritance parent counts its own
 /// rows; a partitioned parent has none, its partitions are tables of their own): name, row
 /// count, and an order-independent hash of the rows' text. `ROW(r.*)` rather than a bare `r`,
@@ -426,9 +443,10 @@ ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"
 \gexec
 "#;
 
-/// `oid|owner|bytes|md5|acl|comment` per large object. pg_dump 17+ puts large objects'
-/// metadata into a schema-only dump, older ones leave large objects out of it entirely, so
-/// owner, ACL and comment are read here too. Comments are JSON so each object is one line.
+/// `oid|owner|bytes|md5|acl|comment` per large object. `pg_dump --schema-only` leaves large
+/// objects out entirely, metadata included (checked with pg_dump 14 and 18: no `lo_create`,
+/// no `LARGE OBJECT` line), so owner, ACL and comment are read here. Comments are JSON so
+/// each object is one line.
 const LARGE_OBJECTS_SQL: &str = r#"
 SELECT l.oid, pg_get_userbyid(l.lomowner), length(lo_get(l.oid)), md5(lo_get(l.oid)), l.lomacl,
        to_json(obj_description(l.oid, 'pg_largeobject'))
@@ -454,7 +472,8 @@ WHERE d.datname = current_database()
 ///    the lines that change from run to run (see `normalize_dump`);
 /// 2. `tables`: row count and row hash of every table and materialized view outside the
 ///    system schemas;
-/// 3. `large_objects`: oid, owner, size, md5 of the contents, ACL, comment;
+/// 3. `large_objects`: oid, owner, size, md5 of the contents, ACL, comment (none of which
+///    the schema dump shows);
 /// 4. `sequences`: last_value and is_called (data, so not in the schema dump);
 /// 5. `database`: encoding, locale, owner, tablespace, ACL, comment and settings of the
 ///    database itself, which only `--create` restores.
