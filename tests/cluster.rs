@@ -96,7 +96,8 @@ pub struct Cluster {
 /// close-on-exec (std makes every pipe so), so no other child keeps it open. The one gap — the
 /// process dies while `pg_ctl start` is still running, and the stop comes too early — is
 /// covered by the postmaster itself: it shuts down when it finds its `postmaster.pid` gone with
-/// the directory. After `cargo test` returns the cleanup may still take a moment to finish.
+/// the directory. At a normal exit an `atexit` handler (`stop_shared_clusters`) closes the
+/// pipes itself and waits for the watchdogs, so `cargo test` returns with everything gone.
 struct Watchdog {
     child: Child,
     /// Closing this (dropping it) is the signal.
@@ -130,17 +131,21 @@ impl Cluster {
 
     /// The one cluster of `major` in this test process, started on first use; `None` (after a
     /// message) if that major's binaries are absent. Never dropped: its watchdog stops it when
-    /// the process exits. Tests sharing it must use databases of their own.
+    /// the process exits (waited for at a normal exit). Tests sharing it must use databases of
+    /// their own.
     pub fn shared(major: u32) -> Option<&'static Cluster> {
-        type Cell = OnceLock<Option<Cluster>>;
-        static CLUSTERS: Mutex<BTreeMap<u32, &'static Cell>> = Mutex::new(BTreeMap::new());
         // The map lock is held only to find the major's cell, so that clusters of different
         // majors start in parallel.
-        let cell: &'static Cell = *CLUSTERS
+        let cell: &'static SharedCell = *SHARED
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .entry(major)
             .or_insert_with(|| Box::leak(Box::new(OnceLock::new())));
+        static AT_EXIT: std::sync::Once = std::sync::Once::new();
+        AT_EXIT.call_once(|| {
+            // SAFETY: registers a plain `extern "C" fn`; atexit has no other preconditions.
+            unsafe { libc::atexit(stop_shared_clusters) };
+        });
         cell.get_or_init(|| Cluster::try_start(major)).as_ref()
     }
 
@@ -345,6 +350,30 @@ impl Cluster {
             large_objects: self.psql(db, LARGE_OBJECTS_SQL).lines().map(String::from).collect(),
             database: self.psql(db, DATABASE_SQL).trim_end().to_owned(),
         }
+    }
+}
+
+type SharedCell = OnceLock<Option<Cluster>>;
+
+/// The clusters [`Cluster::shared`] started, by major.
+static SHARED: Mutex<BTreeMap<u32, &'static SharedCell>> = Mutex::new(BTreeMap::new());
+
+/// Run at a normal exit of the test process: stops the shared clusters and waits until they
+/// are gone, all at once, so that `cargo test` returns with nothing left running. Any other
+/// way of ending leaves the same work to the watchdogs, without the wait.
+extern "C" fn stop_shared_clusters() {
+    // try_lock: at exit no test runs any more, and blocking here would hang the process.
+    let Ok(shared) = SHARED.try_lock() else { return };
+    let watchdogs: Vec<Watchdog> = shared
+        .values()
+        .filter_map(|cell| cell.get()?.as_ref()?.watchdog.try_lock().ok()?.take())
+        .collect();
+    let children: Vec<Child> = watchdogs.into_iter().map(|Watchdog { child, stdin }| {
+        drop(stdin);
+        child
+    }).collect();
+    for mut child in children {
+        let _ = child.wait();
     }
 }
 
