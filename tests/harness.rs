@@ -38,17 +38,46 @@ impl Outcome {
     pub fn stderr_text(&self) -> String {
         String::from_utf8_lossy(&self.stderr).into_owned()
     }
+
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
 }
 
 /// Runs `program args`, feeding `stdin` (or nothing), with TZ=UTC.
 pub fn run(program: &Path, args: &[String], stdin: Option<&Path>) -> Outcome {
+    run_env(program, args, &[], stdin)
+}
+
+/// Like [`run`], with extra environment variables. Variables that could steer a libpq
+/// connection elsewhere (PGDATABASE, PGOPTIONS, PGSERVICE, ...) are removed first, so a test
+/// connects only where its arguments and `env` say.
+pub fn run_env(program: &Path, args: &[String], env: &[(String, String)], stdin: Option<&Path>) -> Outcome {
+    let input = stdin.map(|path| std::fs::read(path).unwrap_or_else(|e| panic!("reading `{}`: {e}", path.display())));
+    run_input(program, args, env, input)
+}
+
+/// The libpq variables a caller's shell may have set; see [`run_env`].
+const LIBPQ_VARS: &[&str] = &[
+    "PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGPASSFILE", "PGSERVICE",
+    "PGSERVICEFILE", "PGOPTIONS", "PGCLIENTENCODING", "PGSSLMODE", "PGCONNECT_TIMEOUT", "PGAPPNAME",
+    "PGDATESTYLE", "PGTARGETSESSIONATTRS", "PGTZ",
+];
+
+/// Runs `program args` with `env`, writing `input` (if any) to its standard input through a
+/// pipe, as a shell pipeline would.
+pub fn run_input(program: &Path, args: &[String], env: &[(String, String)], input: Option<Vec<u8>>) -> Outcome {
     let mut cmd = Command::new(program);
     cmd.args(args).env("TZ", "UTC").stdout(Stdio::piped()).stderr(Stdio::piped());
-    match stdin {
-        Some(path) => {
+    for var in LIBPQ_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    let spawn_error = |e: std::io::Error| -> ! { panic!("starting `{}`: {e}", program.display()) };
+    match input {
+        Some(bytes) => {
             cmd.stdin(Stdio::piped());
-            let mut child = cmd.spawn().unwrap();
-            let bytes = std::fs::read(path).unwrap();
+            let mut child = cmd.spawn().unwrap_or_else(|e| spawn_error(e));
             let mut pipe = child.stdin.take().unwrap();
             // Write from a thread: the child may exit (or fill its stdout) before reading all.
             let writer = std::thread::spawn(move || {
@@ -59,7 +88,7 @@ pub fn run(program: &Path, args: &[String], stdin: Option<&Path>) -> Outcome {
             Outcome { status: out.status.code().unwrap_or(-1), stdout: out.stdout, stderr: out.stderr }
         }
         None => {
-            let out = cmd.stdin(Stdio::null()).output().unwrap();
+            let out = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| spawn_error(e));
             Outcome { status: out.status.code().unwrap_or(-1), stdout: out.stdout, stderr: out.stderr }
         }
     }

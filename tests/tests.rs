@@ -6,4 +6,5 @@ mod cluster;
 mod golden;
 mod harness;
 mod restore;
+mod restore_matrix;
 mod verify;

@@ -10,4 +10,6 @@ source tools/pg-env.sh
 tools/check-deps.sh
 # Goldens were written with TZ=UTC; the listing header prints times in the local zone.
 export TZ=UTC
+# Every major is installed now: a test that finds one missing must fail, not skip.
+export PGSURGE_REQUIRE_PG=1
 cargo test --workspace --locked
