@@ -214,6 +214,27 @@ impl<'p> Reporter<'p> {
         }
     }
 
+    /// After a restore stopped early: what had already been restored (and committed) when
+    /// it stopped, so nobody has to guess what the database now holds.
+    pub fn stopped_summary(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.timeline.is_empty() {
+            return;
+        }
+        let tables = st.timeline.iter().filter(|i| i.desc == "TABLE DATA" && i.errors == 0).count();
+        self.prog.info(format_args!(
+            "stopped after {:.1} s: {} of {} entries had been restored ({} tables' data, {} rows); they stay in the database unless -1 or --transaction-size rolled the last batch back",
+            self.started.elapsed().as_secs_f64(),
+            st.items_done,
+            st.items_total,
+            tables,
+            st.rows
+        ));
+    }
+
     /// Writes the JSON report of `--report FILE`.
     pub fn write_json(&self, path: &str, outcome: Option<&Outcome>, archive: &str, jobs: usize) -> std::io::Result<()> {
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());

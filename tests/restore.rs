@@ -174,3 +174,24 @@ fn report_file_holds_the_timeline() {
     assert!(out.stderr_text().contains("pgsurge: restored in"), "{}", out.stderr_text());
     cluster.dropdb(&db);
 }
+
+/// An archive cut inside a large object's data: the restore stops with the entry and byte
+/// offset, and says what had been restored before.
+#[test]
+fn damage_found_mid_restore_names_entry_and_offset() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let whole = std::fs::read(archive("pg18/big.custom.gzip.dump")).expect("fixture");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cut = dir.path().join("cut.dump");
+    std::fs::write(&cut, &whole[..whole.len() * 45 / 100]).expect("write");
+    for (args, stdin) in [(&["-j", "2"][..], false), (&["-j", "1"][..], true)] {
+        let db = fresh_db(cluster, "cut");
+        let out = restore(Tool::Pgsurge, cluster, &db, &cut, args, stdin);
+        let err = out.stderr_text();
+        assert_eq!(out.status, 1, "{err}");
+        assert!(err.contains("pgsurge: error: unexpected end of archive"), "{err}");
+        assert!(err.contains("damaged or incomplete at entry ") && err.contains(", byte "), "{err}");
+        assert!(err.contains("stopped after"), "{err}");
+        cluster.dropdb(&db);
+    }
+}

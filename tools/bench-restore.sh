@@ -95,7 +95,10 @@ measure() { # tool jobs source archive -> "wall cpu rss_mb status"
   local tool=$1 jobs=$2 source=$3 archive=$4 out db
   n=$((n + 1))
   db="r$n"
-  psql -d postgres -c "CREATE DATABASE $db"
+  # Let the previous run's dropped database and dirty buffers settle, so neither tool pays
+  # for the other's leftovers.
+  psql -d postgres -c "CHECKPOINT" -c "CREATE DATABASE $db"
+  sleep 1
   out=$(mktemp)
   local cmd
   case $tool in

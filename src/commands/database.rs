@@ -70,7 +70,10 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
             }
             ExitStatus::Success
         }
-        Err(EngineError::Stopped) => ExitStatus::Failure,
+        Err(EngineError::Stopped) => {
+            reporter.stopped_summary();
+            ExitStatus::Failure
+        }
         Err(EngineError::Connect(e)) => {
             match e.downcast_ref::<ConnectError>() {
                 Some(e) => report_connect_error(prog, e),
@@ -78,8 +81,30 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
             }
             ExitStatus::Failure
         }
+        Err(EngineError::Render(e)) => {
+            prog.error(&e);
+            if let Some(a) = e.archive_error() {
+                let l = a.location();
+                let mut at = Vec::new();
+                if let Some(entry) = &l.entry {
+                    at.push(entry.to_string());
+                }
+                if let Some(file) = &l.file {
+                    at.push(format!("file `{}`", file.display()));
+                }
+                if let Some(offset) = l.offset {
+                    at.push(format!("byte {offset}"));
+                }
+                if !at.is_empty() {
+                    prog.hint(format_args!("the archive is damaged or incomplete at {}; `pgsurge verify` checks all of it", at.join(", ")));
+                }
+            }
+            reporter.stopped_summary();
+            ExitStatus::Failure
+        }
         Err(e) => {
             prog.error(&e);
+            reporter.stopped_summary();
             ExitStatus::Failure
         }
     }

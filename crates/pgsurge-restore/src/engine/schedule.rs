@@ -42,6 +42,8 @@ pub enum Next {
 pub struct Scheduler {
     items: Vec<Item>,
     by_id: HashMap<DumpId, usize>,
+    /// Item by TOC position.
+    by_index: HashMap<usize, usize>,
     /// Unfinished dependencies per item.
     waiting_on: Vec<usize>,
     /// Items that depend on each item.
@@ -119,7 +121,8 @@ impl Scheduler {
             }
         }
         let n = items.len();
-        let mut s = Scheduler { items, by_id, waiting_on, dependents, ready: Vec::new(), running: Vec::new(), finished: vec![false; n], pass: Pass::Main };
+        let by_index = items.iter().enumerate().map(|(i, it)| (it.index, i)).collect();
+        let mut s = Scheduler { items, by_id, by_index, waiting_on, dependents, ready: Vec::new(), running: Vec::new(), finished: vec![false; n], pass: Pass::Main };
         for i in 0..n {
             if s.waiting_on[i] == 0 {
                 s.push_ready(i);
@@ -173,7 +176,7 @@ impl Scheduler {
     /// A worker finished the item at TOC position `index` (successfully or not: pg_restore
     /// releases dependents either way).
     pub fn complete(&mut self, index: usize) {
-        if let Some(i) = self.items.iter().position(|it| it.index == index) {
+        if let Some(&i) = self.by_index.get(&index) {
             self.running.retain(|&r| r != i);
             self.finish_item(i);
         }
