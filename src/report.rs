@@ -33,6 +33,8 @@ const MAX_GROUPS: usize = 10;
 pub struct Reporter<'p> {
     prog: &'p Program,
     display: Display,
+    /// `-v`: a line as each entry ends, besides pg_restore's own as it starts.
+    verbose: bool,
     started: Instant,
     bar: Option<ProgressBar>,
     state: Mutex<State>,
@@ -54,7 +56,7 @@ struct State {
 }
 
 impl<'p> Reporter<'p> {
-    pub fn new(prog: &'p Program, quiet: bool) -> Reporter<'p> {
+    pub fn new(prog: &'p Program, quiet: bool, verbose: bool) -> Reporter<'p> {
         let display = if quiet || prog.name == "pg_restore" {
             Display::Quiet
         } else if std::io::stderr().is_terminal() {
@@ -68,7 +70,9 @@ impl<'p> Reporter<'p> {
             bar.set_style(style);
             bar
         });
-        Reporter { prog, display, started: Instant::now(), bar, state: Mutex::new(State::default()) }
+        // pg_restore's own name keeps pg_restore's -v output.
+        let verbose = verbose && prog.name != "pg_restore";
+        Reporter { prog, display, verbose, started: Instant::now(), bar, state: Mutex::new(State::default()) }
     }
 
     /// Takes one engine event.
@@ -111,6 +115,11 @@ impl<'p> Reporter<'p> {
                 st.in_flight.insert(worker, label);
             }
             EngineEvent::ItemFinished(item) => {
+                if self.verbose {
+                    let rows = if item.desc == "TABLE DATA" { format!(", {} rows", item.rows) } else { String::new() };
+                    let outcome = if item.errors == 0 { String::new() } else { format!(", {} errors", item.errors) };
+                    self.print(|| self.prog.info(format_args!("finished {} in {:.2} s on connection {}{rows}{outcome}", item.label, item.elapsed.as_secs_f64(), item.worker)));
+                }
                 st.in_flight.remove(&item.worker);
                 st.items_done += 1;
                 if item.desc == "TABLE DATA" {

@@ -2,9 +2,10 @@
 //! and end with pg_restore's error count and exit status (plus, under the name `pgsurge`, a
 //! summary of where the time went).
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use pgsurge_archive::Archive;
+use pgsurge_archive::{Archive, Spool};
 use pgsurge_restore::connect::{ConnParams, ConnectError, ConnectRequest, PasswordPolicy};
 use pgsurge_restore::engine::{self, EngineError};
 use pgsurge_restore::select::Selection;
@@ -50,7 +51,7 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
         jobs
     };
 
-    let reporter = Reporter::new(prog, args.quiet);
+    let reporter = Reporter::new(prog, args.quiet, opts.verbose);
     if opts.verbose {
         prog.info("connecting to database for restore");
     }
@@ -129,16 +130,38 @@ pub fn jobs(opts: &RestoreOptions, prog: &Program) -> usize {
     }
 }
 
-/// Copies standard input to a temporary file (in `PGSURGE_SPOOL_DIR`, else `TMPDIR`, else
-/// /var/tmp), removed when the returned handle is dropped.
-pub fn spool_stdin(prog: &Program) -> Result<tempfile::NamedTempFile, String> {
+/// Standard input being copied to a temporary file by a thread of its own, and read from
+/// that file while it fills.
+pub struct SpooledStdin {
+    pub file: tempfile::NamedTempFile,
+    pub spool: Arc<Spool>,
+}
+
+/// Starts copying standard input to a temporary file (in `PGSURGE_SPOOL_DIR`, else `TMPDIR`,
+/// else /var/tmp), removed when the returned handle is dropped. The copy runs as fast as the
+/// pipe delivers, whatever the restore is doing.
+pub fn spool_stdin(prog: &Program) -> Result<SpooledStdin, String> {
     let dir = std::env::var_os("PGSURGE_SPOOL_DIR").or_else(|| std::env::var_os("TMPDIR")).map_or_else(|| std::path::PathBuf::from("/var/tmp"), std::path::PathBuf::from);
     let advice = "set PGSURGE_SPOOL_DIR to a directory with room for the archive, or restore with -j 1 (one pass, no temporary file)";
-    let mut file = tempfile::Builder::new().prefix("pgsurge-stdin-").tempfile_in(&dir).map_err(|e| format!("could not create a temporary file in \"{}\": {e}; {advice}", dir.display()))?;
-    prog.info(format_args!("copying standard input to {} to restore it in parallel", file.path().display()));
-    let started = Instant::now();
-    let copied = std::io::copy(&mut std::io::stdin().lock(), file.as_file_mut()).map_err(|e| format!("could not copy standard input to \"{}\": {e}; {advice}", file.path().display()))?;
-    prog.info(format_args!("copied {} from standard input in {:.1} s", human_bytes(copied), started.elapsed().as_secs_f64()));
-    Ok(file)
+    let file = tempfile::Builder::new().prefix("pgsurge-stdin-").tempfile_in(&dir).map_err(|e| format!("could not create a temporary file in \"{}\": {e}; {advice}", dir.display()))?;
+    let reader = file.reopen().map_err(|e| format!("could not reopen \"{}\": {e}", file.path().display()))?;
+    let mut writer = file.as_file().try_clone().map_err(|e| format!("could not write \"{}\": {e}", file.path().display()))?;
+    let spool = Arc::new(Spool::new(reader));
+    let filler = Arc::clone(&spool);
+    let path = file.path().display().to_string();
+    let quiet = prog.name == "pg_restore";
+    let prog_name = prog.clone();
+    if !quiet {
+        prog.info(format_args!("copying standard input to {path} as it arrives, to restore it in parallel"));
+    }
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        match filler.fill(&mut std::io::stdin().lock(), &mut writer) {
+            Ok(n) if !quiet => prog_name.info(format_args!("standard input ended after {} in {:.1} s", human_bytes(n), started.elapsed().as_secs_f64())),
+            Ok(_) => {}
+            Err(e) => prog_name.error(format_args!("could not copy standard input to \"{path}\": {e}; {advice}")),
+        }
+    });
+    Ok(SpooledStdin { file, spool })
 }
 

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::sync::Arc;
 
 use pgsurge_archive::{Archive, ErrorKind, Format, Source};
 use pgsurge_restore::{listing, render, select};
@@ -47,18 +48,15 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
         }
     };
 
-    let mut source = match &plan.archive {
+    let source = match &plan.archive {
         Some(path) => Source::Path(path.into()),
         None => Source::Stdin,
     };
-    // A parallel restore needs random access: a pipe is first copied to a temporary file
-    // (pg_restore refuses -j from standard input instead).
-    let _spool = match (&plan.mode, &source) {
+    // A parallel restore needs random access: a pipe is copied to a temporary file as it
+    // arrives, and read from there while it fills (pg_restore refuses -j from standard input).
+    let spooled = match (&plan.mode, &source) {
         (Mode::Database(_), Source::Stdin) if database::jobs(&plan.options, prog) > 1 && !stdin_is_file() => match database::spool_stdin(prog) {
-            Ok(spool) => {
-                source = Source::Path(spool.path().to_path_buf());
-                Some(spool)
-            }
+            Ok(spooled) => Some(spooled),
             Err(message) => {
                 prog.error(message);
                 return ExitStatus::Failure;
@@ -66,7 +64,11 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
         },
         _ => None,
     };
-    let mut archive = match Archive::open(&source, plan.format) {
+    let opened = match &spooled {
+        Some(sp) => Archive::open_spooled(Arc::clone(&sp.spool), sp.file.path(), plan.format),
+        None => Archive::open(&source, plan.format),
+    };
+    let mut archive = match opened {
         Ok(a) => a,
         Err(e) => {
             report_open_error(prog, &source, &e);

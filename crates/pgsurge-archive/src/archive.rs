@@ -18,6 +18,7 @@ use crate::directory::{self, BlobToc, DataFile};
 use crate::error::{Error, ErrorKind, Result};
 use crate::header::{Compression, Format, Header, K_VERS_1_16, MAGIC};
 use crate::input::{Input, MappedFile};
+use crate::spool::Spool;
 use crate::tar::{self, Member, TarIndex, TarStream};
 use crate::toc::{DataLocation, DumpId, Toc, TocEntry};
 
@@ -123,6 +124,36 @@ impl Archive {
             Format::Tar => Self::tar_stream(input),
             Format::Directory => Err(Error::new(ErrorKind::NotAnArchive)),
         }
+    }
+
+    /// Opens a custom archive from a spool that its source is still filling (see
+    /// [`Spool`]): the TOC is read as soon as it has arrived, and any entry's data can be
+    /// asked for at any time — reading it waits until its bytes are in. Other formats wait
+    /// for the whole source and are then read from `path`, the spool's file.
+    pub fn open_spooled(spool: Arc<Spool>, path: &Path, format: Option<Format>) -> Result<Archive> {
+        let mut input = Input::spooled(Arc::clone(&spool), 0);
+        let format = match format {
+            Some(f) => f,
+            None => {
+                let mut probe = Vec::new();
+                let f = detect(&mut input, &mut probe)?;
+                input.seek(0)?;
+                f
+            }
+        };
+        match format {
+            Format::Custom => Self::custom(input),
+            _ => {
+                spool.wait_done().map_err(|e| Error::new(ErrorKind::Io(e)))?;
+                Self::open_path(path, Some(format))
+            }
+        }
+    }
+
+    /// Whether data is read from a spool its source may still be filling: reading waits, and
+    /// the data arrives in archive order.
+    pub fn is_spooled(&self) -> bool {
+        matches!(&self.backend, Backend::Custom(data) if data.input.is_spooled())
     }
 
     /// Opens an archive held in memory (custom or tar), with random access.
@@ -255,7 +286,8 @@ impl Archive {
     /// behind it reports the damage.
     pub fn locate_blocks(&mut self) {
         if let Backend::Custom(data) = &mut self.backend {
-            if data.input.is_seekable() {
+            // A spool still filling would make this wait for the source's end.
+            if data.input.is_seekable() && !data.input.is_spooled() {
                 data.scan_all();
             }
         }

@@ -48,7 +48,8 @@ impl CustomData {
 
     /// An independent reader over the same mapped bytes, knowing what this one has learned.
     pub fn fork(&self) -> Option<CustomData> {
-        let end = self.input.end()?;
+        // A spool still filling has no end yet: its forks read as far as it grows.
+        let end = self.input.end().unwrap_or(u64::MAX);
         let input = self.input.fork(0, end)?;
         Some(CustomData { input, phase: Phase::Between, found: self.found.clone(), scanned_to: self.scanned_to, passed: HashSet::new() })
     }

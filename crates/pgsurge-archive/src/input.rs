@@ -1,7 +1,8 @@
 //! The one cursor through which all archive bytes are read (ARCHIVE_FORMAT.md §2).
 //!
-//! `Input` is either a window of a memory-mapped file (random access, the length known) or a
-//! forward-only stream (standard input, a pipe). It tracks the absolute byte offset for error
+//! `Input` is a window of a memory-mapped file (random access, the length known), a
+//! forward-only stream (standard input, a pipe), or a spool that a pipe is still filling
+//! (random access; reads wait for their bytes). It tracks the absolute byte offset for error
 //! messages and decodes pg_dump's primitives: sign-magnitude `Int`s, `String`s that keep NULL
 //! apart from "", and data `Offset`s. Nothing else in the crate touches raw archive bytes.
 
@@ -13,6 +14,7 @@ use bstr::BString;
 use memmap2::Mmap;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::spool::Spool;
 
 /// How many bytes a string read grows its buffer by at a time when the bytes left are unknown,
 /// so that a corrupt length can never make us allocate more than the input really holds.
@@ -86,6 +88,7 @@ impl MappedFile {
 enum Bytes {
     Mapped(Arc<MappedFile>),
     Stream(Box<dyn BufRead + Send>),
+    Spooled(Arc<Spool>),
 }
 
 /// A cursor over archive bytes with pg_dump's primitive decoders.
@@ -130,6 +133,16 @@ impl Input {
         }
     }
 
+    /// Random access to a spool still being filled; the end is unknown until the source ends.
+    pub fn spooled(spool: Arc<Spool>, start: u64) -> Self {
+        Input { bytes: Bytes::Spooled(spool), pos: start, end: None, int_size: 4, off_size: 8, released: 0 }
+    }
+
+    /// Whether this reads a spool that may still be growing.
+    pub fn is_spooled(&self) -> bool {
+        matches!(self.bytes, Bytes::Spooled(_))
+    }
+
     /// Limits reading to offsets before `end`.
     pub fn bounded(mut self, end: u64) -> Self {
         self.end = Some(end);
@@ -145,12 +158,21 @@ impl Input {
                 input.off_size = self.off_size;
                 Some(input)
             }
+            Bytes::Spooled(spool) => {
+                let mut input = Input::spooled(Arc::clone(spool), start);
+                if end != u64::MAX {
+                    input.end = Some(end);
+                }
+                input.int_size = self.int_size;
+                input.off_size = self.off_size;
+                Some(input)
+            }
             Bytes::Stream(_) => None,
         }
     }
 
     pub fn is_seekable(&self) -> bool {
-        matches!(self.bytes, Bytes::Mapped(_))
+        matches!(self.bytes, Bytes::Mapped(_) | Bytes::Spooled(_))
     }
 
 
@@ -185,6 +207,14 @@ impl Input {
                 self.released = self.released.min(pos);
                 Ok(())
             }
+            Bytes::Spooled(_) => {
+                if let Some(end) = self.end.filter(|&end| pos > end) {
+                    return Err(Error::new(ErrorKind::OffsetBeyondEnd { offset: pos, len: end }));
+                }
+                // Whether the bytes exist is known only when they are read.
+                self.pos = pos;
+                Ok(())
+            }
             Bytes::Stream(_) => Err(Error::new(ErrorKind::Io(io::Error::other("cannot seek in a stream"))).at(self.pos)),
         }
     }
@@ -213,6 +243,7 @@ impl Input {
                     Err(e) => return Err(Error::new(ErrorKind::Io(e)).at(self.pos)),
                 }
             },
+            Bytes::Spooled(spool) => spool.read_at(self.pos, &mut buf[..want]).map_err(|e| Error::new(ErrorKind::Io(e)).at(self.pos))?,
         };
         self.pos += n as u64;
         self.release_behind();
@@ -261,6 +292,15 @@ impl Input {
     pub fn skip(&mut self, n: u64) -> Result<()> {
         let start = self.pos;
         match &mut self.bytes {
+            Bytes::Spooled(_) => {
+                if let Some(left) = self.remaining().filter(|&left| n > left) {
+                    self.pos += left;
+                    return Err(Error::new(ErrorKind::Truncated { wanted: n, available: left }).at(start));
+                }
+                // A skip past the final end shows as a short read of what follows.
+                self.pos += n;
+                Ok(())
+            }
             Bytes::Mapped(_) => {
                 let left = self.remaining().unwrap_or(0);
                 if n > left {

@@ -215,7 +215,7 @@ fn parallel(
     // Workers find blocks by offset; a custom archive written to a pipe learns them by one
     // scan over the block headers.
     archive.locate_blocks();
-    let sizes = archive.data_sizes();
+    let sizes = if archive.is_spooled() { archive_order(toc, sel) } else { archive.data_sizes() };
     let rt = runtime()?;
     let mut outcome = Outcome { jobs, ..Outcome::default() };
 
@@ -341,6 +341,28 @@ fn parallel(
     }
     outcome.stage_times.push((Stage::Finish, phase3.elapsed()));
     Ok(outcome)
+}
+
+/// Priorities for a source that arrives in archive order (a pipe being spooled): the earlier
+/// an entry's data comes, the sooner it can start, so a worker never waits on a late table
+/// while an early one sits ready. (Offsets where the TOC has them; else TOC order, the order
+/// pg_dump writes data in.)
+fn archive_order(toc: &Toc, sel: &Selection) -> HashMap<DumpId, u64> {
+    let mut data: Vec<(u64, usize, DumpId)> = sel
+        .data_ids(toc)
+        .into_iter()
+        .filter_map(|id| {
+            let pos = toc.position(id)?;
+            let offset = match toc.entries.get(pos)?.data {
+                pgsurge_archive::DataLocation::Block { offset: Some(o) } => o,
+                _ => u64::MAX,
+            };
+            Some((offset, pos, id))
+        })
+        .collect();
+    data.sort_unstable();
+    let n = data.len() as u64;
+    data.into_iter().enumerate().map(|(rank, (_, _, id))| (id, n - rank as u64)).collect()
 }
 
 /// Checks what the target holds before anything is restored: a schema restore into a
