@@ -215,7 +215,8 @@ fn parallel(
     // Workers find blocks by offset; a custom archive written to a pipe learns them by one
     // scan over the block headers.
     archive.locate_blocks();
-    let sizes = if archive.is_spooled() { archive_order(toc, sel) } else { archive.data_sizes() };
+    let data_bytes = archive.data_sizes();
+    let sizes = if archive.is_spooled() { archive_order(toc, sel) } else { data_bytes.clone() };
     let rt = runtime()?;
     let mut outcome = Outcome { jobs, ..Outcome::default() };
 
@@ -272,7 +273,20 @@ fn parallel(
         readers.push(archive.try_clone_reader().ok_or_else(|| EngineError::NotParallel("this archive cannot be read by several workers at once".into()))?);
     }
     let shared = Shared { scheduler: Mutex::new(SchedulerState { scheduler: Scheduler::new(toc, sel, &pending, &sizes), abort: false }), wake: Condvar::new() };
-    let created = &created_tables;
+    // Only tables worth it get TRUNCATE + COPY in one transaction: the point is to let a
+    // wal_level=minimal server skip WAL for the rows, and for a small table the TRUNCATE (a new
+    // file, the old one unlinked at commit) costs more than it saves. Unknown sizes (a pipe)
+    // keep pg_restore's behaviour.
+    let data_of: HashMap<DumpId, DumpId> = toc.entries.iter().filter(|te| te.desc_is("TABLE DATA")).filter_map(|te| Some((*te.dependencies.first()?, te.dump_id))).collect();
+    let wrapped: HashMap<DumpId, bool> = created_tables
+        .iter()
+        .map(|(&table, &ok)| {
+            let big_enough = data_of.get(&table).and_then(|d| data_bytes.get(d)).is_none_or(|&n| n >= WRAP_MIN_BYTES);
+            (table, ok && big_enough)
+        })
+        .collect();
+    let tables = Tables { created: &created_tables, wrapped: &wrapped };
+    let tables = &tables;
     let worker_db = dbname.as_deref();
     let results: Vec<Result<WorkerTotals, EngineError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = readers
@@ -281,7 +295,7 @@ fn parallel(
             .map(|(worker, reader)| {
                 let shared = &shared;
                 scope.spawn(move || {
-                    let r = work(worker, reader, toc, sel, opts, connector, worker_db, events, shared, created);
+                    let r = work(worker, reader, toc, sel, opts, connector, worker_db, events, shared, tables);
                     if r.is_err() {
                         if let Ok(mut st) = shared.scheduler.lock() {
                             st.abort = true;
@@ -343,6 +357,10 @@ fn parallel(
     Ok(outcome)
 }
 
+/// Archive bytes of table data below which a worker loads a table created in this run
+/// without the TRUNCATE that pg_restore puts first.
+const WRAP_MIN_BYTES: u64 = 1 << 20;
+
 /// Priorities for a source that arrives in archive order (a pipe being spooled): the earlier
 /// an entry's data comes, the sooner it can start, so a worker never waits on a late table
 /// while an early one sits ready. (Offsets where the TOC has them; else TOC order, the order
@@ -382,6 +400,14 @@ fn renderer_target_succeeded(renderer: &Renderer<'_>) -> bool {
     renderer.target_succeeded()
 }
 
+/// What phase 1 learnt about the tables it created, for the workers.
+struct Tables<'a> {
+    /// TABLE dump id → created without error.
+    created: &'a HashMap<DumpId, bool>,
+    /// TABLE dump id → load its data after a TRUNCATE in the same transaction.
+    wrapped: &'a HashMap<DumpId, bool>,
+}
+
 #[derive(Debug, Default)]
 struct WorkerTotals {
     errors: u64,
@@ -402,7 +428,7 @@ fn work(
     dbname: Option<&str>,
     events: &(dyn Fn(EngineEvent) + Sync),
     shared: &Shared,
-    created: &HashMap<DumpId, bool>,
+    tables: &Tables<'_>,
 ) -> Result<WorkerTotals, EngineError> {
     let rt = runtime()?;
     let mut session = Session::connect(&rt, connector, dbname, opts, toc, events)?;
@@ -445,11 +471,11 @@ fn work(
         // Data of a table this run created goes in right after a TRUNCATE in the same
         // transaction, so the server can skip WAL for it (wal_level=minimal), as pg_restore does.
         let wrap = te.desc_is("TABLE DATA")
-            && te.dependencies.first().is_some_and(|t| created.get(t) == Some(&true))
+            && te.dependencies.first().is_some_and(|t| tables.wrapped.get(t) == Some(&true))
             && sel.entry(index).is_some_and(|e| e.wanted.data)
             && !loads_via_partition_root(te);
         let result = {
-            let failed = created.iter().filter(|(_, ok)| !**ok).map(|(id, _)| *id);
+            let failed = tables.created.iter().filter(|(_, ok)| !**ok).map(|(id, _)| *id);
             let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker();
             if opts.no_data_for_failed_tables {
                 renderer = renderer.with_failed_tables(failed);
