@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pgsurge_restore::engine::{EngineEvent, Failure, ItemRecord, Outcome, Stage};
 use serde_json::json;
 
-use crate::messages::Program;
+use crate::messages::{human_bytes, Program};
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -379,20 +379,6 @@ fn hint(cause: &str, sqlstate: Option<&str>) -> Option<&'static str> {
     }
 }
 
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} bytes")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,8 @@ use super::ExitStatus;
 use crate::cli::RestoreArgs;
 use crate::messages::Program;
 use crate::options::Plan;
-use crate::report::{human_bytes, Reporter};
+use crate::messages::human_bytes;
+use crate::report::Reporter;
 
 pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive, selection: &Selection, prog: &Program) -> ExitStatus {
     let request = ConnectRequest {
@@ -84,21 +85,8 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
         }
         Err(EngineError::Render(e)) => {
             prog.error(&e);
-            if let Some(a) = e.archive_error() {
-                let l = a.location();
-                let mut at = Vec::new();
-                if let Some(entry) = &l.entry {
-                    at.push(entry.to_string());
-                }
-                if let Some(file) = &l.file {
-                    at.push(format!("file `{}`", file.display()));
-                }
-                if let Some(offset) = l.offset {
-                    at.push(format!("byte {offset}"));
-                }
-                if !at.is_empty() {
-                    prog.hint(format_args!("the archive is damaged or incomplete at {}; `pgsurge verify` checks all of it", at.join(", ")));
-                }
+            if let Some(at) = e.archive_error().and_then(|a| super::restore::describe_location(a.location())) {
+                prog.hint(format_args!("the archive is damaged or incomplete at {at}; `pgsurge verify` checks all of it"));
             }
             reporter.stopped_summary();
             ExitStatus::Failure

@@ -170,7 +170,7 @@ fn write_script(archive: &mut Archive, selection: &select::Selection, options: &
 
 /// "entry 12 (TABLE DATA public.t), file `3456.dat.gz`, byte 789", or `None` when the error
 /// carries no location.
-fn describe_location(location: &pgsurge_archive::Location) -> Option<String> {
+pub(super) fn describe_location(location: &pgsurge_archive::Location) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(entry) = &location.entry {
         parts.push(entry.to_string());

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::ExitStatus;
 use crate::cli::VerifyArgs;
-use crate::messages::Program;
+use crate::messages::{human_bytes, Program};
 
 pub fn run(args: VerifyArgs, prog: &Program) -> ExitStatus {
     let format = match args.format.as_deref() {
@@ -141,20 +141,6 @@ fn print_json(source: &Source, archive: &Archive, report: &Report) -> io::Result
     writeln!(out, "{doc:#}")
 }
 
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1000.0 && unit + 1 < UNITS.len() {
-        v /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
 
 fn print_table(archive: &Archive, report: &Report) -> io::Result<()> {
     let mut out = io::stdout().lock();
@@ -187,10 +173,10 @@ fn print_table(archive: &Archive, report: &Report) -> io::Result<()> {
         t.tables,
         t.rows,
         t.table_bytes,
-        human(t.table_bytes),
+        human_bytes(t.table_bytes),
         t.large_objects,
         t.lo_bytes,
-        human(t.lo_bytes),
+        human_bytes(t.lo_bytes),
         if t.errors == 0 { "archive is sound".to_owned() } else { format!("{} damaged entries", t.errors) }
     )
 }

@@ -132,15 +132,7 @@ impl Archive {
     /// for the whole source and are then read from `path`, the spool's file.
     pub fn open_spooled(spool: Arc<Spool>, path: &Path, format: Option<Format>) -> Result<Archive> {
         let mut input = Input::spooled(Arc::clone(&spool), 0);
-        let format = match format {
-            Some(f) => f,
-            None => {
-                let mut probe = Vec::new();
-                let f = detect(&mut input, &mut probe)?;
-                input.seek(0)?;
-                f
-            }
-        };
+        let format = detect_and_rewind(&mut input, format)?;
         match format {
             Format::Custom => Self::custom(input),
             _ => {
@@ -169,15 +161,7 @@ impl Archive {
     fn open_map(map: Arc<MappedFile>, format: Option<Format>) -> Result<Archive> {
         let len = map.len();
         let mut input = Input::mapped(Arc::clone(&map), 0, len);
-        let format = match format {
-            Some(f) => f,
-            None => {
-                let mut probe = Vec::new();
-                let f = detect(&mut input, &mut probe)?;
-                input.seek(0)?;
-                f
-            }
-        };
+        let format = detect_and_rewind(&mut input, format)?;
         match format {
             Format::Custom => Self::custom(input),
             Format::Tar => Self::tar_indexed(input),
@@ -468,6 +452,18 @@ fn stdin_file() -> io::Result<File> {
 }
 
 /// Detects the format from the first bytes (§11), leaving them in `probe`.
+/// The given format, or the one the first bytes of a random-access input show (the input is
+/// then back at its start).
+fn detect_and_rewind(input: &mut Input, format: Option<Format>) -> Result<Format> {
+    if let Some(f) = format {
+        return Ok(f);
+    }
+    let mut probe = Vec::new();
+    let f = detect(input, &mut probe)?;
+    input.seek(0)?;
+    Ok(f)
+}
+
 fn detect(input: &mut Input, probe: &mut Vec<u8>) -> Result<Format> {
     let mut buf = [0u8; 512];
     let mut filled = 0;

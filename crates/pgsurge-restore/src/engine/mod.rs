@@ -134,6 +134,17 @@ impl From<RenderError> for EngineError {
     }
 }
 
+/// The renderer's warning and `-v` progress callbacks, as engine events.
+fn log_sinks<'a>(opts: &'a RestoreOptions, events: &'a (dyn Fn(EngineEvent) + Sync)) -> (impl FnMut(String) + 'a, impl FnMut(String) + 'a) {
+    let warn = move |w: String| events(EngineEvent::Warning(w));
+    let info = move |m: String| {
+        if opts.verbose {
+            events(EngineEvent::Info(m))
+        }
+    };
+    (warn, info)
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, EngineError> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(EngineError::Runtime)
 }
@@ -168,12 +179,7 @@ fn serial(archive: &mut Archive, toc: &Toc, sel: &Selection, opts: &RestoreOptio
     events(EngineEvent::Stage(Stage::PreData));
     let mut session = Session::connect(&rt, connector, None, opts, toc, events)?;
     preflight(&mut session, sel, opts);
-    let mut warn = |w: String| events(EngineEvent::Warning(w));
-    let mut info = |m: String| {
-        if opts.verbose {
-            events(EngineEvent::Info(m))
-        }
-    };
+    let (mut warn, mut info) = log_sinks(opts, events);
     let result = Renderer::new(archive, toc, sel, opts, &mut session, &mut warn, &mut info).run();
     session.finish_entry();
     result?;
@@ -210,7 +216,7 @@ fn parallel(
     events: &(dyn Fn(EngineEvent) + Sync),
 ) -> Result<Outcome, EngineError> {
     if !archive.is_seekable() {
-        return Err(EngineError::NotParallel("parallel restore from a one-pass input (standard input) is not available yet; use -j 1".into()));
+        return Err(EngineError::NotParallel("a parallel restore needs an archive it can read at any offset; restore this one with -j 1".into()));
     }
     // Workers find blocks by offset; a custom archive written to a pipe learns them by one
     // scan over the block headers.
@@ -230,12 +236,7 @@ fn parallel(
     {
         let mut leader = Session::connect(&rt, connector, None, opts, toc, events)?;
         preflight(&mut leader, sel, opts);
-        let mut warn = |w: String| events(EngineEvent::Warning(w));
-        let mut info = |m: String| {
-            if opts.verbose {
-                events(EngineEvent::Info(m))
-            }
-        };
+        let (mut warn, mut info) = log_sinks(opts, events);
         let mut renderer = Renderer::new(archive, toc, sel, opts, &mut leader, &mut warn, &mut info);
         renderer.open()?;
         let mut past_schema = false;
@@ -333,12 +334,7 @@ fn parallel(
     let leftovers = shared.scheduler.into_inner().map(|s| s.scheduler.leftovers()).unwrap_or_default();
     {
         let mut leader = Session::connect(&rt, connector, dbname.as_deref(), opts, toc, events)?;
-        let mut warn = |w: String| events(EngineEvent::Warning(w));
-        let mut info = |m: String| {
-            if opts.verbose {
-                events(EngineEvent::Info(m))
-            }
-        };
+        let (mut warn, mut info) = log_sinks(opts, events);
         let mut renderer = Renderer::new(archive, toc, sel, opts, &mut leader, &mut warn, &mut info);
         for index in leftovers {
             if let Some(te) = toc.entries.get(index) {
@@ -437,12 +433,7 @@ fn work(
     // workers do.
     session.errors = 0;
     let mut totals = WorkerTotals::default();
-    let mut warn = |w: String| events(EngineEvent::Warning(w));
-    let mut info = |m: String| {
-        if opts.verbose {
-            events(EngineEvent::Info(m))
-        }
-    };
+    let (mut warn, mut info) = log_sinks(opts, events);
     loop {
         let index = {
             let Ok(mut st) = shared.scheduler.lock() else { return Err(EngineError::Session("scheduler lock poisoned".into())) };
