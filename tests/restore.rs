@@ -195,3 +195,72 @@ fn damage_found_mid_restore_names_entry_and_offset() {
         cluster.dropdb(&db);
     }
 }
+
+/// libpq's ways of giving a password, against a role the server asks a password of
+/// (scram-sha-256 on the socket): PGPASSWORD, a password file, a URI; a wrong one and `-w`
+/// without one fail with one clear line.
+#[test]
+fn passwords_come_the_libpq_ways() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let hba = cluster.psql("postgres", "SHOW hba_file").trim().to_owned();
+    let rules = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+    if !rules.contains("pw_user") {
+        cluster.psql("postgres", "SET password_encryption = 'scram-sha-256'; CREATE ROLE pw_user LOGIN PASSWORD 'se:kret'");
+        std::fs::write(&hba, format!("local all pw_user scram-sha-256\n{rules}")).expect("write pg_hba.conf");
+        cluster.psql("postgres", "SELECT pg_reload_conf()");
+    }
+    let sample = testdata().join("sample.dump");
+    let sock = cluster.socket_dir().display().to_string();
+    let port = cluster.port().to_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let passfile = dir.path().join("pgpass");
+    // A ':' in the password is escaped in the file.
+    std::fs::write(&passfile, "*:*:*:pw_user:se\\:kret\n").expect("pgpass");
+    std::fs::set_permissions(&passfile, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    let run_as = |conn: Vec<String>, env: &[(&str, &str)]| {
+        let mut args = vec!["restore".to_owned(), "-O".to_owned(), "-x".to_owned(), "-q".to_owned()];
+        args.extend(conn);
+        args.push(sample.display().to_string());
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        crate::harness::run_env(&pgsurge(), &args, &env, None)
+    };
+    let flags = |db: &str| vec!["-h".to_owned(), sock.clone(), "-p".to_owned(), port.clone(), "-U".to_owned(), "pw_user".to_owned(), "-d".to_owned(), db.to_owned()];
+    let new_db = |stem: &str| {
+        let db = fresh_db(cluster, stem);
+        cluster.psql("postgres", &format!("ALTER DATABASE {db} OWNER TO pw_user"));
+        db
+    };
+    let restored = |db: &str| cluster.psql(db, "SELECT count(*) FROM public.customers").trim() == "1000";
+
+    let db = new_db("pgpassword");
+    let out = run_as(flags(&db), &[("PGPASSWORD", "se:kret")]);
+    assert_eq!(out.status, 0, "PGPASSWORD: {}", out.stderr_text());
+    assert!(restored(&db));
+
+    let db = new_db("passfile");
+    let passfile_str = passfile.display().to_string();
+    let out = run_as(flags(&db), &[("PGPASSFILE", passfile_str.as_str())]);
+    assert_eq!(out.status, 0, "PGPASSFILE: {}", out.stderr_text());
+    assert!(restored(&db));
+
+    let db = new_db("uri");
+    let uri = format!("postgresql://pw_user:se%3Akret@/{db}?host={}&port={port}", sock.replace('/', "%2F"));
+    let out = run_as(vec!["-d".to_owned(), uri], &[]);
+    assert_eq!(out.status, 0, "URI: {}", out.stderr_text());
+    assert!(restored(&db));
+
+    let db = new_db("wrong");
+    let out = run_as(flags(&db), &[("PGPASSWORD", "nope")]);
+    let err = out.stderr_text();
+    assert_eq!(out.status, 1, "{err}");
+    assert!(err.contains("password authentication failed for user \"pw_user\""), "{err}");
+    assert!(!err.contains("nope"), "the password must not be printed: {err}");
+    assert_eq!(err.lines().filter(|l| l.contains("error:")).count(), 1, "{err}");
+
+    let mut no_password = flags(&db);
+    no_password.push("-w".to_owned());
+    let out = run_as(no_password, &[]);
+    let err = out.stderr_text();
+    assert_eq!(out.status, 1, "{err}");
+    assert!(err.contains("password"), "{err}");
+}
