@@ -98,6 +98,14 @@ impl<'p> Reporter<'p> {
                     bar.set_prefix(stage_name(stage));
                 }
             }
+            EngineEvent::ServerOlderThanArchive { archive_major, server_major } => {
+                if self.display != Display::Quiet {
+                    self.print(|| {
+                        self.prog.warning(format_args!("the archive was dumped from PostgreSQL {archive_major} and the server runs {server_major}: statements using what {server_major} lacks will fail"));
+                        self.prog.hint(format_args!("restore into a server of version {archive_major} or later, or dump again with the pg_dump of the target's version"));
+                    });
+                }
+            }
             EngineEvent::TargetNotEmpty { relations } => {
                 if self.display != Display::Quiet {
                     self.print(|| {

@@ -264,3 +264,20 @@ fn passwords_come_the_libpq_ways() {
     assert_eq!(out.status, 1, "{err}");
     assert!(err.contains("password"), "{err}");
 }
+
+/// pg_dump 18's archive into a PostgreSQL 14 server: pgsurge says up front why statements
+/// will fail (the subscription's `streaming = parallel` here), and still restores the rest.
+#[test]
+fn newer_archive_into_older_server_is_announced() {
+    if pg_bindir_or_skip(14).is_none() {
+        return;
+    }
+    let Some(cluster) = Cluster::shared(14) else { return };
+    let db = fresh_db(cluster, "newer");
+    let out = restore(Tool::Pgsurge, cluster, &db, &archive("pg18/src.custom.gzip.dump"), &["-j", "2"], false);
+    let err = out.stderr_text();
+    assert_eq!(out.status, 1, "{err}");
+    assert!(err.contains("the archive was dumped from PostgreSQL 18 and the server runs 14"), "{err}");
+    assert_eq!(cluster.psql(&db, "SELECT count(*) FROM public.parent").trim(), "20", "{err}");
+    cluster.dropdb(&db);
+}

@@ -48,6 +48,9 @@ pub enum EngineEvent {
     /// The target database already has relations of its own (and neither `--clean` nor
     /// `--create` was given).
     TargetNotEmpty { relations: u64 },
+    /// The archive was dumped from a newer server major than the target: its SQL may use
+    /// what the target lacks.
+    ServerOlderThanArchive { archive_major: u32, server_major: u32 },
     /// `--create` moved the restore to a new database.
     Reconnected(String),
     /// A stage began.
@@ -160,6 +163,7 @@ pub fn restore(
     events: &(dyn Fn(EngineEvent) + Sync),
 ) -> Result<Outcome, EngineError> {
     let toc = archive.toc().clone();
+    let archive_major = archive.header().server_version.as_ref().and_then(|v| major_of(v));
     let sizes = archive.data_sizes();
     let data: Vec<DumpId> = sel.data_ids(&toc);
     events(EngineEvent::Plan {
@@ -168,17 +172,25 @@ pub fn restore(
         data_bytes: data.iter().filter_map(|id| sizes.get(id)).sum(),
     });
     if jobs <= 1 || opts.single_transaction {
-        return serial(archive, &toc, sel, opts, connector, events);
+        return serial(archive, &toc, sel, opts, connector, events, archive_major);
     }
-    parallel(archive, &toc, sel, opts, jobs, connector, events)
+    parallel(archive, &toc, sel, opts, jobs, connector, events, archive_major)
 }
 
-fn serial(archive: &mut Archive, toc: &Toc, sel: &Selection, opts: &RestoreOptions, connector: &dyn Connector, events: &(dyn Fn(EngineEvent) + Sync)) -> Result<Outcome, EngineError> {
+fn serial(
+    archive: &mut Archive,
+    toc: &Toc,
+    sel: &Selection,
+    opts: &RestoreOptions,
+    connector: &dyn Connector,
+    events: &(dyn Fn(EngineEvent) + Sync),
+    archive_major: Option<u32>,
+) -> Result<Outcome, EngineError> {
     let rt = runtime()?;
     let started = Instant::now();
     events(EngineEvent::Stage(Stage::PreData));
     let mut session = Session::connect(&rt, connector, None, opts, toc, events)?;
-    preflight(&mut session, sel, opts);
+    preflight(&mut session, sel, opts, archive_major);
     let (mut warn, mut info) = log_sinks(opts, events);
     let result = Renderer::new(archive, toc, sel, opts, &mut session, &mut warn, &mut info).run();
     session.finish_entry();
@@ -214,6 +226,7 @@ fn parallel(
     jobs: usize,
     connector: &dyn Connector,
     events: &(dyn Fn(EngineEvent) + Sync),
+    archive_major: Option<u32>,
 ) -> Result<Outcome, EngineError> {
     if !archive.is_seekable() {
         return Err(EngineError::NotParallel("a parallel restore needs an archive it can read at any offset; restore this one with -j 1".into()));
@@ -235,7 +248,7 @@ fn parallel(
     let dbname;
     {
         let mut leader = Session::connect(&rt, connector, None, opts, toc, events)?;
-        preflight(&mut leader, sel, opts);
+        preflight(&mut leader, sel, opts, archive_major);
         let (mut warn, mut info) = log_sinks(opts, events);
         let mut renderer = Renderer::new(archive, toc, sel, opts, &mut leader, &mut warn, &mut info);
         renderer.open()?;
@@ -381,7 +394,11 @@ fn archive_order(toc: &Toc, sel: &Selection) -> HashMap<DumpId, u64> {
 
 /// Checks what the target holds before anything is restored: a schema restore into a
 /// database with relations of its own will collide with them.
-fn preflight(session: &mut Session<'_>, sel: &Selection, opts: &RestoreOptions) {
+fn preflight(session: &mut Session<'_>, sel: &Selection, opts: &RestoreOptions, archive_major: Option<u32>) {
+    let server_major = session.server_version / 10_000;
+    if let Some(archive_major) = archive_major.filter(|&a| server_major >= 10 && a > server_major) {
+        session.emit_event(EngineEvent::ServerOlderThanArchive { archive_major, server_major });
+    }
     if opts.clean || opts.create || !sel.restores_schema() {
         return;
     }
@@ -390,6 +407,13 @@ fn preflight(session: &mut Session<'_>, sel: &Selection, opts: &RestoreOptions) 
             session.emit_event(EngineEvent::TargetNotEmpty { relations });
         }
     }
+}
+
+/// The major version in a version string such as `18.1 (Debian 18.1-1)` or `9.6.24`
+/// (9.6 → 9, which is older than anything a target here runs).
+fn major_of(version: &[u8]) -> Option<u32> {
+    let digits: Vec<u8> = version.iter().copied().take_while(u8::is_ascii_digit).collect();
+    std::str::from_utf8(&digits).ok()?.parse().ok()
 }
 
 fn renderer_target_succeeded(renderer: &Renderer<'_>) -> bool {
