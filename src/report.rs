@@ -343,7 +343,7 @@ fn group_failures(failures: &[Failure]) -> Vec<FailureGroup> {
             Some(FailureGroup { hint: hint(&acc.first, key.1.as_deref()), cause, sqlstate: key.1, count: acc.count })
         })
         .collect();
-    groups.sort_by(|a, b| b.count.cmp(&a.count));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.count));
     groups
 }
 

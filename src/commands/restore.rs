@@ -19,7 +19,7 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
         if args.help {
             print_restore_help(prog);
         } else {
-            println!("pg_restore (PostgreSQL) 18.6 (pgsurge {})", env!("CARGO_PKG_VERSION"));
+            let _ = writeln!(io::stdout().lock(), "pg_restore (PostgreSQL) 18.6 (pgsurge {})", env!("CARGO_PKG_VERSION"));
         }
         return ExitStatus::Success;
     }

@@ -33,7 +33,7 @@ pub fn run(args: VerifyArgs, prog: &Program) -> ExitStatus {
         Err(e) => {
             if args.json {
                 let doc = json!({ "archive": source.to_string(), "sound": false, "error": e.to_string() });
-                println!("{doc}");
+                let _ = writeln!(io::stdout().lock(), "{doc}");
             }
             prog.error(format_args!("{source}: {e}"));
             return ExitStatus::Failure;

@@ -214,7 +214,6 @@ impl Archive {
         // Parse the TOC within the member's window, then let the stream run free again.
         let mut windowed = WindowedStream { input: &mut input, end: member.data_start + member.size };
         let (header, toc) = Self::tar_toc(&mut windowed.as_input()?)?;
-        drop(windowed);
         Ok(Archive { header, toc, format: Format::Tar, backend: Backend::TarStream { input, walk, current: Some(member) } })
     }
 

@@ -45,41 +45,46 @@ pub struct Location {
 
 /// An error reading an archive: what went wrong, and where.
 #[derive(Debug)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+/// Boxed so that `Result<T, Error>` stays the size of a pointer beside `T`: errors are rare,
+/// results are everywhere.
+#[derive(Debug)]
+struct Inner {
     kind: ErrorKind,
     location: Location,
 }
 
 impl Error {
     pub fn new(kind: ErrorKind) -> Self {
-        Error { kind, location: Location::default() }
+        Error(Box::new(Inner { kind, location: Location::default() }))
     }
 
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     pub fn location(&self) -> &Location {
-        &self.location
+        &self.0.location
     }
 
     pub(crate) fn at(mut self, offset: u64) -> Self {
-        if self.location.offset.is_none() {
-            self.location.offset = Some(offset);
+        if self.0.location.offset.is_none() {
+            self.0.location.offset = Some(offset);
         }
         self
     }
 
     pub(crate) fn in_file(mut self, file: impl Into<PathBuf>) -> Self {
-        if self.location.file.is_none() {
-            self.location.file = Some(file.into());
+        if self.0.location.file.is_none() {
+            self.0.location.file = Some(file.into());
         }
         self
     }
 
     pub(crate) fn for_entry(mut self, entry: EntryLabel) -> Self {
-        if self.location.entry.is_none() {
-            self.location.entry = Some(entry);
+        if self.0.location.entry.is_none() {
+            self.0.location.entry = Some(entry);
         }
         self
     }
@@ -108,16 +113,16 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(entry) = &self.location.entry {
+        if let Some(entry) = &self.0.location.entry {
             write!(f, "{entry}: ")?;
         }
-        if let Some(file) = &self.location.file {
+        if let Some(file) = &self.0.location.file {
             write!(f, "`{}`: ", file.display())?;
         }
-        if let Some(offset) = self.location.offset {
+        if let Some(offset) = self.0.location.offset {
             write!(f, "at byte {offset}: ")?;
         }
-        write!(f, "{}", self.kind)
+        write!(f, "{}", self.0.kind)
     }
 }
 
