@@ -50,6 +50,8 @@ struct State {
     rows: u64,
     bytes: u64,
     in_flight: BTreeMap<usize, String>,
+    /// Bytes sent so far by the entries in flight, by connection.
+    in_flight_bytes: BTreeMap<usize, u64>,
     failures: Vec<Failure>,
     timeline: Vec<ItemRecord>,
     last_line: Option<Instant>,
@@ -66,7 +68,7 @@ impl<'p> Reporter<'p> {
         };
         let bar = (display == Display::Bar).then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(4));
-            let style = ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} entries · {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ");
+            let style = ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} entries · {elapsed} elapsed, ~{eta} left · {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ");
             bar.set_style(style);
             bar
         });
@@ -122,6 +124,9 @@ impl<'p> Reporter<'p> {
             EngineEvent::ItemStarted { worker, label, .. } => {
                 st.in_flight.insert(worker, label);
             }
+            EngineEvent::Progress { worker, bytes } => {
+                st.in_flight_bytes.insert(worker, bytes);
+            }
             EngineEvent::ItemFinished(item) => {
                 if self.verbose {
                     let rows = if item.desc == "TABLE DATA" { format!(", {} rows", item.rows) } else { String::new() };
@@ -129,6 +134,7 @@ impl<'p> Reporter<'p> {
                     self.print(|| self.prog.info(format_args!("finished {} in {:.2} s on connection {}{rows}{outcome}", item.label, item.elapsed.as_secs_f64(), item.worker)));
                 }
                 st.in_flight.remove(&item.worker);
+                st.in_flight_bytes.remove(&item.worker);
                 st.items_done += 1;
                 if item.desc == "TABLE DATA" {
                     st.data_done += 1;
@@ -151,14 +157,15 @@ impl<'p> Reporter<'p> {
 
     fn show_progress(&self, st: &mut State) {
         let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
-        let rate = st.bytes as f64 / elapsed;
+        let bytes = st.bytes + st.in_flight_bytes.values().sum::<u64>();
+        let rate = bytes as f64 / elapsed;
         let flight: Vec<&str> = st.in_flight.values().map(String::as_str).take(4).collect();
         let msg = format!(
             "tables {}/{} · {} rows · {} ({}/s){}",
             st.data_done,
             st.data_items,
             st.rows,
-            human_bytes(st.bytes),
+            human_bytes(bytes),
             human_bytes(rate as u64),
             if flight.is_empty() { String::new() } else { format!(" · now: {}", flight.join(", ")) }
         );

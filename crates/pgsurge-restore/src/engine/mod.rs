@@ -57,6 +57,8 @@ pub enum EngineEvent {
     Stage(Stage),
     /// A worker started / finished a TOC entry.
     ItemStarted { worker: usize, dump_id: DumpId, label: String },
+    /// Table data sent so far by the entry in progress on `worker` (during a COPY).
+    Progress { worker: usize, bytes: u64 },
     ItemFinished(ItemRecord),
 }
 

@@ -312,7 +312,12 @@ impl<'e> Session<'e> {
         }
         let chunk = Bytes::from(std::mem::replace(pending, Vec::with_capacity(COPY_SEND)));
         match self.rt.block_on(sink.send(chunk)) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if let Some(c) = &self.current {
+                    self.emit(EngineEvent::Progress { worker: self.worker, bytes: self.data_bytes - c.bytes });
+                }
+                Ok(())
+            }
             Err(e) if e.as_db_error().is_some() => {
                 let message = format!("COPY failed for table \"{table}\": {}", server_message(&e));
                 self.data = DataState::Discard;
