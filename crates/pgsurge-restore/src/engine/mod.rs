@@ -350,9 +350,12 @@ fn parallel(
     {
         let mut leader = Session::connect(&rt, connector, dbname.as_deref(), opts, toc, events)?;
         let (mut warn, mut info) = log_sinks(opts, events);
-        let mut renderer = Renderer::new(archive, toc, sel, opts, &mut leader, &mut warn, &mut info);
+        let mut renderer = Renderer::new(archive, toc, sel, opts, &mut leader, &mut warn, &mut info)
+            // Each leftover commits on its own: a batch opened here would have no open()
+            // BEGIN before it and no close() COMMIT after it.
+            .for_worker();
         for index in leftovers {
-            if let Some(te) = toc.entries.get(index) {
+            if let Some(te) = toc.entries.get(index).filter(|_| opts.verbose) {
                 events(EngineEvent::Info(format!("processing missed item {} {} {}", te.dump_id, te.desc, te.tag)));
             }
             renderer.restore_at(index)?;
