@@ -69,24 +69,12 @@ pub fn parse_list(text: &[u8], max_dump_id: DumpId, exists: impl Fn(DumpId) -> b
 /// digits, the rest ignored; `None` when there are no digits. Values beyond `long` saturate
 /// and the conversion to `int` keeps the low 32 bits, as C on Linux does.
 fn strtol(s: &[u8]) -> Option<DumpId> {
-    let mut i = s.iter().take_while(|&&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)).count();
-    let negative = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    let digits = s[i..].iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 {
+    let (negative, digits) = crate::listing::c_sign_and_digits(s);
+    if digits.is_empty() {
         return None;
     }
     let mut value: i128 = 0;
-    for &d in &s[i..i + digits] {
+    for &d in digits {
         value = (value * 10 + i128::from(d - b'0')).min(i128::from(i64::MAX) + 1);
     }
     let long = if negative { (-value).max(i128::from(i64::MIN)) } else { value.min(i128::from(i64::MAX)) };

@@ -64,10 +64,9 @@ pub fn write_listing(archive: &Archive, sel: &Selection, opts: &RestoreOptions, 
     Ok(())
 }
 
-/// A catalog id as pg_restore holds it after `sscanf(s, "%u")`: leading whitespace and a
-/// sign allowed, digits converted like `strtoul` (negative values wrap, overflow saturates,
-/// then the result is cut to 32 bits); 0 when there are no digits.
-pub(crate) fn catalog_oid(s: &[u8]) -> u32 {
+/// What C's number conversions (`strtol`, `strtoul`, `%u`) read: leading whitespace, an
+/// optional sign, then the run of decimal digits (possibly empty).
+pub(crate) fn c_sign_and_digits(s: &[u8]) -> (bool, &[u8]) {
     let mut i = s.iter().take_while(|&&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)).count();
     let negative = match s.get(i) {
         Some(b'-') => {
@@ -80,10 +79,20 @@ pub(crate) fn catalog_oid(s: &[u8]) -> u32 {
         }
         _ => false,
     };
+    let rest = &s[i..];
+    let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    (negative, &rest[..n])
+}
+
+/// A catalog id as pg_restore holds it after `sscanf(s, "%u")`: leading whitespace and a
+/// sign allowed, digits converted like `strtoul` (negative values wrap, overflow saturates,
+/// then the result is cut to 32 bits); 0 when there are no digits.
+pub(crate) fn catalog_oid(s: &[u8]) -> u32 {
+    let (negative, digits) = c_sign_and_digits(s);
     let mut value: u64 = 0;
     let mut overflow = false;
     let mut any = false;
-    for &d in s[i..].iter().take_while(|b| b.is_ascii_digit()) {
+    for &d in digits {
         any = true;
         match value.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))) {
             Some(v) => value = v,

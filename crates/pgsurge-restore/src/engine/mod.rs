@@ -166,6 +166,12 @@ pub fn restore(
 ) -> Result<Outcome, EngineError> {
     let toc = archive.toc().clone();
     let archive_major = archive.header().server_version.as_ref().and_then(|v| major_of(v));
+    let parallel_run = jobs > 1 && !opts.single_transaction;
+    if parallel_run {
+        // Workers find blocks by offset; a custom archive written to a pipe learns them by
+        // one scan over the block headers (a spool still filling is not scanned ahead).
+        archive.locate_blocks();
+    }
     let sizes = archive.data_sizes();
     let data: Vec<DumpId> = sel.data_ids(&toc);
     events(EngineEvent::Plan {
@@ -173,10 +179,10 @@ pub fn restore(
         data_items: data.iter().filter(|id| toc.get(**id).is_some_and(|te| te.desc_is("TABLE DATA"))).count(),
         data_bytes: data.iter().filter_map(|id| sizes.get(id)).sum(),
     });
-    if jobs <= 1 || opts.single_transaction {
+    if !parallel_run {
         return serial(archive, &toc, sel, opts, connector, events, archive_major);
     }
-    parallel(archive, &toc, sel, opts, jobs, connector, events, archive_major)
+    parallel(archive, &toc, sel, opts, jobs, connector, events, archive_major, sizes)
 }
 
 fn serial(
@@ -229,14 +235,11 @@ fn parallel(
     connector: &dyn Connector,
     events: &(dyn Fn(EngineEvent) + Sync),
     archive_major: Option<u32>,
+    data_bytes: HashMap<DumpId, u64>,
 ) -> Result<Outcome, EngineError> {
     if !archive.is_seekable() {
         return Err(EngineError::NotParallel("a parallel restore needs an archive it can read at any offset; restore this one with -j 1".into()));
     }
-    // Workers find blocks by offset; a custom archive written to a pipe learns them by one
-    // scan over the block headers.
-    archive.locate_blocks();
-    let data_bytes = archive.data_sizes();
     let sizes = if archive.is_spooled() { archive_order(toc, sel) } else { data_bytes.clone() };
     let rt = runtime()?;
     let mut outcome = Outcome { jobs, ..Outcome::default() };
@@ -264,7 +267,7 @@ fn parallel(
             if now {
                 renderer.restore_at(index)?;
                 if te.desc_is("TABLE") && es.wanted.schema {
-                    created_tables.insert(te.dump_id, renderer_target_succeeded(&renderer));
+                    created_tables.insert(te.dump_id, renderer.target_succeeded());
                 }
             } else {
                 pending.push(index);
@@ -273,10 +276,7 @@ fn parallel(
         renderer.commit_batch()?;
         drop(renderer);
         leader.finish_entry();
-        outcome.errors += leader.errors;
-        outcome.large_objects += leader.large_objects;
-        outcome.rows += leader.rows;
-        outcome.data_bytes += leader.data_bytes;
+        outcome.absorb(&Totals::of(&leader, leader.errors));
         dbname = leader.dbname.clone();
     }
     outcome.stage_times.push((Stage::PreData, phase1.elapsed()));
@@ -304,7 +304,7 @@ fn parallel(
     let tables = Tables { created: &created_tables, wrapped: &wrapped };
     let tables = &tables;
     let worker_db = dbname.as_deref();
-    let results: Vec<Result<WorkerTotals, EngineError>> = std::thread::scope(|scope| {
+    let results: Vec<Result<Totals, EngineError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = readers
             .into_iter()
             .enumerate()
@@ -327,12 +327,7 @@ fn parallel(
     let mut first_error = None;
     for r in results {
         match r {
-            Ok(t) => {
-                outcome.errors += t.errors;
-                outcome.large_objects += t.large_objects;
-                outcome.rows += t.rows;
-                outcome.data_bytes += t.bytes;
-            }
+            Ok(t) => outcome.absorb(&t),
             Err(e) => {
                 first_error.get_or_insert(e);
             }
@@ -362,10 +357,7 @@ fn parallel(
         }
         drop(renderer);
         leader.finish_entry();
-        outcome.errors += leader.errors;
-        outcome.large_objects += leader.large_objects;
-        outcome.rows += leader.rows;
-        outcome.data_bytes += leader.data_bytes;
+        outcome.absorb(&Totals::of(&leader, leader.errors));
     }
     outcome.stage_times.push((Stage::Finish, phase3.elapsed()));
     Ok(outcome)
@@ -402,14 +394,14 @@ fn archive_order(toc: &Toc, sel: &Selection) -> HashMap<DumpId, u64> {
 fn preflight(session: &mut Session<'_>, sel: &Selection, opts: &RestoreOptions, archive_major: Option<u32>) {
     let server_major = session.server_version / 10_000;
     if let Some(archive_major) = archive_major.filter(|&a| server_major >= 10 && a > server_major) {
-        session.emit_event(EngineEvent::ServerOlderThanArchive { archive_major, server_major });
+        session.emit(EngineEvent::ServerOlderThanArchive { archive_major, server_major });
     }
     if opts.clean || opts.create || !sel.restores_schema() {
         return;
     }
     if let Some(relations) = session.user_relations() {
         if relations > 0 {
-            session.emit_event(EngineEvent::TargetNotEmpty { relations });
+            session.emit(EngineEvent::TargetNotEmpty { relations });
         }
     }
 }
@@ -421,10 +413,6 @@ fn major_of(version: &[u8]) -> Option<u32> {
     std::str::from_utf8(&digits).ok()?.parse().ok()
 }
 
-fn renderer_target_succeeded(renderer: &Renderer<'_>) -> bool {
-    renderer.target_succeeded()
-}
-
 /// What phase 1 learnt about the tables it created, for the workers.
 struct Tables<'a> {
     /// TABLE dump id → created without error.
@@ -433,12 +421,47 @@ struct Tables<'a> {
     wrapped: &'a HashMap<DumpId, bool>,
 }
 
+/// What one connection did, for the outcome.
 #[derive(Debug, Default)]
-struct WorkerTotals {
+struct Totals {
+    /// Errors as the outcome counts them (for workers: with pg_restore's extra count per
+    /// failed item).
     errors: u64,
     large_objects: u64,
     rows: u64,
     bytes: u64,
+}
+
+impl Totals {
+    fn of(session: &Session<'_>, errors: u64) -> Totals {
+        Totals { errors, large_objects: session.large_objects, rows: session.rows, bytes: session.data_bytes }
+    }
+}
+
+impl Outcome {
+    fn absorb(&mut self, t: &Totals) {
+        self.errors += t.errors;
+        self.large_objects += t.large_objects;
+        self.rows += t.rows;
+        self.data_bytes += t.bytes;
+    }
+}
+
+/// The next item for a worker, waiting while nothing can start; `None` when the parallel
+/// phase is over (or another worker failed).
+fn next_index(shared: &Shared) -> Result<Option<usize>, EngineError> {
+    let poisoned = || EngineError::Session("scheduler lock poisoned".into());
+    let mut st = shared.scheduler.lock().map_err(|_| poisoned())?;
+    loop {
+        if st.abort {
+            return Ok(None);
+        }
+        match st.scheduler.next_item() {
+            Next::Run(i) => return Ok(Some(i)),
+            Next::Done => return Ok(None),
+            Next::Wait => st = shared.wake.wait(st).map_err(|_| poisoned())?,
+        }
+    }
 }
 
 /// One worker: its own connection and archive reader; takes items until none are left.
@@ -454,75 +477,39 @@ fn work(
     events: &(dyn Fn(EngineEvent) + Sync),
     shared: &Shared,
     tables: &Tables<'_>,
-) -> Result<WorkerTotals, EngineError> {
+) -> Result<Totals, EngineError> {
     let rt = runtime()?;
     let mut session = Session::connect(&rt, connector, dbname, opts, toc, events)?;
     session.worker = worker + 1;
     // Errors of the connection's own settings are printed but not counted, as pg_restore's
     // workers do.
     session.errors = 0;
-    let mut totals = WorkerTotals::default();
+    let mut errors = 0;
     let (mut warn, mut info) = log_sinks(opts, events);
-    loop {
-        let index = {
-            let Ok(mut st) = shared.scheduler.lock() else { return Err(EngineError::Session("scheduler lock poisoned".into())) };
-            loop {
-                if st.abort {
-                    totals.large_objects = session.large_objects;
-                    return Ok(totals);
-                }
-                match st.scheduler.next_item() {
-                    Next::Run(i) => break i,
-                    Next::Done => {
-                        totals.large_objects = session.large_objects;
-                        return Ok(totals);
-                    }
-                    Next::Wait => {
-                        st = match shared.wake.wait(st) {
-                            Ok(g) => g,
-                            Err(_) => return Err(EngineError::Session("scheduler lock poisoned".into())),
-                        };
-                    }
-                }
-            }
-        };
+    let failed: Vec<DumpId> = if opts.no_data_for_failed_tables { tables.created.iter().filter(|(_, ok)| !**ok).map(|(id, _)| *id).collect() } else { Vec::new() };
+    while let Some(index) = next_index(shared)? {
         let Some(te) = toc.entries.get(index) else { continue };
-        let (errors_before, rows_before, bytes_before) = (session.errors, session.rows, session.data_bytes);
         // Data of a table this run created goes in right after a TRUNCATE in the same
         // transaction, so the server can skip WAL for it (wal_level=minimal), as pg_restore does.
         let wrap = te.desc_is("TABLE DATA")
             && te.dependencies.first().is_some_and(|t| tables.wrapped.get(t) == Some(&true))
             && sel.entry(index).is_some_and(|e| e.wanted.data)
             && !loads_via_partition_root(te);
-        let result = {
-            let failed = tables.created.iter().filter(|(_, ok)| !**ok).map(|(id, _)| *id);
-            let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker();
-            if opts.no_data_for_failed_tables {
-                renderer = renderer.with_failed_tables(failed);
-            }
-            restore_item(&mut renderer, te, index, wrap)
-        };
-        let entry_errors = session.errors - errors_before;
-        let item_rows = session.rows - rows_before;
-        let item_bytes = session.data_bytes - bytes_before;
-        if let Err(e) = result {
-            return Err(e.into());
+        {
+            let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker().with_failed_tables(failed.iter().copied());
+            restore_item(&mut renderer, te, index, wrap)?;
         }
-        // pg_restore's leader counts a failed item once more besides its statement errors.
-        if entry_errors > 0 {
-            totals.errors += 1;
+        // pg_restore's leader counts a failed item once more besides its statement errors;
+        // the session counts this item's alone.
+        if session.errors > 0 {
+            errors += session.errors + 1;
         }
         session.finish_entry();
-        {
-            let Ok(mut st) = shared.scheduler.lock() else { return Err(EngineError::Session("scheduler lock poisoned".into())) };
-            st.scheduler.complete(index);
-        }
-        shared.wake.notify_all();
-        totals.errors += entry_errors;
-        totals.rows += item_rows;
-        totals.bytes += item_bytes;
         session.errors = 0;
+        shared.scheduler.lock().map_err(|_| EngineError::Session("scheduler lock poisoned".into()))?.scheduler.complete(index);
+        shared.wake.notify_all();
     }
+    Ok(Totals::of(&session, errors))
 }
 
 /// Whether a TABLE DATA entry's rows go in through its partitioned root (pg_dump

@@ -204,16 +204,12 @@ impl<'e> Session<'e> {
         })
     }
 
-    pub fn emit_event(&self, event: EngineEvent) {
-        self.emit(event);
-    }
-
     /// Errors in the current entry so far.
     pub fn entry_errors(&self) -> u64 {
         self.entry_errors
     }
 
-    fn emit(&self, event: EngineEvent) {
+    pub(super) fn emit(&self, event: EngineEvent) {
         (self.events)(event);
     }
 
