@@ -23,7 +23,8 @@ use crate::options::RestoreOptions;
 use crate::render::{RenderError, Renderer};
 use crate::select::{Pass, Selection};
 use schedule::{Next, Scheduler};
-pub use session::{server_message, Session, SqlSplitter};
+pub use session::server_message;
+use session::Session;
 
 /// Why a connection could not be opened, in words a user can act on.
 pub type ConnectFailure = Box<dyn std::error::Error + Send + Sync>;

@@ -204,11 +204,6 @@ impl<'e> Session<'e> {
         })
     }
 
-    /// Errors in the current entry so far.
-    pub fn entry_errors(&self) -> u64 {
-        self.entry_errors
-    }
-
     pub(super) fn emit(&self, event: EngineEvent) {
         (self.events)(event);
     }
