@@ -73,6 +73,9 @@ pub struct RestoreArgs {
     /// Write the restore's facts and per-entry timeline as JSON to FILE (pgsurge).
     #[arg(long = "report", value_name = "FILE", help_heading = "General options")]
     pub report: Option<String>,
+    /// Load every table on one connection, never with help from idle ones, keeping each table's rows in archive order (pgsurge).
+    #[arg(long = "no-split-tables", help_heading = "General options")]
+    pub no_split_tables: bool,
     /// Output version information, then exit.
     #[arg(short = 'V', long = "version", help_heading = "General options")]
     pub version: bool,

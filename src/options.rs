@@ -224,6 +224,7 @@ pub fn check(args: &RestoreArgs) -> Result<Plan, UsageError> {
         // -1 and --transaction-size imply exit-on-error.
         exit_on_error: args.exit_on_error || args.single_transaction || transaction_size.is_some(),
         no_data_for_failed_tables: args.no_data_for_failed_tables,
+        no_split_tables: args.no_split_tables,
         jobs,
         verbose: args.verbose > 0,
         restrict_key: BString::from(restrict_key),

@@ -131,7 +131,11 @@ impl<'p> Reporter<'p> {
                 if self.verbose {
                     let rows = if item.desc == "TABLE DATA" { format!(", {} rows", item.rows) } else { String::new() };
                     let outcome = if item.errors == 0 { String::new() } else { format!(", {} errors", item.errors) };
-                    self.print(|| self.prog.info(format_args!("finished {} in {:.2} s on connection {}{rows}{outcome}", item.label, item.elapsed.as_secs_f64(), item.worker)));
+                    let helped = match item.connections {
+                        0 | 1 => String::new(),
+                        n => format!(" (and {} more)", n - 1),
+                    };
+                    self.print(|| self.prog.info(format_args!("finished {} in {:.2} s on connection {}{helped}{rows}{outcome}", item.label, item.elapsed.as_secs_f64(), item.worker)));
                 }
                 st.in_flight.remove(&item.worker);
                 st.in_flight_bytes.remove(&item.worker);
@@ -272,6 +276,7 @@ impl<'p> Reporter<'p> {
                     "desc": i.desc,
                     "name": i.label,
                     "connection": i.worker,
+                    "connections": i.connections,
                     "start": start,
                     "end": start + i.elapsed.as_secs_f64(),
                     "rows": i.rows,

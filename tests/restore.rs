@@ -281,3 +281,67 @@ fn newer_archive_into_older_server_is_announced() {
     assert_eq!(cluster.psql(&db, "SELECT count(*) FROM public.parent").trim(), "20", "{err}");
     cluster.dropdb(&db);
 }
+
+/// A table far larger than the rest is loaded by several connections at once (idle workers
+/// join its COPY), leaving the database pg_restore leaves; when a row fails, every part rolls
+/// back and the table is loaded again on one connection, so the error, its line number and
+/// the table's contents are pg_restore's.
+#[test]
+fn large_table_loads_over_several_connections() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let src = fresh_db(cluster, "split_src");
+    // About 20 MB of COPY text: over the size from which a table is shared (8 MB of archive
+    // bytes, uncompressed here).
+    cluster.psql(
+        &src,
+        "CREATE TABLE big (id int PRIMARY KEY, k int, note text);
+         INSERT INTO big SELECT g, g % 1000, md5(g::text) || ' ' || repeat('x', g % 40) FROM generate_series(1, 300000) g;
+         CREATE INDEX big_k ON big (k);
+         CREATE TABLE small (id int PRIMARY KEY);
+         INSERT INTO small SELECT generate_series(1, 10);",
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dump = dir.path().join("split.dump");
+    let mut args = vec!["-Fc".to_owned(), "-Z0".to_owned(), "-f".to_owned(), dump.display().to_string()];
+    args.push(src.clone());
+    let out = cluster.run("pg_dump", &args, None);
+    assert_eq!(out.status, 0, "pg_dump: {}", out.stderr_text());
+    cluster.dropdb(&src);
+
+    // Whole database, from the file and from a pipe: the same as pg_restore's, with help.
+    for stdin in [false, true] {
+        let (ref_db, db) = (fresh_db(cluster, "split_ref"), fresh_db(cluster, "split_got"));
+        let want = restore(Tool::PgRestore18, cluster, &ref_db, &dump, &["-j", "3"][..if stdin { 0 } else { 2 }], stdin);
+        assert_eq!(want.status, 0, "{}", want.stderr_text());
+        let report = dir.path().join("report.json");
+        let got = restore(Tool::Pgsurge, cluster, &db, &dump, &["-j", "3", "--report", report.to_str().unwrap_or_default()], stdin);
+        assert_eq!(got.status, 0, "{}", got.stderr_text());
+        let (a, b) = (cluster.fingerprint(&ref_db), cluster.fingerprint(&db));
+        assert!(a == b, "stdin {stdin}: {}", a.diff(&b));
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("JSON");
+        let items = json["items"].as_array().expect("items");
+        let big = items.iter().find(|i| i["desc"] == "TABLE DATA" && i["name"].as_str().is_some_and(|n| n.ends_with(".big"))).expect("big's data in the report");
+        assert!(big["connections"].as_u64() >= Some(2), "stdin {stdin}: big was loaded by {} connection(s)", big["connections"]);
+        assert_eq!(big["rows"].as_u64(), Some(300_000));
+        cluster.dropdb(&ref_db);
+        cluster.dropdb(&db);
+    }
+
+    // Data only, into tables one of whose rows a CHECK constraint refuses.
+    let mut stderr = Vec::new();
+    for tool in [Tool::PgRestore18, Tool::Pgsurge] {
+        let db = fresh_db(cluster, "split_fail");
+        assert_eq!(restore(tool, cluster, &db, &dump, &["-s"], false).status, 0);
+        cluster.psql(&db, "ALTER TABLE public.big ADD CONSTRAINT not_250000 CHECK (id <> 250000)");
+        let out = restore(tool, cluster, &db, &dump, &["-a", "-j", "3"], false);
+        assert_eq!(out.status, 1, "{tool:?}: {}", out.stderr_text());
+        assert_eq!(cluster.psql(&db, "SELECT count(*) FROM public.big").trim(), "0", "{tool:?}: the failed table stays empty");
+        assert_eq!(cluster.psql(&db, "SELECT count(*) FROM public.small").trim(), "10");
+        let err = out.stderr_text();
+        let failure: Vec<String> = err.lines().filter(|l| l.contains("COPY failed") || l.starts_with("DETAIL") || l.starts_with("CONTEXT")).map(|l| l.replacen("pg_restore: ", "", 1).replacen("pgsurge: ", "", 1)).collect();
+        assert!(!failure.is_empty(), "{tool:?}: {err}");
+        stderr.push(failure);
+        cluster.dropdb(&db);
+    }
+    assert_eq!(stderr[0], stderr[1], "the error reads as pg_restore's");
+}

@@ -77,6 +77,8 @@ pub struct RestoreOptions {
     pub exit_on_error: bool,        // -e
     pub no_data_for_failed_tables: bool,
     pub jobs: Option<u32>,          // -j
+    /// Never load one table over several connections (pgsurge's `--no-split-tables`).
+    pub no_split_tables: bool,
     pub verbose: bool,              // -v
     /// The `\restrict` key; the CLI generates one when the user gives none.
     pub restrict_key: BString,

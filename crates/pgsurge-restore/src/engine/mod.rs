@@ -10,11 +10,12 @@
 
 pub mod schedule;
 mod session;
+mod split;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use pgsurge_archive::{Archive, DumpId, Section, Toc};
@@ -25,6 +26,7 @@ use crate::select::{Pass, Selection};
 use schedule::{Next, Scheduler};
 pub use session::server_message;
 use session::Session;
+use split::{SplitBoard, SplitCopy};
 
 /// Why a connection could not be opened, in words a user can act on.
 pub type ConnectFailure = Box<dyn std::error::Error + Send + Sync>;
@@ -86,6 +88,8 @@ pub struct ItemRecord {
     pub rows: u64,
     pub bytes: u64,
     pub errors: u64,
+    /// Connections that loaded its data (more than one when idle workers helped).
+    pub connections: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -224,6 +228,31 @@ struct SchedulerState {
     scheduler: Scheduler,
     /// A worker hit a fatal error: everyone stops taking work.
     abort: bool,
+    /// Tables being loaded that idle workers may help with.
+    splits: Vec<Arc<SplitCopy>>,
+}
+
+impl SplitBoard for Shared {
+    fn post(&self, split: &Arc<SplitCopy>) {
+        if let Ok(mut st) = self.scheduler.lock() {
+            st.splits.push(split.clone());
+        }
+        self.wake.notify_all();
+    }
+
+    fn withdraw(&self, split: &Arc<SplitCopy>) {
+        if let Ok(mut st) = self.scheduler.lock() {
+            st.splits.retain(|s| !Arc::ptr_eq(s, split));
+        }
+    }
+}
+
+/// What a free worker does next.
+enum Job {
+    /// Restore the TOC entry at this index.
+    Run(usize),
+    /// Load a part of a table another worker is loading.
+    Help(Arc<SplitCopy>),
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -289,7 +318,7 @@ fn parallel(
     for _ in 0..jobs {
         readers.push(archive.try_clone_reader().ok_or_else(|| EngineError::NotParallel("this archive cannot be read by several workers at once".into()))?);
     }
-    let shared = Shared { scheduler: Mutex::new(SchedulerState { scheduler: Scheduler::new(toc, sel, &pending, &sizes), abort: false }), wake: Condvar::new() };
+    let shared = Shared { scheduler: Mutex::new(SchedulerState { scheduler: Scheduler::new(toc, sel, &pending, &sizes), abort: false, splits: Vec::new() }), wake: Condvar::new() };
     // Only tables worth it get TRUNCATE + COPY in one transaction: the point is to let a
     // wal_level=minimal server skip WAL for the rows, and for a small table the TRUNCATE (a new
     // file, the old one unlinked at commit) costs more than it saves. Unknown sizes (a pipe)
@@ -302,7 +331,7 @@ fn parallel(
             (table, ok && big_enough)
         })
         .collect();
-    let tables = Tables { created: &created_tables, wrapped: &wrapped };
+    let tables = Tables { created: &created_tables, wrapped: &wrapped, sizes: &data_bytes };
     let tables = &tables;
     let worker_db = dbname.as_deref();
     let results: Vec<Result<Totals, EngineError>> = std::thread::scope(|scope| {
@@ -420,6 +449,19 @@ struct Tables<'a> {
     created: &'a HashMap<DumpId, bool>,
     /// TABLE dump id → load its data after a TRUNCATE in the same transaction.
     wrapped: &'a HashMap<DumpId, bool>,
+    /// Archive bytes of each entry's data, where known.
+    sizes: &'a HashMap<DumpId, u64>,
+}
+
+/// Whether a table's data may be loaded by several connections: large (or of unknown size,
+/// from a pipe), sent as COPY, and needing nothing of the owner's session that a helper's
+/// would lack — the COPY names its schema (archives with a SEARCHPATH entry), and no
+/// `SET SESSION AUTHORIZATION` per object.
+fn splittable(te: &pgsurge_archive::TocEntry, toc: &Toc, opts: &RestoreOptions, sizes: &HashMap<DumpId, u64>) -> bool {
+    let big = sizes.get(&te.dump_id).is_none_or(|&n| n >= split::SPLIT_MIN_BYTES);
+    let copy = te.copy_stmt.as_ref().is_some_and(|c| !c.is_empty());
+    let same_session = opts.no_owner || !opts.use_set_session_authorization;
+    big && copy && same_session && toc.search_path.is_some() && !opts.no_split_tables
 }
 
 /// What one connection did, for the outcome.
@@ -448,9 +490,10 @@ impl Outcome {
     }
 }
 
-/// The next item for a worker, waiting while nothing can start; `None` when the parallel
-/// phase is over (or another worker failed).
-fn next_index(shared: &Shared) -> Result<Option<usize>, EngineError> {
+/// The next job for a worker, waiting while nothing can start; `None` when the parallel
+/// phase is over (or another worker failed). A worker with nothing of its own to start
+/// helps load a table another is loading.
+fn next_job(shared: &Shared) -> Result<Option<Job>, EngineError> {
     let poisoned = || EngineError::Session("scheduler lock poisoned".into());
     let mut st = shared.scheduler.lock().map_err(|_| poisoned())?;
     loop {
@@ -458,9 +501,15 @@ fn next_index(shared: &Shared) -> Result<Option<usize>, EngineError> {
             return Ok(None);
         }
         match st.scheduler.next_item() {
-            Next::Run(i) => return Ok(Some(i)),
+            Next::Run(i) => return Ok(Some(Job::Run(i))),
             Next::Done => return Ok(None),
-            Next::Wait => st = shared.wake.wait(st).map_err(|_| poisoned())?,
+            Next::Wait => {
+                st.splits.retain(|s| s.is_open());
+                if let Some(split) = st.splits.iter().find(|s| s.join()) {
+                    return Ok(Some(Job::Help(split.clone())));
+                }
+                st = shared.wake.wait(st).map_err(|_| poisoned())?;
+            }
         }
     }
 }
@@ -488,15 +537,39 @@ fn work(
     let mut errors = 0;
     let (mut warn, mut info) = log_sinks(opts, events);
     let failed: Vec<DumpId> = if opts.no_data_for_failed_tables { tables.created.iter().filter(|(_, ok)| !**ok).map(|(id, _)| *id).collect() } else { Vec::new() };
-    while let Some(index) = next_index(shared)? {
+    session.set_board(shared);
+    while let Some(job) = next_job(shared)? {
+        let index = match job {
+            Job::Run(index) => index,
+            Job::Help(split) => {
+                if opts.verbose {
+                    if let Some(te) = toc.get(split.dump_id) {
+                        events(EngineEvent::Info(format!("connection {} helps load table \"{}\"", worker + 1, te.tag)));
+                    }
+                }
+                session.help(&split)?;
+                continue;
+            }
+        };
         let Some(te) = toc.entries.get(index) else { continue };
+        let table_data = te.desc_is("TABLE DATA") && sel.entry(index).is_some_and(|e| e.wanted.data) && !loads_via_partition_root(te);
+        let table = te.dependencies.first();
         // Data of a table this run created goes in right after a TRUNCATE in the same
         // transaction, so the server can skip WAL for it (wal_level=minimal), as pg_restore does.
-        let wrap = te.desc_is("TABLE DATA")
-            && te.dependencies.first().is_some_and(|t| tables.wrapped.get(t) == Some(&true))
-            && sel.entry(index).is_some_and(|e| e.wanted.data)
-            && !loads_via_partition_root(te);
+        let wrap = table_data && table.is_some_and(|t| tables.wrapped.get(t) == Some(&true));
+        // A large table is offered to idle workers instead (its parts cannot wait on a
+        // TRUNCATE's lock); should the split load fail, it is loaded again the plain way.
+        let split = table_data && splittable(te, toc, opts, tables.sizes);
+        session.split_next = split;
         {
+            let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker().with_failed_tables(failed.iter().copied());
+            restore_item(&mut renderer, te, index, wrap && !split)?;
+        }
+        session.split_next = false;
+        if session.take_split_failed() {
+            if opts.verbose {
+                events(EngineEvent::Info(format!("loading table \"{}\" again on one connection", te.tag)));
+            }
             let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker().with_failed_tables(failed.iter().copied());
             restore_item(&mut renderer, te, index, wrap)?;
         }

@@ -10,15 +10,17 @@
 
 use std::borrow::Cow;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bstr::ByteSlice;
 use bytes::Bytes;
-use futures_util::SinkExt;
+use futures_util::{Sink, SinkExt};
 use pgsurge_archive::{DumpId, Toc, TocEntry};
 use tokio::runtime::Runtime;
 use tokio_postgres::{Client, CopyInSink, Statement};
 
+use super::split::{RowCutter, SplitBoard, SplitCopy};
 use super::{Connector, EngineEvent, Failure, ItemRecord, Stopped};
 use crate::options::RestoreOptions;
 use crate::render::{session_settings, RenderError, Target};
@@ -35,6 +37,35 @@ enum DataState {
     Discard,
     /// SQL statements (`--inserts` dumps), split at top-level semicolons.
     Sql(SqlSplitter),
+    /// Into this connection's COPY and those of idle workers that join (see `split`).
+    Split(SplitLoad),
+}
+
+/// The owner's side of a table loaded by several connections.
+struct SplitLoad {
+    split: Arc<SplitCopy>,
+    /// Chunks for helpers; dropped when the last row has been handed out.
+    to_helpers: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    /// The owner's own COPY; `None` once it failed.
+    sink: Option<Pin<Box<CopyInSink<Bytes>>>>,
+    cutter: RowCutter,
+    /// The session's data bytes when the load began, restored if it is loaded again.
+    bytes_before: u64,
+}
+
+/// Who takes the next chunk of a split load.
+enum Taker<P> {
+    /// A helper's queue had room (`None`: every helper is gone).
+    Helper(Option<P>),
+    /// The owner's own COPY was ready.
+    Own(Result<(), tokio_postgres::Error>),
+}
+
+impl Drop for SplitLoad {
+    fn drop(&mut self) {
+        // Decided already, or the owner is bailing out: either way no helper may wait on.
+        self.split.abandon();
+    }
 }
 
 pub struct Session<'e> {
@@ -79,6 +110,12 @@ pub struct Session<'e> {
     /// Rows and bytes sent through COPY, for the summary.
     pub rows: u64,
     pub data_bytes: u64,
+    /// Where this worker offers a table to idle workers; `None` outside the parallel phase.
+    board: Option<&'e dyn SplitBoard>,
+    /// Load the next table data with help from idle workers.
+    pub split_next: bool,
+    /// The last split load failed and rolled back: the entry must be loaded again.
+    split_failed: bool,
 }
 
 /// The entry a session is working on.
@@ -90,6 +127,8 @@ struct Current {
     rows: u64,
     bytes: u64,
     errors: u64,
+    /// Connections that loaded its data.
+    connections: usize,
 }
 
 struct LargeObjectWrite {
@@ -117,6 +156,7 @@ impl<'e> Session<'e> {
                 rows: self.rows - c.rows,
                 bytes: self.data_bytes - c.bytes,
                 errors: self.errors.saturating_sub(c.errors),
+                connections: c.connections,
             }));
         }
     }
@@ -160,6 +200,9 @@ impl<'e> Session<'e> {
             dbname: dbname.map(str::to_owned),
             rows: 0,
             data_bytes: 0,
+            board: None,
+            split_next: false,
+            split_failed: false,
         };
         session.setup().map_err(|e| match e {
             RenderError::Target(t) => super::EngineError::Session(t.to_string()),
@@ -368,6 +411,184 @@ impl<'e> Session<'e> {
         Ok(())
     }
 
+    /// Offers tables to idle workers through `board` (the parallel phase).
+    pub fn set_board(&mut self, board: &'e dyn SplitBoard) {
+        self.board = Some(board);
+    }
+
+    /// Whether the last table data was a split load that rolled back and must be loaded
+    /// again (on this connection alone); asking forgets it.
+    pub fn take_split_failed(&mut self) -> bool {
+        std::mem::take(&mut self.split_failed)
+    }
+
+    /// Starts a table's load as the owner of a split: its own part in a transaction, the
+    /// table posted for idle workers. Anything that goes wrong here is left for the plain
+    /// load that follows to report.
+    fn split_start(&mut self, copy: &[u8], te: &TocEntry) -> Result<(), RenderError> {
+        let Some(board) = self.board else { return self.copy_start(copy, te) };
+        let stmt = self.encoding.copy_statement(copy);
+        let Ok(text) = self.encoding.decode(&stmt).map(Cow::into_owned) else { return self.copy_start(copy, te) };
+        self.rt.block_on(self.client.batch_execute("BEGIN")).map_err(fatal)?;
+        match self.rt.block_on(self.client.copy_in::<_, Bytes>(text.as_str())) {
+            Ok(sink) => {
+                let (split, tx) = SplitCopy::new(te.dump_id, text, 2);
+                board.post(&split);
+                self.data = DataState::Split(SplitLoad { split, to_helpers: Some(tx), sink: Some(Box::pin(sink)), cutter: RowCutter::default(), bytes_before: self.data_bytes });
+                Ok(())
+            }
+            Err(e) if e.as_db_error().is_some() => {
+                // Loaded again on its own, which reports the error as pg_restore would; the
+                // failed COPY leaves this connection unusable (see copy_start).
+                self.data = DataState::Discard;
+                self.split_failed = true;
+                self.replace_connection()
+            }
+            Err(e) => Err(fatal(e)),
+        }
+    }
+
+    /// Hands a chunk of rows to the first connection free to take it: this one's COPY, or
+    /// a helper's. After any part failed, the rest of the data is only read.
+    fn split_send(&mut self, chunk: Bytes) -> Result<(), RenderError> {
+        let DataState::Split(load) = &mut self.data else { return Ok(()) };
+        if load.split.failed() {
+            return Ok(());
+        }
+        let Some(sink) = load.sink.as_mut() else { return Ok(()) };
+        let helpers = load.split.helping() > 0;
+        let result = match (&load.to_helpers, helpers) {
+            (Some(tx), true) => self.rt.block_on(async {
+                let taker = tokio::select! {
+                    permit = tx.reserve() => Taker::Helper(permit.ok()),
+                    ready = futures_util::future::poll_fn(|cx| sink.as_mut().poll_ready(cx)) => Taker::Own(ready),
+                };
+                match taker {
+                    Taker::Helper(Some(permit)) => {
+                        permit.send(chunk);
+                        Ok(())
+                    }
+                    Taker::Helper(None) => sink.send(chunk).await,
+                    Taker::Own(Ok(())) => sink.as_mut().start_send(chunk),
+                    Taker::Own(Err(e)) => Err(e),
+                }
+            }),
+            _ => self.rt.block_on(sink.send(chunk)),
+        };
+        match result {
+            Ok(()) => {
+                if let Some(c) = &self.current {
+                    self.emit(EngineEvent::Progress { worker: self.worker, bytes: self.data_bytes - c.bytes });
+                }
+                Ok(())
+            }
+            Err(e) if e.as_db_error().is_some() => {
+                load.sink = None;
+                load.split.fail();
+                Ok(())
+            }
+            Err(e) => Err(fatal(e)),
+        }
+    }
+
+    /// The owner's end of a split load: hands out the rest, waits for the helpers' parts,
+    /// and commits all or rolls all back.
+    fn split_end(&mut self) -> Result<(), RenderError> {
+        let rest = match &mut self.data {
+            DataState::Split(load) => load.cutter.finish(),
+            _ => None,
+        };
+        if let Some(rest) = rest {
+            self.split_send(rest)?;
+        }
+        let DataState::Split(mut load) = std::mem::replace(&mut self.data, DataState::None) else { return Ok(()) };
+        // No more chunks: helpers finish what is queued, then their COPY.
+        drop(load.to_helpers.take());
+        if let Some(board) = self.board {
+            board.withdraw(&load.split);
+        }
+        let mut own_rows = None;
+        if let Some(mut sink) = load.sink.take() {
+            // Chunks queued when the last helper had already left are the owner's to send.
+            let mut sent = Ok(());
+            while let Some(chunk) = load.split.leftover() {
+                sent = self.rt.block_on(sink.send(chunk));
+                if sent.is_err() {
+                    break;
+                }
+            }
+            let finished = match sent {
+                Ok(()) if !load.split.failed() => self.rt.block_on(sink.as_mut().finish()),
+                Ok(()) => Ok(0),
+                Err(e) => Err(e),
+            };
+            match finished {
+                Ok(rows) => own_rows = Some(rows),
+                Err(e) if e.as_db_error().is_some() => {}
+                Err(e) => return Err(fatal(e)),
+            }
+        }
+        let decision = load.split.close(own_rows.is_some());
+        if decision.commit {
+            self.rows += own_rows.unwrap_or(0) + decision.helper_rows;
+            if let Some(c) = &mut self.current {
+                c.connections = 1 + decision.helpers;
+            }
+            return self.execute(b"COMMIT", "could not commit database transaction");
+        }
+        self.rt.block_on(self.client.batch_execute("ROLLBACK")).map_err(fatal)?;
+        self.data_bytes = load.bytes_before;
+        self.split_failed = true;
+        Ok(())
+    }
+
+    /// An idle worker's part of another worker's table: a COPY of the chunks it is handed,
+    /// in a transaction that commits or rolls back with the others. Its failures are not
+    /// reported: the owner loads the table again alone, and that load reports them.
+    pub fn help(&mut self, split: &SplitCopy) -> Result<(), RenderError> {
+        self.flush_all()?;
+        if let Err(e) = self.rt.block_on(self.client.batch_execute("BEGIN")) {
+            split.part_done(None);
+            return Err(fatal(e));
+        }
+        let mut sink = match self.rt.block_on(self.client.copy_in::<_, Bytes>(split.copy.as_str())) {
+            Ok(sink) => Box::pin(sink),
+            Err(e) => {
+                split.part_done(None);
+                if e.as_db_error().is_none() {
+                    return Err(fatal(e));
+                }
+                // As in copy_start: the connection is out of step after a refused COPY.
+                return self.replace_connection();
+            }
+        };
+        let loaded = self.rt.block_on(async {
+            while let Some(chunk) = split.next_chunk().await {
+                if split.failed() {
+                    // Drain, so the owner is never kept waiting on a full queue.
+                    continue;
+                }
+                sink.send(chunk).await?;
+            }
+            if split.failed() {
+                return Ok(None);
+            }
+            sink.as_mut().finish().await.map(Some)
+        });
+        let rows = match loaded {
+            Ok(rows) => rows,
+            Err(e) if e.as_db_error().is_some() => None,
+            Err(e) => {
+                split.part_done(None);
+                return Err(fatal(e));
+            }
+        };
+        drop(sink);
+        split.part_done(rows);
+        let end = if split.verdict() { "COMMIT" } else { "ROLLBACK" };
+        self.rt.block_on(self.client.batch_execute(end)).map_err(fatal)
+    }
+
     /// Everything held back goes out before anything else is sent.
     fn flush_all(&mut self) -> Result<(), RenderError> {
         self.flush_batch()?;
@@ -447,7 +668,7 @@ impl Target for Session<'_> {
             _ => format!("{} {}", te.desc, te.tag),
         };
         self.emit(EngineEvent::ItemStarted { worker: self.worker, dump_id: te.dump_id, label: label.clone() });
-        self.current = Some(Current { dump_id: te.dump_id, desc: te.desc.to_string(), label, started: Instant::now(), rows: self.rows, bytes: self.data_bytes, errors: self.errors });
+        self.current = Some(Current { dump_id: te.dump_id, desc: te.desc.to_string(), label, started: Instant::now(), rows: self.rows, bytes: self.data_bytes, errors: self.errors, connections: 1 });
         self.entry_errors = 0;
         self.entry_line_shown = false;
         self.entry_line = Some(format!(
@@ -471,7 +692,9 @@ impl Target for Session<'_> {
 
     fn data_start(&mut self, te: &TocEntry, copy: Option<&[u8]>) -> Result<(), RenderError> {
         self.flush_all()?;
+        let split = std::mem::take(&mut self.split_next);
         match copy {
+            Some(copy) if split && self.board.is_some() => self.split_start(copy, te),
             Some(copy) => self.copy_start(copy, te),
             None => {
                 self.data = DataState::Sql(SqlSplitter::new(self.toc.std_strings));
@@ -490,6 +713,12 @@ impl Target for Session<'_> {
                 }
                 Ok(())
             }
+            DataState::Split(load) => {
+                if let Some(chunk) = load.cutter.push(bytes) {
+                    self.split_send(chunk)?;
+                }
+                Ok(())
+            }
             DataState::Sql(splitter) => {
                 let statements = splitter.push(bytes);
                 for stmt in statements {
@@ -503,6 +732,9 @@ impl Target for Session<'_> {
 
     fn data_end(&mut self) -> Result<(), RenderError> {
         self.copy_flush()?;
+        if matches!(self.data, DataState::Split(_)) {
+            return self.split_end();
+        }
         match std::mem::replace(&mut self.data, DataState::None) {
             DataState::Copy { mut sink, table, .. } => match self.rt.block_on(sink.as_mut().finish()) {
                 Ok(rows) => {
@@ -518,7 +750,7 @@ impl Target for Session<'_> {
                 }
                 Ok(())
             }
-            DataState::None | DataState::Discard => Ok(()),
+            DataState::None | DataState::Discard | DataState::Split(_) => Ok(()),
         }
     }
 
@@ -562,7 +794,8 @@ fn fatal(e: tokio_postgres::Error) -> RenderError {
     RenderError::Target(format!("lost the connection to the server: {}", server_message(&e)).into())
 }
 
-/// The server's error as libpq prints it: `ERROR:  message`, then DETAIL and HINT lines.
+/// The server's error as libpq prints it: `ERROR:  message`, then DETAIL, HINT, QUERY and
+/// CONTEXT lines.
 pub fn server_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {
@@ -572,6 +805,12 @@ pub fn server_message(e: &tokio_postgres::Error) -> String {
             }
             if let Some(hint) = db.hint() {
                 s.push_str(&format!("\nHINT:  {hint}"));
+            }
+            if let Some(tokio_postgres::error::ErrorPosition::Internal { query, .. }) = db.position() {
+                s.push_str(&format!("\nQUERY:  {query}"));
+            }
+            if let Some(context) = db.where_() {
+                s.push_str(&format!("\nCONTEXT:  {context}"));
             }
             s
         }
