@@ -13,6 +13,12 @@ use std::sync::{Condvar, Mutex};
 /// see new data promptly.
 const CHUNK: usize = 1 << 20;
 
+/// A read met the point where copying the source failed (the source broke, or the spool's
+/// disk filled): the archive itself may be intact.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("reading the input failed: {0}")]
+pub struct SourceFailed(pub String);
+
 #[derive(Debug)]
 pub struct Spool {
     /// The spool file, opened for reading (positioned reads only).
@@ -81,7 +87,7 @@ impl Spool {
         }
         if pos >= st.len {
             return match &st.error {
-                Some(e) => Err(io::Error::other(format!("reading the input failed: {e}"))),
+                Some(e) => Err(io::Error::other(SourceFailed(e.clone()))),
                 None => Ok(0),
             };
         }
