@@ -345,3 +345,33 @@ fn large_table_loads_over_several_connections() {
     }
     assert_eq!(stderr[0], stderr[1], "the error reads as pg_restore's");
 }
+
+/// Under the `pg_restore` name, a serial restore's error output is pg_restore 18's line for
+/// line (messages, `Command was:` with its blank lines, `could not set …` for session
+/// settings), apart from the `transaction_timeout` setting, which pgsurge does not send to
+/// servers older than 17 — one error fewer.
+#[test]
+fn error_output_reads_as_pg_restores() {
+    if pg_bindir_or_skip(14).is_none() {
+        return;
+    }
+    let Some(cluster) = Cluster::shared(14) else { return };
+    let path = archive("pg18/src.custom.gzip.dump");
+    let (ref_db, db) = (fresh_db(cluster, "errs_ref"), fresh_db(cluster, "errs_got"));
+    let want = restore(Tool::PgRestore18, cluster, &ref_db, &path, &[], false);
+    let got = restore(Tool::PgRestoreAlias, cluster, &db, &path, &[], false);
+    assert_eq!((want.status, got.status), (1, 1));
+    let want_text = want.stderr_text();
+    let mut want_lines: Vec<&str> = want_text.lines().collect();
+    let timeout = want_lines.iter().position(|l| l.contains("\"transaction_timeout\"")).expect("pg_restore 18 sets transaction_timeout");
+    want_lines.drain(timeout..timeout + 2);
+    let count = |lines: &[&str]| lines.last().and_then(|l| l.strip_prefix("pg_restore: warning: errors ignored on restore: ")).and_then(|n| n.parse::<u32>().ok());
+    let want_count = count(&want_lines).expect("an error count");
+    let got_text = got.stderr_text();
+    let got_lines: Vec<&str> = got_text.lines().collect();
+    assert_eq!(count(&got_lines), Some(want_count - 1), "{got_text}");
+    let n = want_lines.len() - 1;
+    assert!(want_lines[..n] == got_lines[..got_lines.len() - 1], "{}", crate::harness::diff(want_lines[..n].join("\n").as_bytes(), got_lines[..got_lines.len() - 1].join("\n").as_bytes()).unwrap_or_default());
+    cluster.dropdb(&ref_db);
+    cluster.dropdb(&db);
+}

@@ -9,6 +9,7 @@
 //! caller's reporter.
 
 pub mod schedule;
+mod server_error;
 mod session;
 mod split;
 
@@ -24,7 +25,7 @@ use crate::options::RestoreOptions;
 use crate::render::{RenderError, Renderer};
 use crate::select::{Pass, Selection};
 use schedule::{Next, Scheduler};
-pub use session::server_message;
+pub use server_error::server_message;
 use session::Session;
 use split::{SplitBoard, SplitCopy};
 

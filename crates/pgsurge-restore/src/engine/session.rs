@@ -20,6 +20,7 @@ use pgsurge_archive::{DumpId, Toc, TocEntry};
 use tokio::runtime::Runtime;
 use tokio_postgres::{Client, CopyInSink, Statement};
 
+use super::server_error::{server_message, server_message_in};
 use super::split::{RowCutter, SplitBoard, SplitCopy};
 use super::{Connector, EngineEvent, Failure, ItemRecord, Stopped};
 use crate::options::RestoreOptions;
@@ -289,7 +290,7 @@ impl<'e> Session<'e> {
         }
         match self.rt.block_on(self.client.batch_execute(&text)) {
             Ok(()) => Ok(()),
-            Err(e) if e.as_db_error().is_some() => self.failed(format!("{what}: {}\nCommand was: {text}", server_message(&e)), Some(&e)),
+            Err(e) if e.as_db_error().is_some() => self.failed(format!("{what}: {}\nCommand was: {text}", server_message_in(&e, &text)), Some(&e)),
             Err(e) => Err(fatal(e)),
         }
     }
@@ -310,7 +311,7 @@ impl<'e> Session<'e> {
             }
             Err(e) if e.as_db_error().is_some() => {
                 self.data = DataState::Discard;
-                let reported = self.failed(format!("could not execute query: {}\nCommand was: {text}", server_message(&e)), Some(&e));
+                let reported = self.failed(format!("could not execute query: {}\nCommand was: {text}", server_message_in(&e, &text)), Some(&e));
                 // tokio-postgres 0.7 leaves the connection one ReadyForQuery out of step when
                 // a COPY fails before the server enters copy mode (its own Sync, then the
                 // CopyFail+Sync it sends when the sink is dropped, each get one). Nothing on
@@ -375,7 +376,7 @@ impl<'e> Session<'e> {
         for (text, result) in texts.iter().zip(results) {
             match result {
                 Ok(()) => {}
-                Err(e) if e.as_db_error().is_some() => self.failed(format!("could not execute query: {}\nCommand was: {text}", server_message(&e)), Some(&e))?,
+                Err(e) if e.as_db_error().is_some() => self.failed(format!("could not execute query: {}\nCommand was: {text}", server_message_in(&e, text)), Some(&e))?,
                 Err(e) => return Err(fatal(e)),
             }
         }
@@ -622,6 +623,19 @@ impl Target for Session<'_> {
         self.execute(sql, "could not execute query")
     }
 
+    fn setting(&mut self, sql: &[u8], failure: &str) -> Result<(), RenderError> {
+        self.flush_all()?;
+        let text = match self.encoding.decode(sql) {
+            Ok(t) => t.into_owned(),
+            Err(e) => return self.failed(format!("{failure}: {e}"), None),
+        };
+        match self.rt.block_on(self.client.batch_execute(&text)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.as_db_error().is_some() => self.failed(format!("{failure}: {}", server_message_in(&e, &text)), Some(&e)),
+            Err(e) => Err(fatal(e)),
+        }
+    }
+
     fn batched_command(&mut self, sql: &[u8]) -> Result<(), RenderError> {
         // Stopping at the first error means not sending what follows it.
         if self.exit_on_error {
@@ -792,38 +806,6 @@ impl Target for Session<'_> {
 /// An error that ends the restore: the connection is gone or the protocol broke.
 fn fatal(e: tokio_postgres::Error) -> RenderError {
     RenderError::Target(format!("lost the connection to the server: {}", server_message(&e)).into())
-}
-
-/// The server's error as libpq prints it: `ERROR:  message`, then DETAIL, HINT, QUERY and
-/// CONTEXT lines.
-pub fn server_message(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => {
-            let mut s = format!("{}:  {}", db.severity(), db.message());
-            if let Some(detail) = db.detail() {
-                s.push_str(&format!("\nDETAIL:  {detail}"));
-            }
-            if let Some(hint) = db.hint() {
-                s.push_str(&format!("\nHINT:  {hint}"));
-            }
-            if let Some(tokio_postgres::error::ErrorPosition::Internal { query, .. }) = db.position() {
-                s.push_str(&format!("\nQUERY:  {query}"));
-            }
-            if let Some(context) = db.where_() {
-                s.push_str(&format!("\nCONTEXT:  {context}"));
-            }
-            s
-        }
-        None => {
-            let mut s = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(inner) = source {
-                s.push_str(&format!(": {inner}"));
-                source = inner.source();
-            }
-            s
-        }
-    }
 }
 
 /// The archive's text encoding, and how to turn its bytes into what the connection (always

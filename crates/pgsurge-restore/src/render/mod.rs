@@ -521,8 +521,8 @@ impl Renderer<'_> {
         } else if desc == b"ACL" && te.tag.starts_with(b"LARGE OBJECTS") {
             self.acl_per_blob(te)?;
         } else if !defn.is_empty() {
-            self.cmd(defn)?;
-            self.w(b"\n\n")?;
+            // One command with its blank lines, as pg_restore sends it: a failure shows them.
+            self.cmd(&[defn, b"\n\n"].concat())?;
             // A multi-statement definition counts as several actions in --transaction-size
             // mode; pg_restore counts semicolons, except in function bodies.
             if self.txn_size > 0 && desc != b"FUNCTION" && desc != b"PROCEDURE" {
@@ -558,7 +558,7 @@ impl Renderer<'_> {
                     b";\n\n",
                 ]
                 .concat();
-                self.cmd(&stmt)?;
+                self.target.setting(&stmt, "could not alter table access method")?;
             }
         }
 
@@ -727,7 +727,7 @@ impl Renderer<'_> {
             stmt.extend_from_slice(b", pg_catalog");
         }
         stmt.extend_from_slice(b";\n\n");
-        self.cmd(&stmt)?;
+        self.target.setting(&stmt, &format!("could not set \"search_path\" to \"{}\"", schema.as_bstr()))?;
         self.session.schema = Some(schema.into());
         Ok(())
     }
@@ -746,7 +746,7 @@ impl Renderer<'_> {
         } else {
             [b"SET default_tablespace = ", sql::quote_ident(want).as_ref(), b";\n\n"].concat()
         };
-        self.cmd(&stmt)?;
+        self.target.setting(&stmt, &format!("could not set \"default_tablespace\" to {}", sql::quote_ident(want).as_bstr()))?;
         self.session.tablespace = Some(want.into());
         Ok(())
     }
@@ -761,7 +761,7 @@ impl Renderer<'_> {
             return Ok(());
         }
         let stmt = [b"SET default_table_access_method = ", sql::quote_ident(want).as_ref(), b";\n\n"].concat();
-        self.cmd(&stmt)?;
+        self.target.setting(&stmt, "could not set \"default_table_access_method\"")?;
         self.session.table_am = Some(want.into());
         Ok(())
     }

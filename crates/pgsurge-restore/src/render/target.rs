@@ -29,6 +29,12 @@ pub trait Target {
     /// definition included); a script shows it verbatim.
     fn command(&mut self, sql: &[u8]) -> Result<(), RenderError>;
 
+    /// A session setting pg_restore sends on its own and reports as `failure: <server
+    /// error>`, without the command (`could not set "search_path" to …`).
+    fn setting(&mut self, sql: &[u8], _failure: &str) -> Result<(), RenderError> {
+        self.command(sql)
+    }
+
     /// A command of a long run of independent one-per-object commands (`lo_create`, `ALTER
     /// LARGE OBJECT … OWNER TO`, per-object grants). A database target may send several
     /// before reading their results; it reports and counts each failure as
