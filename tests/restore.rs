@@ -375,3 +375,34 @@ fn error_output_reads_as_pg_restores() {
     cluster.dropdb(&ref_db);
     cluster.dropdb(&db);
 }
+
+/// Under `-v` the server's notices and warnings are printed as pg_restore prints them (its
+/// notice processor logs them at info level; the archive's `client_min_messages = warning`
+/// leaves the warnings): the fixture's publication and subscription draw two, with a hint.
+#[test]
+fn server_warnings_show_under_verbose() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let path = archive("pg18/src.custom.gzip.dump");
+    let mut seen = Vec::new();
+    for tool in [Tool::PgRestore18, Tool::PgRestoreAlias] {
+        let db = fresh_db(cluster, "notices");
+        let out = restore(tool, cluster, &db, &path, &["-v", "-O", "-x"], false);
+        let text = out.stderr_text();
+        let mut warnings = Vec::new();
+        let mut in_warning = false;
+        for line in text.lines() {
+            if line.starts_with("pg_restore: WARNING:") {
+                in_warning = true;
+            } else if !(in_warning && (line.starts_with("HINT:") || line.starts_with("DETAIL:"))) {
+                in_warning = false;
+            }
+            if in_warning {
+                warnings.push(line.to_owned());
+            }
+        }
+        seen.push(warnings);
+        cluster.dropdb(&db);
+    }
+    assert!(seen[0].iter().any(|l| l.contains("wal_level")), "pg_restore printed no warnings: {:?}", seen[0]);
+    assert_eq!(seen[0], seen[1]);
+}

@@ -34,9 +34,9 @@ pub type ConnectFailure = Box<dyn std::error::Error + Send + Sync>;
 
 /// Opens connections to the target server. `dbname` is `None` for the database the user
 /// named, or the database `--create` made. The implementation spawns the connection's
-/// driver task on the current tokio runtime.
+/// driver task on the current tokio runtime, which hands the server's notices to `notices`.
 pub trait Connector: Sync {
-    fn connect<'a>(&'a self, dbname: Option<&'a str>) -> Pin<Box<dyn Future<Output = Result<tokio_postgres::Client, ConnectFailure>> + Send + 'a>>;
+    fn connect<'a>(&'a self, dbname: Option<&'a str>, notices: crate::connect::NoticeHandler) -> Pin<Box<dyn Future<Output = Result<tokio_postgres::Client, ConnectFailure>> + Send + 'a>>;
 }
 
 /// What the engine tells its reporter.
@@ -612,14 +612,14 @@ fn restore_item(renderer: &mut Renderer<'_>, te: &pgsurge_archive::TocEntry, ind
 
 /// Connections as libpq would open them (conninfo, `PG*` environment, `~/.pgpass`, TLS).
 impl Connector for crate::connect::ConnParams {
-    fn connect<'a>(&'a self, dbname: Option<&'a str>) -> Pin<Box<dyn Future<Output = Result<tokio_postgres::Client, ConnectFailure>> + Send + 'a>> {
+    fn connect<'a>(&'a self, dbname: Option<&'a str>, notices: crate::connect::NoticeHandler) -> Pin<Box<dyn Future<Output = Result<tokio_postgres::Client, ConnectFailure>> + Send + 'a>> {
         Box::pin(async move {
             let params = match dbname {
                 Some(name) => self.with_dbname(name),
                 None => self.clone(),
             };
             // The driver task runs on detached; the client's next call reports its end.
-            let (client, _driver) = params.connect().await.map_err(|e| -> ConnectFailure { Box::new(e) })?;
+            let (client, _driver) = params.connect_with_notices(notices).await.map_err(|e| -> ConnectFailure { Box::new(e) })?;
             Ok(client)
         })
     }

@@ -19,6 +19,11 @@ pub fn server_message_in(e: &tokio_postgres::Error, query: &str) -> String {
     render(e, Some(query))
 }
 
+/// A NOTICE or WARNING the server sent, as libpq formats it for its notice processor.
+pub fn notice_message(db: &tokio_postgres::error::DbError) -> String {
+    render_db(db, None)
+}
+
 fn render(e: &tokio_postgres::Error, query: Option<&str>) -> String {
     let Some(db) = e.as_db_error() else {
         let mut s = e.to_string();
@@ -29,6 +34,10 @@ fn render(e: &tokio_postgres::Error, query: Option<&str>) -> String {
         }
         return s;
     };
+    render_db(db, query)
+}
+
+fn render_db(db: &tokio_postgres::error::DbError, query: Option<&str>) -> String {
     let mut s = format!("{}:  {}", db.severity(), db.message());
     let excerpt = match db.position() {
         Some(ErrorPosition::Original(pos)) => match query {

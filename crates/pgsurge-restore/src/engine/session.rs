@@ -20,7 +20,7 @@ use pgsurge_archive::{DumpId, Toc, TocEntry};
 use tokio::runtime::Runtime;
 use tokio_postgres::{Client, CopyInSink, Statement};
 
-use super::server_error::{server_message, server_message_in};
+use super::server_error::{notice_message, server_message, server_message_in};
 use super::split::{RowCutter, SplitBoard, SplitCopy};
 use super::{Connector, EngineEvent, Failure, ItemRecord, Stopped};
 use crate::options::RestoreOptions;
@@ -117,6 +117,9 @@ pub struct Session<'e> {
     pub split_next: bool,
     /// The last split load failed and rolled back: the entry must be loaded again.
     split_failed: bool,
+    /// The server's notices, shown under `-v` as pg_restore shows them.
+    notices: std::sync::mpsc::Receiver<String>,
+    notice_handler: crate::connect::NoticeHandler,
 }
 
 /// The entry a session is working on.
@@ -146,6 +149,7 @@ const LO_BATCH_BYTES: usize = 4 * 1024 * 1024;
 impl<'e> Session<'e> {
     /// Reports the entry in progress as finished (the next one starts, or the work ends).
     pub fn finish_entry(&mut self) {
+        self.show_notices();
         if let Some(c) = self.current.take() {
             self.emit(EngineEvent::ItemFinished(ItemRecord {
                 worker: self.worker,
@@ -172,7 +176,14 @@ impl<'e> Session<'e> {
         toc: &'e Toc,
         events: &'e (dyn Fn(EngineEvent) + Sync),
     ) -> Result<Session<'e>, super::EngineError> {
-        let client = rt.block_on(connector.connect(dbname)).map_err(super::EngineError::Connect)?;
+        let (notice_tx, notices) = std::sync::mpsc::channel();
+        let verbose = opts.verbose;
+        let notice_handler: crate::connect::NoticeHandler = Arc::new(move |n: &tokio_postgres::error::DbError| {
+            if verbose {
+                let _ = notice_tx.send(notice_message(n));
+            }
+        });
+        let client = rt.block_on(connector.connect(dbname, notice_handler.clone())).map_err(super::EngineError::Connect)?;
         let exit_on_error = opts.exit_on_error || opts.single_transaction || opts.transaction_size.is_some();
         let mut session = Session {
             rt,
@@ -204,6 +215,8 @@ impl<'e> Session<'e> {
             board: None,
             split_next: false,
             split_failed: false,
+            notices,
+            notice_handler,
         };
         session.setup().map_err(|e| match e {
             RenderError::Target(t) => super::EngineError::Session(t.to_string()),
@@ -248,6 +261,13 @@ impl<'e> Session<'e> {
         })
     }
 
+    /// Prints the notices received so far (`-v` only; nothing is queued otherwise).
+    pub(super) fn show_notices(&self) {
+        while let Ok(notice) = self.notices.try_recv() {
+            self.emit(EngineEvent::Info(notice));
+        }
+    }
+
     pub(super) fn emit(&self, event: EngineEvent) {
         (self.events)(event);
     }
@@ -255,6 +275,7 @@ impl<'e> Session<'e> {
     /// Reports one failed statement and counts it; stops the restore where the options say so.
     /// `cause` is the server's error, when it was the server that refused.
     fn failed(&mut self, message: String, cause: Option<&tokio_postgres::Error>) -> Result<(), RenderError> {
+        self.show_notices();
         if self.opts.verbose && !self.entry_line_shown {
             if let Some(line) = &self.entry_line {
                 self.emit(EngineEvent::Info("while PROCESSING TOC:".into()));
@@ -327,7 +348,7 @@ impl<'e> Session<'e> {
     /// The renderer learns through [`Target::session_lost`] that its idea of the session's
     /// settings is gone.
     fn replace_connection(&mut self) -> Result<(), RenderError> {
-        let client = self.rt.block_on(self.connector.connect(self.dbname.as_deref())).map_err(RenderError::Target)?;
+        let client = self.rt.block_on(self.connector.connect(self.dbname.as_deref(), self.notice_handler.clone())).map_err(RenderError::Target)?;
         self.client = client;
         self.lo_put = None;
         self.session_lost = true;
@@ -663,7 +684,7 @@ impl Target for Session<'_> {
     fn connect(&mut self, dbname: &[u8], _script: &[u8]) -> Result<(), RenderError> {
         self.flush_all()?;
         let name = self.encoding.decode(dbname).map_err(|e| RenderError::Target(e.into()))?.into_owned();
-        let client = self.rt.block_on(self.connector.connect(Some(&name))).map_err(RenderError::Target)?;
+        let client = self.rt.block_on(self.connector.connect(Some(&name), self.notice_handler.clone())).map_err(RenderError::Target)?;
         self.client = client;
         self.lo_put = None;
         self.dbname = Some(name.clone());
@@ -677,6 +698,7 @@ impl Target for Session<'_> {
             return;
         }
         self.finish_entry();
+        self.show_notices();
         let label = match &te.namespace {
             Some(ns) if !ns.is_empty() => format!("{} {}.{}", te.desc, ns, te.tag),
             _ => format!("{} {}", te.desc, te.tag),
