@@ -63,6 +63,32 @@ fn parse_range(value: &str, option: &str) -> Result<u32, UsageError> {
     }
 }
 
+/// Disk a pipe's temporary copy may take during a parallel restore: `PGSURGE_SPOOL_LIMIT`
+/// (bytes, or with a k/M/G suffix; 0 for no limit), else 2 GB.
+fn spool_budget() -> Result<Option<u64>, UsageError> {
+    const DEFAULT: u64 = 2 << 30;
+    let Some(value) = std::env::var_os("PGSURGE_SPOOL_LIMIT") else { return Ok(Some(DEFAULT)) };
+    let text = value.to_string_lossy();
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, ""),
+    };
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1 << 10,
+        "m" | "mb" => 1 << 20,
+        "g" | "gb" => 1 << 30,
+        "t" | "tb" => 1 << 40,
+        _ => 0,
+    };
+    match digits.parse::<u64>().ok().filter(|_| scale > 0).and_then(|n| n.checked_mul(scale)) {
+        Some(0) => Ok(None),
+        Some(n) => Ok(Some(n)),
+        None => Err(UsageError::plain(format!("invalid PGSURGE_SPOOL_LIMIT \"{text}\": give a size such as 500M or 4G (0 for no limit)"))),
+    }
+}
+
 fn parse_section(name: &str) -> Result<SectionChoice, UsageError> {
     match name {
         "pre-data" => Ok(SectionChoice::PreData),
@@ -225,6 +251,7 @@ pub fn check(args: &RestoreArgs) -> Result<Plan, UsageError> {
         exit_on_error: args.exit_on_error || args.single_transaction || transaction_size.is_some(),
         no_data_for_failed_tables: args.no_data_for_failed_tables,
         no_split_tables: args.no_split_tables,
+        spool_budget: spool_budget()?,
         jobs,
         verbose: args.verbose > 0,
         restrict_key: BString::from(restrict_key),

@@ -130,13 +130,16 @@ pub struct SpooledStdin {
 /// Starts copying standard input to a temporary file (in `PGSURGE_SPOOL_DIR`, else `TMPDIR`,
 /// else /var/tmp), removed when the returned handle is dropped. The copy runs as fast as the
 /// pipe delivers, whatever the restore is doing.
-pub fn spool_stdin(prog: &Program) -> Result<SpooledStdin, String> {
+pub fn spool_stdin(prog: &Program, budget: Option<u64>) -> Result<SpooledStdin, String> {
     let dir = std::env::var_os("PGSURGE_SPOOL_DIR").or_else(|| std::env::var_os("TMPDIR")).map_or_else(|| std::path::PathBuf::from("/var/tmp"), std::path::PathBuf::from);
     let advice = "set PGSURGE_SPOOL_DIR to a directory with room for the archive, or restore with -j 1 (one pass, no temporary file)";
     let file = tempfile::Builder::new().prefix("pgsurge-stdin-").tempfile_in(&dir).map_err(|e| format!("could not create a temporary file in \"{}\": {e}; {advice}", dir.display()))?;
     let reader = file.reopen().map_err(|e| format!("could not reopen \"{}\": {e}", file.path().display()))?;
     let mut writer = file.as_file().try_clone().map_err(|e| format!("could not write \"{}\": {e}", file.path().display()))?;
     let spool = Arc::new(Spool::new(reader));
+    // From the start: the restore releases what it is done with once it knows where the
+    // data blocks lie, and clears the budget if it cannot.
+    spool.set_budget(budget);
     let filler = Arc::clone(&spool);
     let path = file.path().display().to_string();
     let quiet = prog.name == "pg_restore";

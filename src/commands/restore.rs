@@ -55,7 +55,7 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
     // A parallel restore needs random access: a pipe is copied to a temporary file as it
     // arrives, and read from there while it fills (pg_restore refuses -j from standard input).
     let spooled = match (&plan.mode, &source) {
-        (Mode::Database(_), Source::Stdin) if database::jobs(&plan.options, prog) > 1 && !stdin_is_file() => match database::spool_stdin(prog) {
+        (Mode::Database(_), Source::Stdin) if database::jobs(&plan.options, prog) > 1 && !stdin_is_file() => match database::spool_stdin(prog, plan.options.spool_budget) {
             Ok(spooled) => Some(spooled),
             Err(message) => {
                 prog.error(message);

@@ -136,6 +136,8 @@ impl Archive {
         match format {
             Format::Custom => Self::custom(input),
             _ => {
+                // Read from the file once it is whole: nothing can be released before.
+                spool.set_budget(None);
                 spool.wait_done().map_err(|e| Error::new(ErrorKind::Io(e)))?;
                 Self::open_path(path, Some(format))
             }
@@ -146,6 +148,34 @@ impl Archive {
     /// the data arrives in archive order.
     pub fn is_spooled(&self) -> bool {
         matches!(&self.backend, Backend::Custom(data) if data.input.is_spooled())
+    }
+
+    /// The spool a spooled custom archive reads (see [`Archive::open_spooled`]).
+    pub fn spool(&self) -> Option<Arc<Spool>> {
+        match &self.backend {
+            Backend::Custom(data) => data.input.spool().cloned(),
+            _ => None,
+        }
+    }
+
+    /// Where each data block of a custom archive lies, `(dump id, start, end)` in file order
+    /// (the last one ends at `u64::MAX`), when the TOC gives every block's offset; `None`
+    /// otherwise (an archive pg_dump wrote to a pipe, or another format).
+    pub fn block_ranges(&self) -> Option<Vec<(DumpId, u64, u64)>> {
+        if !matches!(self.backend, Backend::Custom(_)) {
+            return None;
+        }
+        let mut starts = Vec::new();
+        for te in &self.toc.entries {
+            match te.data {
+                DataLocation::Block { offset: Some(pos) } => starts.push((pos, te.dump_id)),
+                DataLocation::Block { offset: None } => return None,
+                _ => {}
+            }
+        }
+        starts.sort_unstable();
+        let ends: Vec<u64> = starts.iter().skip(1).map(|&(p, _)| p).chain(std::iter::once(u64::MAX)).collect();
+        Some(starts.iter().zip(ends).map(|(&(start, id), end)| (id, start, end)).collect())
     }
 
     /// Opens an archive held in memory (custom or tar), with random access.

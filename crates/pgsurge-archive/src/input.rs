@@ -139,6 +139,14 @@ impl Input {
     }
 
     /// Whether this reads a spool that may still be growing.
+    /// The spool this input reads, if it is one.
+    pub fn spool(&self) -> Option<&Arc<Spool>> {
+        match &self.bytes {
+            Bytes::Spooled(spool) => Some(spool),
+            _ => None,
+        }
+    }
+
     pub fn is_spooled(&self) -> bool {
         matches!(self.bytes, Bytes::Spooled(_))
     }

@@ -3,11 +3,19 @@
 //! waits until the bytes it asks for have arrived. This turns a pipe into a random-access
 //! archive without waiting for its end: a restore can start on the first table while the
 //! last one is still in the pipe.
+//!
+//! Bytes nobody will read again can be released: they are cut out of the file (a hole),
+//! or never written when they have not arrived yet. With a budget, the copy waits while the
+//! bytes held reach it, so the file stays about that size however large the archive — unless
+//! a reader is itself waiting for bytes and nothing has been released for a moment (one
+//! table's data larger than the budget, say): then the copy goes on rather than stall.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 /// Bytes copied per write: large enough to keep the copy cheap, small enough that readers
 /// see new data promptly.
@@ -19,28 +27,116 @@ const CHUNK: usize = 1 << 20;
 #[error("reading the input failed: {0}")]
 pub struct SourceFailed(pub String);
 
+/// How long the copy holds back while a reader waits for bytes and nothing is released.
+const STALL: Duration = Duration::from_secs(1);
+
 #[derive(Debug)]
 pub struct Spool {
-    /// The spool file, opened for reading (positioned reads only).
+    /// The spool file, opened for reading and writing (positioned reads; holes punched).
     file: File,
     state: Mutex<State>,
     grown: Condvar,
+    /// Signalled when bytes are released (room for the copy under a budget).
+    room: Condvar,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
-    /// Bytes written so far.
+    /// Bytes arrived so far.
     len: u64,
     /// The source has ended (or failed).
     done: bool,
     /// Why the source failed, for every reader that reaches the failure.
     error: Option<String>,
+    /// Ranges no one will read, sorted and disjoint.
+    released: Vec<(u64, u64)>,
+    /// At most this many arrived bytes held (not released) before the copy waits.
+    budget: Option<u64>,
+    /// Readers waiting for bytes to arrive.
+    waiting: usize,
+    last_release: Instant,
+}
+
+impl State {
+    /// Arrived bytes not released.
+    fn held(&self) -> u64 {
+        let released: u64 = self.released.iter().map(|&(a, b)| b.min(self.len).saturating_sub(a)).sum();
+        self.len - released
+    }
+
+    fn released_at(&self, pos: u64) -> Option<(u64, u64)> {
+        self.released.iter().copied().find(|&(a, b)| a <= pos && pos < b)
+    }
+
+    /// The first released range starting after `pos`.
+    fn next_release_after(&self, pos: u64) -> Option<u64> {
+        self.released.iter().map(|&(a, _)| a).find(|&a| a > pos)
+    }
+
+    fn add_release(&mut self, start: u64, end: u64) {
+        self.released.push((start, end));
+        self.released.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(self.released.len());
+        for &(a, b) in &self.released {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        self.released = merged;
+    }
 }
 
 impl Spool {
-    /// A spool over `file`, which the filling thread writes through another handle.
+    /// A spool over `file` (open for reading and writing), which the filling thread writes
+    /// through another handle.
     pub fn new(file: File) -> Spool {
-        Spool { file, state: Mutex::new(State::default()), grown: Condvar::new() }
+        let state = State { len: 0, done: false, error: None, released: Vec::new(), budget: None, waiting: 0, last_release: Instant::now() };
+        Spool { file, state: Mutex::new(state), grown: Condvar::new(), room: Condvar::new() }
+    }
+
+    /// Holds at most about `bytes` of arrived, unreleased data (the copy waits for releases);
+    /// `None` copies everything as it comes.
+    pub fn set_budget(&self, bytes: Option<u64>) {
+        self.lock().budget = bytes.map(|b| b.max(1));
+        self.room.notify_all();
+    }
+
+    /// Nobody will read `start..end` again (or at all): its bytes leave the file, or are
+    /// never written. Reading them later is an error.
+    pub fn release(&self, start: u64, end: u64) {
+        if start >= end {
+            return;
+        }
+        let mut st = self.lock();
+        st.add_release(start, end);
+        st.last_release = Instant::now();
+        // The whole merged range goes: file system blocks shared by neighbouring ranges are
+        // freed once both are released.
+        let (from, to) = st.released_at(start).unwrap_or((start, end));
+        let written_end = to.min(st.len);
+        drop(st);
+        if from < written_end {
+            punch_hole(&self.file, from, written_end - from);
+        }
+        self.room.notify_all();
+    }
+
+    /// Bytes arrived and not released.
+    pub fn held(&self) -> u64 {
+        self.lock().held()
+    }
+
+    /// Waits while the budget is spent, unless waiting would leave a reader stalled.
+    fn wait_for_room(&self) {
+        let mut st = self.lock();
+        loop {
+            let Some(budget) = st.budget else { return };
+            if st.held() < budget || (st.waiting > 0 && st.last_release.elapsed() >= STALL) {
+                return;
+            }
+            st = self.room.wait_timeout(st, Duration::from_millis(100)).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -59,7 +155,10 @@ impl Spool {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => break Err(e),
             };
-            if let Err(e) = sink.write_all(&buf[..n]) {
+            // Waiting with the chunk in hand (not before reading it) still holds the source
+            // back, and lets its end be seen without waiting for room.
+            self.wait_for_room();
+            if let Err(e) = self.write_kept(sink, &buf[..n]) {
                 break Err(e);
             }
             let mut st = self.lock();
@@ -78,12 +177,37 @@ impl Spool {
         result.map(|()| len)
     }
 
+    /// Writes the bytes that arrive next, leaving out released ranges.
+    fn write_kept(&self, sink: &File, bytes: &[u8]) -> io::Result<()> {
+        let (start, released) = {
+            let st = self.lock();
+            (st.len, st.released.clone())
+        };
+        let end = start + bytes.len() as u64;
+        let mut pos = start;
+        for (a, b) in released.into_iter().filter(|&(a, b)| a < end && b > start) {
+            if a > pos {
+                sink.write_all_at(&bytes[(pos - start) as usize..(a - start) as usize], pos)?;
+            }
+            pos = pos.max(b.min(end));
+        }
+        if pos < end {
+            sink.write_all_at(&bytes[(pos - start) as usize..], pos)?;
+        }
+        Ok(())
+    }
+
     /// Reads up to `buf.len()` bytes at `pos`, waiting for them to arrive; 0 at the end of the
     /// completed source.
     pub fn read_at(&self, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
         let mut st = self.lock();
+        st.waiting += 1;
         while pos >= st.len && !st.done {
             st = self.grown.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        st.waiting -= 1;
+        if let Some((a, b)) = st.released_at(pos) {
+            return Err(io::Error::other(format!("bytes {a}..{b} of the spooled input were already released")));
         }
         if pos >= st.len {
             return match &st.error {
@@ -91,7 +215,8 @@ impl Spool {
                 None => Ok(0),
             };
         }
-        let avail = usize::try_from(st.len - pos).unwrap_or(usize::MAX);
+        let limit = st.next_release_after(pos).unwrap_or(u64::MAX).min(st.len);
+        let avail = usize::try_from(limit - pos).unwrap_or(usize::MAX);
         drop(st);
         let want = buf.len().min(avail);
         self.file.read_at(&mut buf[..want], pos)
@@ -114,6 +239,15 @@ impl Spool {
         let st = self.lock();
         (st.len, st.done)
     }
+}
+
+/// Gives a file range's disk space back (a hole reading as zeros); a file system that
+/// cannot keeps the bytes, which costs space but nothing else.
+fn punch_hole(file: &File, start: u64, len: u64) {
+    let (Ok(offset), Ok(len)) = (libc::off_t::try_from(start), libc::off_t::try_from(len)) else { return };
+    // SAFETY: fallocate on an open descriptor we own; no memory is passed.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE, offset, len) };
+    let _ = rc;
 }
 
 #[cfg(test)]
@@ -167,6 +301,80 @@ mod tests {
         let mut buf = [0u8; 8];
         assert_eq!(spool.read_at(11, &mut buf).expect("at the end"), 0);
         assert_eq!(spool.wait_done().expect("done"), 11);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn temp_spool(name: &str) -> (std::path::PathBuf, File, Arc<Spool>) {
+        let dir = std::env::temp_dir().join(format!("pgsurge-spool-{name}-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("spool");
+        let writer = File::create(&path).expect("create");
+        let reader = std::fs::OpenOptions::new().read(true).write(true).open(&path).expect("open");
+        (dir, writer, Arc::new(Spool::new(reader)))
+    }
+
+    #[test]
+    fn a_budget_holds_the_copy_until_bytes_are_released() {
+        let (dir, mut writer, spool) = temp_spool("budget");
+        spool.set_budget(Some(3 * CHUNK as u64));
+        let total = 10 * CHUNK;
+        let filler = {
+            let spool = Arc::clone(&spool);
+            std::thread::spawn(move || spool.fill(&mut io::repeat(7).take(total as u64), &mut writer))
+        };
+        // The copy stops once the budget is spent (a chunk may overshoot it).
+        while spool.progress().0 < 3 * CHUNK as u64 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(spool.held() <= 4 * CHUNK as u64, "held {}", spool.held());
+        assert!(!spool.progress().1, "the copy went past its budget");
+        // Giving back what is done lets it go on; released bytes cannot be read.
+        let mut released = 0;
+        while !spool.progress().1 {
+            let (len, _) = spool.progress();
+            if len > released {
+                spool.release(released, len);
+                released = len;
+            }
+            assert!(spool.held() <= 4 * CHUNK as u64, "held {}", spool.held());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(filler.join().expect("filler").expect("fill"), total as u64);
+        let mut buf = [0u8; 4];
+        assert!(spool.read_at(10, &mut buf).is_err(), "a released byte was read");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn released_ranges_are_never_written_and_reads_stop_at_them() {
+        let (dir, mut writer, spool) = temp_spool("skip");
+        spool.release(4, 8);
+        let data = b"0123456789abcdef".to_vec();
+        spool.fill(&mut io::Cursor::new(data), &mut writer).expect("fill");
+        let mut buf = [0u8; 16];
+        // A read from before the hole ends at it.
+        assert_eq!(spool.read_at(0, &mut buf).expect("read"), 4);
+        assert_eq!(&buf[..4], b"0123");
+        assert!(spool.read_at(5, &mut buf).is_err());
+        assert_eq!(spool.read_at(8, &mut buf).expect("read"), 8);
+        assert_eq!(&buf[..8], b"89abcdef");
+        assert_eq!(spool.held(), 12);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_waiting_reader_is_not_left_stalled_by_the_budget() {
+        let (dir, mut writer, spool) = temp_spool("stall");
+        spool.set_budget(Some(CHUNK as u64));
+        let filler = {
+            let spool = Arc::clone(&spool);
+            std::thread::spawn(move || spool.fill(&mut io::repeat(1).take(4 * CHUNK as u64), &mut writer))
+        };
+        // Nothing is ever released, but a reader wants the last byte: it gets it.
+        let mut buf = [0u8; 1];
+        assert_eq!(spool.read_at(4 * CHUNK as u64 - 1, &mut buf).expect("read"), 1);
+        assert_eq!(filler.join().expect("filler").expect("fill"), 4 * CHUNK as u64);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

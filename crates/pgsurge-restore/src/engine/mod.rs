@@ -186,6 +186,10 @@ pub fn restore(
         data_bytes: data.iter().filter_map(|id| sizes.get(id)).sum(),
     });
     if !parallel_run {
+        // One pass in order: a spool would only hold the reader back.
+        if let Some(spool) = archive.spool() {
+            spool.set_budget(None);
+        }
         return serial(archive, &toc, sel, opts, connector, events, archive_major);
     }
     parallel(archive, &toc, sel, opts, jobs, connector, events, archive_major, sizes)
@@ -332,7 +336,8 @@ fn parallel(
             (table, ok && big_enough)
         })
         .collect();
-    let tables = Tables { created: &created_tables, wrapped: &wrapped, sizes: &data_bytes };
+    let (spool, blocks) = limit_spool(archive, toc, sel, opts);
+    let tables = Tables { created: &created_tables, wrapped: &wrapped, sizes: &data_bytes, spool, blocks };
     let tables = &tables;
     let worker_db = dbname.as_deref();
     let results: Vec<Result<Totals, EngineError>> = std::thread::scope(|scope| {
@@ -452,6 +457,36 @@ struct Tables<'a> {
     wrapped: &'a HashMap<DumpId, bool>,
     /// Archive bytes of each entry's data, where known.
     sizes: &'a HashMap<DumpId, u64>,
+    /// A pipe's temporary copy, and where in it each selected entry's data lies: a finished
+    /// entry's bytes are given back.
+    spool: Option<Arc<pgsurge_archive::Spool>>,
+    blocks: HashMap<DumpId, (u64, u64)>,
+}
+
+/// Keeps a pipe's temporary copy to about `spool_budget` bytes (a custom archive whose
+/// TOC has data offsets): what precedes the data and the blocks not restored are released
+/// now, every other block once its entry is done.
+fn limit_spool(archive: &Archive, toc: &Toc, sel: &Selection, opts: &RestoreOptions) -> (Option<Arc<pgsurge_archive::Spool>>, HashMap<DumpId, (u64, u64)>) {
+    let Some(spool) = archive.spool() else { return (None, HashMap::new()) };
+    let (Some(budget), Some(ranges)) = (opts.spool_budget, archive.block_ranges()) else {
+        // Without the blocks' places nothing could be given back: copy all of it.
+        spool.set_budget(None);
+        return (None, HashMap::new());
+    };
+    let wanted: std::collections::HashSet<DumpId> = sel.data_ids(toc).into_iter().collect();
+    if let Some(&(_, first, _)) = ranges.first() {
+        spool.release(0, first);
+    }
+    let mut blocks = HashMap::new();
+    for (id, start, end) in ranges {
+        if wanted.contains(&id) {
+            blocks.insert(id, (start, end));
+        } else {
+            spool.release(start, end);
+        }
+    }
+    spool.set_budget(Some(budget));
+    (Some(spool), blocks)
 }
 
 /// Whether a table's data may be loaded by several connections: large (or of unknown size,
@@ -581,6 +616,9 @@ fn work(
         }
         session.finish_entry();
         session.errors = 0;
+        if let (Some(spool), Some(&(start, end))) = (&tables.spool, tables.blocks.get(&te.dump_id)) {
+            spool.release(start, end);
+        }
         shared.scheduler.lock().map_err(|_| EngineError::Session("scheduler lock poisoned".into()))?.scheduler.complete(index);
         shared.wake.notify_all();
     }
