@@ -315,7 +315,8 @@ impl Archive {
         let mut sizes = HashMap::new();
         match &self.backend {
             Backend::Custom(data) => {
-                let Some(end) = data.input.end() else { return sizes };
+                // A spool still filling has no end yet: every block but the last has a size.
+                let end = data.input.end();
                 let mut starts: Vec<(u64, DumpId)> = self
                     .toc
                     .entries
@@ -328,7 +329,7 @@ impl Archive {
                     .collect();
                 starts.sort_unstable();
                 for (i, &(pos, id)) in starts.iter().enumerate() {
-                    let next = starts.get(i + 1).map_or(end, |&(p, _)| p);
+                    let Some(next) = starts.get(i + 1).map(|&(p, _)| p).or(end) else { continue };
                     sizes.insert(id, next.saturating_sub(pos));
                 }
             }

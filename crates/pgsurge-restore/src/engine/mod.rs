@@ -493,11 +493,20 @@ fn limit_spool(archive: &Archive, toc: &Toc, sel: &Selection, opts: &RestoreOpti
 /// from a pipe), sent as COPY, and needing nothing of the owner's session that a helper's
 /// would lack — the COPY names its schema (archives with a SEARCHPATH entry), and no
 /// `SET SESSION AUTHORIZATION` per object.
-fn splittable(te: &pgsurge_archive::TocEntry, toc: &Toc, opts: &RestoreOptions, sizes: &HashMap<DumpId, u64>) -> bool {
-    let big = sizes.get(&te.dump_id).is_none_or(|&n| n >= split::SPLIT_MIN_BYTES);
+///
+/// `Some(n)`: helpers are invited once the table has produced `n` bytes of COPY text (at
+/// once for a table known to be large, later for one of unknown size).
+fn splittable(te: &pgsurge_archive::TocEntry, toc: &Toc, opts: &RestoreOptions, sizes: &HashMap<DumpId, u64>) -> Option<u64> {
     let copy = te.copy_stmt.as_ref().is_some_and(|c| !c.is_empty());
     let same_session = opts.no_owner || !opts.use_set_session_authorization;
-    big && copy && same_session && toc.search_path.is_some() && !opts.no_split_tables
+    if !copy || !same_session || toc.search_path.is_none() || opts.no_split_tables {
+        return None;
+    }
+    match sizes.get(&te.dump_id) {
+        Some(&n) if n >= split::SPLIT_MIN_BYTES => Some(0),
+        Some(_) => None,
+        None => Some(split::SPLIT_UNKNOWN_AFTER),
+    }
 }
 
 /// What one connection did, for the outcome.
@@ -595,13 +604,13 @@ fn work(
         let wrap = table_data && table.is_some_and(|t| tables.wrapped.get(t) == Some(&true));
         // A large table is offered to idle workers instead (its parts cannot wait on a
         // TRUNCATE's lock); should the split load fail, it is loaded again the plain way.
-        let split = table_data && splittable(te, toc, opts, tables.sizes);
+        let split = if table_data { splittable(te, toc, opts, tables.sizes) } else { None };
         session.split_next = split;
         {
             let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker().with_failed_tables(failed.iter().copied());
-            restore_item(&mut renderer, te, index, wrap && !split)?;
+            restore_item(&mut renderer, te, index, wrap && split.is_none())?;
         }
-        session.split_next = false;
+        session.split_next = None;
         if session.take_split_failed() {
             if opts.verbose {
                 events(EngineEvent::Info(format!("loading table \"{}\" again on one connection", te.tag)));

@@ -52,6 +52,10 @@ struct SplitLoad {
     cutter: RowCutter,
     /// The session's data bytes when the load began, restored if it is loaded again.
     bytes_before: u64,
+    /// COPY text read so far, and how much before idle workers are invited.
+    fed: u64,
+    post_after: u64,
+    posted: bool,
 }
 
 /// Who takes the next chunk of a split load.
@@ -113,8 +117,9 @@ pub struct Session<'e> {
     pub data_bytes: u64,
     /// Where this worker offers a table to idle workers; `None` outside the parallel phase.
     board: Option<&'e dyn SplitBoard>,
-    /// Load the next table data with help from idle workers.
-    pub split_next: bool,
+    /// Load the next table data with help from idle workers, invited once it has produced
+    /// this many bytes of COPY text.
+    pub split_next: Option<u64>,
     /// The last split load failed and rolled back: the entry must be loaded again.
     split_failed: bool,
     /// The server's notices, shown under `-v` as pg_restore shows them.
@@ -213,7 +218,7 @@ impl<'e> Session<'e> {
             rows: 0,
             data_bytes: 0,
             board: None,
-            split_next: false,
+            split_next: None,
             split_failed: false,
             notices,
             notice_handler,
@@ -447,7 +452,7 @@ impl<'e> Session<'e> {
     /// Starts a table's load as the owner of a split: its own part in a transaction, the
     /// table posted for idle workers. Anything that goes wrong here is left for the plain
     /// load that follows to report.
-    fn split_start(&mut self, copy: &[u8], te: &TocEntry) -> Result<(), RenderError> {
+    fn split_start(&mut self, copy: &[u8], te: &TocEntry, post_after: u64) -> Result<(), RenderError> {
         let Some(board) = self.board else { return self.copy_start(copy, te) };
         let stmt = self.encoding.copy_statement(copy);
         let Ok(text) = self.encoding.decode(&stmt).map(Cow::into_owned) else { return self.copy_start(copy, te) };
@@ -455,8 +460,11 @@ impl<'e> Session<'e> {
         match self.rt.block_on(self.client.copy_in::<_, Bytes>(text.as_str())) {
             Ok(sink) => {
                 let (split, tx) = SplitCopy::new(te.dump_id, text, 2);
-                board.post(&split);
-                self.data = DataState::Split(SplitLoad { split, to_helpers: Some(tx), sink: Some(Box::pin(sink)), cutter: RowCutter::default(), bytes_before: self.data_bytes });
+                let posted = post_after == 0;
+                if posted {
+                    board.post(&split);
+                }
+                self.data = DataState::Split(SplitLoad { split, to_helpers: Some(tx), sink: Some(Box::pin(sink)), cutter: RowCutter::default(), bytes_before: self.data_bytes, fed: 0, post_after, posted });
                 Ok(())
             }
             Err(e) if e.as_db_error().is_some() => {
@@ -728,14 +736,16 @@ impl Target for Session<'_> {
 
     fn data_start(&mut self, te: &TocEntry, copy: Option<&[u8]>) -> Result<(), RenderError> {
         self.flush_all()?;
-        let split = std::mem::take(&mut self.split_next);
-        match copy {
-            Some(copy) if split && self.board.is_some() => self.split_start(copy, te),
-            Some(copy) => self.copy_start(copy, te),
-            None => {
-                self.data = DataState::Sql(SqlSplitter::new(self.toc.std_strings));
-                Ok(())
-            }
+        let split = self.split_next.take();
+        match (copy, split) {
+            (Some(copy), Some(post_after)) if self.board.is_some() => self.split_start(copy, te, post_after),
+            (copy, _) => match copy {
+                Some(copy) => self.copy_start(copy, te),
+                None => {
+                    self.data = DataState::Sql(SqlSplitter::new(self.toc.std_strings));
+                    Ok(())
+                }
+            },
         }
     }
 
@@ -750,6 +760,13 @@ impl Target for Session<'_> {
                 Ok(())
             }
             DataState::Split(load) => {
+                load.fed += bytes.len() as u64;
+                if !load.posted && load.fed >= load.post_after {
+                    load.posted = true;
+                    if let Some(board) = self.board {
+                        board.post(&load.split);
+                    }
+                }
                 if let Some(chunk) = load.cutter.push(bytes) {
                     self.split_send(chunk)?;
                 }
