@@ -88,7 +88,46 @@ impl MappedFile {
 enum Bytes {
     Mapped(Arc<MappedFile>),
     Stream(Box<dyn BufRead + Send>),
-    Spooled(Arc<Spool>),
+    Spooled(SpoolCursor),
+}
+
+/// Reads of a spool through a small buffer: archive headers are read a few bytes at a time,
+/// and each spool read costs a lock and a system call. The buffer holds only bytes that had
+/// arrived (a read never waits for more than the first byte asked for).
+struct SpoolCursor {
+    spool: Arc<Spool>,
+    buf: Box<[u8]>,
+    /// Offset of `buf[0]`, and how many bytes of it are valid.
+    start: u64,
+    len: usize,
+}
+
+impl SpoolCursor {
+    const SIZE: usize = 64 * 1024;
+
+    fn new(spool: Arc<Spool>) -> Self {
+        SpoolCursor { spool, buf: vec![0u8; Self::SIZE].into_boxed_slice(), start: 0, len: 0 }
+    }
+
+    fn read_at(&mut self, pos: u64, out: &mut [u8]) -> io::Result<usize> {
+        if out.len() >= self.buf.len() {
+            return self.spool.read_at(pos, out);
+        }
+        let buffered = pos >= self.start && pos < self.start + self.len as u64;
+        if !buffered {
+            self.len = 0;
+            let n = self.spool.read_at(pos, &mut self.buf)?;
+            self.start = pos;
+            self.len = n;
+            if n == 0 {
+                return Ok(0);
+            }
+        }
+        let off = usize::try_from(pos - self.start).unwrap_or(0);
+        let n = out.len().min(self.len - off);
+        out[..n].copy_from_slice(&self.buf[off..off + n]);
+        Ok(n)
+    }
 }
 
 /// A cursor over archive bytes with pg_dump's primitive decoders.
@@ -135,14 +174,14 @@ impl Input {
 
     /// Random access to a spool still being filled; the end is unknown until the source ends.
     pub fn spooled(spool: Arc<Spool>, start: u64) -> Self {
-        Input { bytes: Bytes::Spooled(spool), pos: start, end: None, int_size: 4, off_size: 8, released: 0 }
+        Input { bytes: Bytes::Spooled(SpoolCursor::new(spool)), pos: start, end: None, int_size: 4, off_size: 8, released: 0 }
     }
 
     /// Whether this reads a spool that may still be growing.
     /// The spool this input reads, if it is one.
     pub fn spool(&self) -> Option<&Arc<Spool>> {
         match &self.bytes {
-            Bytes::Spooled(spool) => Some(spool),
+            Bytes::Spooled(cursor) => Some(&cursor.spool),
             _ => None,
         }
     }
@@ -166,8 +205,8 @@ impl Input {
                 input.off_size = self.off_size;
                 Some(input)
             }
-            Bytes::Spooled(spool) => {
-                let mut input = Input::spooled(Arc::clone(spool), start);
+            Bytes::Spooled(cursor) => {
+                let mut input = Input::spooled(Arc::clone(&cursor.spool), start);
                 if end != u64::MAX {
                     input.end = Some(end);
                 }
@@ -251,7 +290,7 @@ impl Input {
                     Err(e) => return Err(Error::new(ErrorKind::Io(e)).at(self.pos)),
                 }
             },
-            Bytes::Spooled(spool) => spool.read_at(self.pos, &mut buf[..want]).map_err(|e| Error::new(ErrorKind::Io(e)).at(self.pos))?,
+            Bytes::Spooled(cursor) => cursor.read_at(self.pos, &mut buf[..want]).map_err(|e| Error::new(ErrorKind::Io(e)).at(self.pos))?,
         };
         self.pos += n as u64;
         self.release_behind();
