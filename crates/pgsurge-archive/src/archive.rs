@@ -159,23 +159,38 @@ impl Archive {
     }
 
     /// Where each data block of a custom archive lies, `(dump id, start, end)` in file order
-    /// (the last one ends at `u64::MAX`), when the TOC gives every block's offset; `None`
-    /// otherwise (an archive pg_dump wrote to a pipe, or another format).
+    /// (the last one ends at `u64::MAX`), when every block's offset is known; `None` otherwise
+    /// (an archive pg_dump wrote to a pipe and not scanned, or another format).
     pub fn block_ranges(&self) -> Option<Vec<(DumpId, u64, u64)>> {
-        if !matches!(self.backend, Backend::Custom(_)) {
+        let (starts, complete) = self.block_starts()?;
+        if !complete {
             return None;
         }
-        let mut starts = Vec::new();
-        for te in &self.toc.entries {
-            match te.data {
-                DataLocation::Block { offset: Some(pos) } => starts.push((pos, te.dump_id)),
-                DataLocation::Block { offset: None } => return None,
-                _ => {}
-            }
-        }
-        starts.sort_unstable();
-        let ends: Vec<u64> = starts.iter().skip(1).map(|&(p, _)| p).chain(std::iter::once(u64::MAX)).collect();
+        let ends = starts.iter().skip(1).map(|&(p, _)| p).chain(std::iter::once(u64::MAX));
         Some(starts.iter().zip(ends).map(|(&(start, id), end)| (id, start, end)).collect())
+    }
+
+    /// A custom archive's known data block positions, `(offset, dump id)` in file order (from
+    /// the TOC, or found by scanning), and whether every block's position is known.
+    fn block_starts(&self) -> Option<(Vec<(u64, DumpId)>, bool)> {
+        let Backend::Custom(data) = &self.backend else { return None };
+        let mut complete = true;
+        let mut starts: Vec<(u64, DumpId)> = self
+            .toc
+            .entries
+            .iter()
+            .filter_map(|te| match te.data {
+                DataLocation::Block { offset: Some(pos) } => Some((pos, te.dump_id)),
+                DataLocation::Block { offset: None } => {
+                    let found = data.found_positions().get(&te.dump_id).map(|&pos| (pos, te.dump_id));
+                    complete &= found.is_some();
+                    found
+                }
+                _ => None,
+            })
+            .collect();
+        starts.sort_unstable();
+        Some((starts, complete))
     }
 
     /// Opens an archive held in memory (custom or tar), with random access.
@@ -317,17 +332,7 @@ impl Archive {
             Backend::Custom(data) => {
                 // A spool still filling has no end yet: every block but the last has a size.
                 let end = data.input.end();
-                let mut starts: Vec<(u64, DumpId)> = self
-                    .toc
-                    .entries
-                    .iter()
-                    .filter_map(|te| match te.data {
-                        DataLocation::Block { offset: Some(pos) } => Some((pos, te.dump_id)),
-                        DataLocation::Block { offset: None } => data.found_positions().get(&te.dump_id).map(|&pos| (pos, te.dump_id)),
-                        _ => None,
-                    })
-                    .collect();
-                starts.sort_unstable();
+                let (starts, _) = self.block_starts().unwrap_or_default();
                 for (i, &(pos, id)) in starts.iter().enumerate() {
                     let Some(next) = starts.get(i + 1).map(|&(p, _)| p).or(end) else { continue };
                     sizes.insert(id, next.saturating_sub(pos));
@@ -481,7 +486,6 @@ fn stdin_file() -> io::Result<File> {
     Ok(File::from(fd))
 }
 
-/// Detects the format from the first bytes (§11), leaving them in `probe`.
 /// The given format, or the one the first bytes of a random-access input show (the input is
 /// then back at its start).
 fn detect_and_rewind(input: &mut Input, format: Option<Format>) -> Result<Format> {
@@ -494,6 +498,7 @@ fn detect_and_rewind(input: &mut Input, format: Option<Format>) -> Result<Format
     Ok(f)
 }
 
+/// Detects the format from the first bytes (§11), leaving them in `probe`.
 fn detect(input: &mut Input, probe: &mut Vec<u8>) -> Result<Format> {
     let mut buf = [0u8; 512];
     let mut filled = 0;

@@ -336,8 +336,7 @@ fn parallel(
             (table, ok && big_enough)
         })
         .collect();
-    let (spool, blocks) = limit_spool(archive, toc, sel, opts);
-    let tables = Tables { created: &created_tables, wrapped: &wrapped, sizes: &data_bytes, spool, blocks };
+    let tables = Tables { created: &created_tables, wrapped: &wrapped, sizes: &data_bytes, spool: limit_spool(archive, toc, sel, opts) };
     let tables = &tables;
     let worker_db = dbname.as_deref();
     let results: Vec<Result<Totals, EngineError>> = std::thread::scope(|scope| {
@@ -457,21 +456,34 @@ struct Tables<'a> {
     wrapped: &'a HashMap<DumpId, bool>,
     /// Archive bytes of each entry's data, where known.
     sizes: &'a HashMap<DumpId, u64>,
-    /// A pipe's temporary copy, and where in it each selected entry's data lies: a finished
-    /// entry's bytes are given back.
-    spool: Option<Arc<pgsurge_archive::Spool>>,
+    /// A pipe's temporary copy, whose finished entries' bytes are given back.
+    spool: Option<SpoolBlocks>,
+}
+
+/// A pipe's temporary copy, and where in it each selected entry's data lies.
+struct SpoolBlocks {
+    spool: Arc<pgsurge_archive::Spool>,
     blocks: HashMap<DumpId, (u64, u64)>,
+}
+
+impl SpoolBlocks {
+    /// Entry `id` is restored: its data will not be read again.
+    fn done(&self, id: DumpId) {
+        if let Some(&(start, end)) = self.blocks.get(&id) {
+            self.spool.release(start, end);
+        }
+    }
 }
 
 /// Keeps a pipe's temporary copy to about `spool_budget` bytes (a custom archive whose
 /// TOC has data offsets): what precedes the data and the blocks not restored are released
 /// now, every other block once its entry is done.
-fn limit_spool(archive: &Archive, toc: &Toc, sel: &Selection, opts: &RestoreOptions) -> (Option<Arc<pgsurge_archive::Spool>>, HashMap<DumpId, (u64, u64)>) {
-    let Some(spool) = archive.spool() else { return (None, HashMap::new()) };
+fn limit_spool(archive: &Archive, toc: &Toc, sel: &Selection, opts: &RestoreOptions) -> Option<SpoolBlocks> {
+    let spool = archive.spool()?;
     let (Some(budget), Some(ranges)) = (opts.spool_budget, archive.block_ranges()) else {
         // Without the blocks' places nothing could be given back: copy all of it.
         spool.set_budget(None);
-        return (None, HashMap::new());
+        return None;
     };
     let wanted: std::collections::HashSet<DumpId> = sel.data_ids(toc).into_iter().collect();
     if let Some(&(_, first, _)) = ranges.first() {
@@ -486,7 +498,7 @@ fn limit_spool(archive: &Archive, toc: &Toc, sel: &Selection, opts: &RestoreOpti
         }
     }
     spool.set_budget(Some(budget));
-    (Some(spool), blocks)
+    Some(SpoolBlocks { spool, blocks })
 }
 
 /// Whether a table's data may be loaded by several connections: large (or of unknown size,
@@ -604,19 +616,21 @@ fn work(
         let wrap = table_data && table.is_some_and(|t| tables.wrapped.get(t) == Some(&true));
         // A large table is offered to idle workers instead (its parts cannot wait on a
         // TRUNCATE's lock); should the split load fail, it is loaded again the plain way.
-        let split = if table_data { splittable(te, toc, opts, tables.sizes) } else { None };
-        session.split_next = split;
-        {
+        session.split_next = if table_data { splittable(te, toc, opts, tables.sizes) } else { None };
+        let mut wrap_now = wrap && session.split_next.is_none();
+        loop {
             let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker().with_failed_tables(failed.iter().copied());
-            restore_item(&mut renderer, te, index, wrap && split.is_none())?;
-        }
-        session.split_next = None;
-        if session.take_split_failed() {
+            restore_item(&mut renderer, te, index, wrap_now)?;
+            drop(renderer);
+            // The data never reached a COPY (skipped): the offer lapses with the item.
+            session.split_next = None;
+            if !session.take_split_failed() {
+                break;
+            }
             if opts.verbose {
                 events(EngineEvent::Info(format!("loading table \"{}\" again on one connection", te.tag)));
             }
-            let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker().with_failed_tables(failed.iter().copied());
-            restore_item(&mut renderer, te, index, wrap)?;
+            wrap_now = wrap;
         }
         // pg_restore's leader counts a failed item once more besides its statement errors;
         // the session counts this item's alone.
@@ -625,8 +639,8 @@ fn work(
         }
         session.finish_entry();
         session.errors = 0;
-        if let (Some(spool), Some(&(start, end))) = (&tables.spool, tables.blocks.get(&te.dump_id)) {
-            spool.release(start, end);
+        if let Some(spool) = &tables.spool {
+            spool.done(te.dump_id);
         }
         shared.scheduler.lock().map_err(|_| EngineError::Session("scheduler lock poisoned".into()))?.scheduler.complete(index);
         shared.wake.notify_all();

@@ -307,16 +307,23 @@ impl<'e> Session<'e> {
     }
 
     fn execute(&mut self, sql: &[u8], what: &str) -> Result<(), RenderError> {
+        self.run(sql, what, true)
+    }
+
+    /// Runs `sql` as one simple Query; a refusal is reported as `what: <server error>`,
+    /// followed by `Command was: <sql>` when `show_command`.
+    fn run(&mut self, sql: &[u8], what: &str, show_command: bool) -> Result<(), RenderError> {
+        let command = |text: &dyn std::fmt::Display| if show_command { format!("\nCommand was: {text}") } else { String::new() };
         let text = match self.encoding.decode(sql) {
             Ok(t) => t,
-            Err(e) => return self.failed(format!("{what}: {e}\nCommand was: {}", sql.as_bstr()), None),
+            Err(e) => return self.failed(format!("{what}: {e}{}", command(&sql.as_bstr())), None),
         };
         if text.trim().is_empty() {
             return Ok(());
         }
         match self.rt.block_on(self.client.batch_execute(&text)) {
             Ok(()) => Ok(()),
-            Err(e) if e.as_db_error().is_some() => self.failed(format!("{what}: {}\nCommand was: {text}", server_message_in(&e, &text)), Some(&e)),
+            Err(e) if e.as_db_error().is_some() => self.failed(format!("{what}: {}{}", server_message_in(&e, &text), command(&text)), Some(&e)),
             Err(e) => Err(fatal(e)),
         }
     }
@@ -452,8 +459,7 @@ impl<'e> Session<'e> {
     /// Starts a table's load as the owner of a split: its own part in a transaction, the
     /// table posted for idle workers. Anything that goes wrong here is left for the plain
     /// load that follows to report.
-    fn split_start(&mut self, copy: &[u8], te: &TocEntry, post_after: u64) -> Result<(), RenderError> {
-        let Some(board) = self.board else { return self.copy_start(copy, te) };
+    fn split_start(&mut self, copy: &[u8], te: &TocEntry, post_after: u64, board: &'e dyn SplitBoard) -> Result<(), RenderError> {
         let stmt = self.encoding.copy_statement(copy);
         let Ok(text) = self.encoding.decode(&stmt).map(Cow::into_owned) else { return self.copy_start(copy, te) };
         self.rt.block_on(self.client.batch_execute("BEGIN")).map_err(fatal)?;
@@ -521,17 +527,9 @@ impl<'e> Session<'e> {
         }
     }
 
-    /// The owner's end of a split load: hands out the rest, waits for the helpers' parts,
-    /// and commits all or rolls all back.
-    fn split_end(&mut self) -> Result<(), RenderError> {
-        let rest = match &mut self.data {
-            DataState::Split(load) => load.cutter.finish(),
-            _ => None,
-        };
-        if let Some(rest) = rest {
-            self.split_send(rest)?;
-        }
-        let DataState::Split(mut load) = std::mem::replace(&mut self.data, DataState::None) else { return Ok(()) };
+    /// The owner's end of a split load, once every row is handed out: waits for the helpers'
+    /// parts, and commits all or rolls all back.
+    fn split_end(&mut self, mut load: SplitLoad) -> Result<(), RenderError> {
         // No more chunks: helpers finish what is queued, then their COPY.
         drop(load.to_helpers.take());
         if let Some(board) = self.board {
@@ -654,15 +652,7 @@ impl Target for Session<'_> {
 
     fn setting(&mut self, sql: &[u8], failure: &str) -> Result<(), RenderError> {
         self.flush_all()?;
-        let text = match self.encoding.decode(sql) {
-            Ok(t) => t.into_owned(),
-            Err(e) => return self.failed(format!("{failure}: {e}"), None),
-        };
-        match self.rt.block_on(self.client.batch_execute(&text)) {
-            Ok(()) => Ok(()),
-            Err(e) if e.as_db_error().is_some() => self.failed(format!("{failure}: {}", server_message_in(&e, &text)), Some(&e)),
-            Err(e) => Err(fatal(e)),
-        }
+        self.run(sql, failure, false)
     }
 
     fn batched_command(&mut self, sql: &[u8]) -> Result<(), RenderError> {
@@ -706,7 +696,6 @@ impl Target for Session<'_> {
             return;
         }
         self.finish_entry();
-        self.show_notices();
         let label = match &te.namespace {
             Some(ns) if !ns.is_empty() => format!("{} {}.{}", te.desc, ns, te.tag),
             _ => format!("{} {}", te.desc, te.tag),
@@ -737,15 +726,13 @@ impl Target for Session<'_> {
     fn data_start(&mut self, te: &TocEntry, copy: Option<&[u8]>) -> Result<(), RenderError> {
         self.flush_all()?;
         let split = self.split_next.take();
-        match (copy, split) {
-            (Some(copy), Some(post_after)) if self.board.is_some() => self.split_start(copy, te, post_after),
-            (copy, _) => match copy {
-                Some(copy) => self.copy_start(copy, te),
-                None => {
-                    self.data = DataState::Sql(SqlSplitter::new(self.toc.std_strings));
-                    Ok(())
-                }
-            },
+        match (copy, split, self.board) {
+            (Some(copy), Some(post_after), Some(board)) => self.split_start(copy, te, post_after, board),
+            (Some(copy), ..) => self.copy_start(copy, te),
+            (None, ..) => {
+                self.data = DataState::Sql(SqlSplitter::new(self.toc.std_strings));
+                Ok(())
+            }
         }
     }
 
@@ -785,10 +772,13 @@ impl Target for Session<'_> {
 
     fn data_end(&mut self) -> Result<(), RenderError> {
         self.copy_flush()?;
-        if matches!(self.data, DataState::Split(_)) {
-            return self.split_end();
+        if let DataState::Split(load) = &mut self.data {
+            if let Some(rest) = load.cutter.finish() {
+                self.split_send(rest)?;
+            }
         }
         match std::mem::replace(&mut self.data, DataState::None) {
+            DataState::Split(load) => self.split_end(load),
             DataState::Copy { mut sink, table, .. } => match self.rt.block_on(sink.as_mut().finish()) {
                 Ok(rows) => {
                     self.rows += rows;
@@ -803,7 +793,7 @@ impl Target for Session<'_> {
                 }
                 Ok(())
             }
-            DataState::None | DataState::Discard | DataState::Split(_) => Ok(()),
+            DataState::None | DataState::Discard => Ok(()),
         }
     }
 
