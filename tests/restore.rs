@@ -408,24 +408,30 @@ fn server_warnings_show_under_verbose() {
 }
 
 /// A pipe restored in parallel under a tiny spool budget: the temporary copy waits while the
-/// restore gives back the blocks it is done with, and the database is still pg_restore's.
+/// restore gives back the blocks it is done with, and the database is still pg_restore's —
+/// also for an archive pg_dump wrote into a pipe, whose blocks are found by scanning.
 #[test]
 fn pipe_restore_under_a_small_spool_budget() {
     let Some(cluster) = Cluster::shared(18) else { return };
-    let path = archive("pg18/big.custom.gzip.dump");
-    let (ref_db, db) = (fresh_db(cluster, "budget_ref"), fresh_db(cluster, "budget_got"));
-    let want = restore(Tool::PgRestore18, cluster, &ref_db, &path, &[], true);
     let mut args = vec!["restore".to_owned(), "-j".to_owned(), "3".to_owned()];
-    args.extend(cluster.conn_args(&db));
-    let mut env = vec![("LC_ALL".to_owned(), "C".to_owned()), ("PGSURGE_SPOOL_LIMIT".to_owned(), "8k".to_owned())];
-    env.extend(cluster.env());
-    let got = crate::harness::run_env(&pgsurge(), &args, &env, Some(&path));
-    assert_eq!(got.status, want.status, "{}", got.stderr_text());
-    let (a, b) = (cluster.fingerprint(&ref_db), cluster.fingerprint(&db));
-    assert!(a == b, "{}", a.diff(&b));
+    for name in ["pg18/big.custom.gzip.dump", "pg18/src.custom.pipe.dump"] {
+        let path = archive(name);
+        let (ref_db, db) = (fresh_db(cluster, "budget_ref"), fresh_db(cluster, "budget_got"));
+        let want = restore(Tool::PgRestore18, cluster, &ref_db, &path, &[], true);
+        args.truncate(3);
+        args.extend(cluster.conn_args(&db));
+        let mut env = vec![("LC_ALL".to_owned(), "C".to_owned()), ("PGSURGE_SPOOL_LIMIT".to_owned(), "8k".to_owned())];
+        env.extend(cluster.env());
+        let got = crate::harness::run_env(&pgsurge(), &args, &env, Some(&path));
+        assert_eq!(got.status, want.status, "{name}: {}", got.stderr_text());
+        assert!(got.stderr_text().contains("the temporary copy of standard input took at most"), "{}", got.stderr_text());
+        let (a, b) = (cluster.fingerprint(&ref_db), cluster.fingerprint(&db));
+        assert!(a == b, "{name}: {}", a.diff(&b));
+        cluster.dropdb(&ref_db);
+        cluster.dropdb(&db);
+    }
+    let path = archive("pg18/big.custom.gzip.dump");
     let bad = crate::harness::run_env(&pgsurge(), &args, &[("PGSURGE_SPOOL_LIMIT".to_owned(), "lots".to_owned())], Some(&path));
     assert_eq!(bad.status, 1, "{}", bad.stderr_text());
     assert!(bad.stderr_text().contains("invalid PGSURGE_SPOOL_LIMIT"), "{}", bad.stderr_text());
-    cluster.dropdb(&ref_db);
-    cluster.dropdb(&db);
 }

@@ -57,6 +57,9 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
         prog.info("connecting to database for restore");
     }
     let result = engine::restore(archive, selection, opts, jobs, &connector, &|e| reporter.event(e));
+    if let Some(spool) = archive.spool().filter(|_| !pg_restore && !args.quiet) {
+        prog.info(format_args!("the temporary copy of standard input took at most {} on disk", human_bytes(spool.peak())));
+    }
     if let Some(path) = &args.report {
         let archive_name = plan.archive.as_deref().unwrap_or("-");
         if let Err(e) = reporter.write_json(path, result.as_ref().ok(), archive_name, jobs) {

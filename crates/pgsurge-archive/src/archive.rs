@@ -4,7 +4,7 @@
 //! Random-access sources (a file, a directory, a tar file) serve any entry at any time;
 //! one-pass sources (standard input, a pipe) serve data in file order, as pg_restore does.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bstr::{BStr, ByteSlice};
 
 use crate::compress::{Codec, Decoder};
-use crate::custom::{CustomData, RawChunks, BLK_BLOBS, BLK_DATA};
+use crate::custom::{CustomData, RawChunks, SharedBlocks, BLK_BLOBS, BLK_DATA};
 use crate::directory::{self, BlobToc, DataFile};
 use crate::error::{Error, ErrorKind, Result};
 use crate::header::{Compression, Format, Header, K_VERS_1_16, MAGIC};
@@ -158,39 +158,34 @@ impl Archive {
         }
     }
 
-    /// Where each data block of a custom archive lies, `(dump id, start, end)` in file order
-    /// (the last one ends at `u64::MAX`), when every block's offset is known; `None` otherwise
-    /// (an archive pg_dump wrote to a pipe and not scanned, or another format).
-    pub fn block_ranges(&self) -> Option<Vec<(DumpId, u64, u64)>> {
-        let (starts, complete) = self.block_starts()?;
-        if !complete {
-            return None;
-        }
-        let ends = starts.iter().skip(1).map(|&(p, _)| p).chain(std::iter::once(u64::MAX));
-        Some(starts.iter().zip(ends).map(|(&(start, id), end)| (id, start, end)).collect())
+    /// Keeps a spooled archive's temporary file to about `budget` bytes by giving back what
+    /// the restore will not read again: what precedes the data now, blocks not in `wanted`
+    /// as soon as their place is known, the others once reported [`DataRelease::done`] and
+    /// no reader can still scan through them. `None` when this archive reads no spool.
+    pub fn release_as_read(&self, wanted: HashSet<DumpId>, budget: u64) -> Option<DataRelease> {
+        let Backend::Custom(data) = &self.backend else { return None };
+        let spool = data.input.spool()?.clone();
+        let shared = data.release_into(Arc::clone(&spool), wanted);
+        spool.set_budget(Some(budget));
+        Some(DataRelease(shared))
     }
 
     /// A custom archive's known data block positions, `(offset, dump id)` in file order (from
-    /// the TOC, or found by scanning), and whether every block's position is known.
-    fn block_starts(&self) -> Option<(Vec<(u64, DumpId)>, bool)> {
+    /// the TOC, or found by scanning).
+    fn block_starts(&self) -> Option<Vec<(u64, DumpId)>> {
         let Backend::Custom(data) = &self.backend else { return None };
-        let mut complete = true;
         let mut starts: Vec<(u64, DumpId)> = self
             .toc
             .entries
             .iter()
             .filter_map(|te| match te.data {
                 DataLocation::Block { offset: Some(pos) } => Some((pos, te.dump_id)),
-                DataLocation::Block { offset: None } => {
-                    let found = data.found_positions().get(&te.dump_id).map(|&pos| (pos, te.dump_id));
-                    complete &= found.is_some();
-                    found
-                }
+                DataLocation::Block { offset: None } => data.position(te.dump_id).map(|pos| (pos, te.dump_id)),
                 _ => None,
             })
             .collect();
         starts.sort_unstable();
-        Some((starts, complete))
+        Some(starts)
     }
 
     /// Opens an archive held in memory (custom or tar), with random access.
@@ -217,7 +212,16 @@ impl Archive {
     fn custom(mut input: Input) -> Result<Archive> {
         let header = Header::parse(&mut input, Format::Custom)?;
         let toc = Toc::parse(&mut input, &header, Format::Custom)?;
-        Ok(Archive { header, toc, format: Format::Custom, backend: Backend::Custom(CustomData::new(input)) })
+        let offsets: Vec<(DumpId, Option<u64>)> = toc
+            .entries
+            .iter()
+            .filter_map(|te| match te.data {
+                DataLocation::Block { offset } => Some((te.dump_id, offset)),
+                _ => None,
+            })
+            .collect();
+        let data = CustomData::new(input, &offsets);
+        Ok(Archive { header, toc, format: Format::Custom, backend: Backend::Custom(data) })
     }
 
     fn open_directory(dir: &Path) -> Result<Archive> {
@@ -303,7 +307,7 @@ impl Archive {
     pub fn data_pos(&self, entry: &TocEntry) -> u64 {
         match (&entry.data, &self.backend) {
             (DataLocation::Block { offset: Some(pos) }, _) => *pos,
-            (DataLocation::Block { offset: None }, Backend::Custom(data)) => data.found_positions().get(&entry.dump_id).copied().unwrap_or(0),
+            (DataLocation::Block { offset: None }, Backend::Custom(data)) => data.position(entry.dump_id).unwrap_or(0),
             _ => 0,
         }
     }
@@ -332,7 +336,7 @@ impl Archive {
             Backend::Custom(data) => {
                 // A spool still filling has no end yet: every block but the last has a size.
                 let end = data.input.end();
-                let (starts, _) = self.block_starts().unwrap_or_default();
+                let starts = self.block_starts().unwrap_or_default();
                 for (i, &(pos, id)) in starts.iter().enumerate() {
                     let Some(next) = starts.get(i + 1).map(|&(p, _)| p).or(end) else { continue };
                     sizes.insert(id, next.saturating_sub(pos));
@@ -654,6 +658,19 @@ impl Read for Raw<'_> {
         }
     }
 }
+
+/// Reports which entries' data a restore has finished with, so that a spooled pipe's
+/// bytes can be given back (see [`Archive::release_as_read`]). Shared by all workers.
+#[derive(Clone)]
+pub struct DataRelease(Arc<SharedBlocks>);
+
+impl DataRelease {
+    /// Entry `id`'s data will not be read again.
+    pub fn done(&self, id: DumpId) {
+        self.0.done(id);
+    }
+}
+
 
 /// Decompressed bytes of one table's data or one large object.
 pub struct DataReader<'a> {

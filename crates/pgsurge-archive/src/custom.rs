@@ -3,12 +3,18 @@
 //!
 //! Works the same over a mapped file (seek to known offsets, remember what scanning finds)
 //! and over a one-pass stream (scan forward only, as pg_restore must on a pipe).
+//!
+//! The readers of one archive (a restore's workers) share one [`BlockMap`]: a block is
+//! scanned for once, whoever asks first, and a spooled pipe's bytes are given back only
+//! where no scan can still pass through them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Read};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::input::Input;
+use crate::spool::Spool;
 use crate::toc::DumpId;
 
 /// `BLK_DATA` in pg_backup_archiver.h: a table's data, one compressed stream.
@@ -28,84 +34,278 @@ pub(crate) enum Phase {
     BlobGap,
 }
 
+/// One data block's place, as far as it is known.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    id: DumpId,
+    /// Just past its terminator, once a reader has been there.
+    end: Option<u64>,
+}
+
+/// What the readers of one archive know of its data area.
+#[derive(Debug)]
+struct BlockMap {
+    /// Dump id → offset of its block header.
+    starts: HashMap<DumpId, u64>,
+    /// Header offset → the block there.
+    blocks: BTreeMap<u64, Block>,
+    /// Every block before this offset is in `blocks` with its end; a scan resumes here.
+    frontier: u64,
+    /// A reader is scanning forward from `frontier`; the others wait for what it finds
+    /// instead of reading the same bytes, and nobody but it moves the frontier.
+    scanning: bool,
+    release: Option<Release>,
+}
+
+/// A spooled pipe's bytes given back as the restore goes (see [`BlockMap::settle`]).
+#[derive(Debug)]
+struct Release {
+    spool: Arc<Spool>,
+    /// Blocks that will be read; the others go as soon as their place is known.
+    wanted: HashSet<DumpId>,
+    /// Wanted blocks read for good, still waiting for the frontier to pass them.
+    done: HashSet<DumpId>,
+    /// Wanted blocks the frontier has passed, still waiting to be done: (start, end).
+    passed: HashMap<DumpId, (u64, u64)>,
+}
+
+impl BlockMap {
+    /// Records a block header found at `pos` (the first finding stands).
+    fn found(&mut self, id: DumpId, pos: u64) {
+        self.starts.entry(id).or_insert(pos);
+        self.blocks.entry(pos).or_insert(Block { id, end: None });
+    }
+
+    /// Records where the block at `start` ends.
+    fn ended(&mut self, start: u64, end: u64) {
+        if let Some(block) = self.blocks.get_mut(&start) {
+            block.end = Some(end);
+        }
+    }
+
+    /// Moves the frontier over every block whose end is known, giving back what no reader
+    /// will ask for again. `scanner` is true for the reader that holds the scan; the others
+    /// leave the frontier to it, since it may be reading the bytes just past.
+    fn settle(&mut self, scanner: bool) {
+        if self.scanning && !scanner {
+            return;
+        }
+        while let Some(&Block { id, end: Some(end) }) = self.blocks.get(&self.frontier) {
+            let start = self.frontier;
+            self.frontier = end;
+            if let Some(release) = &mut self.release {
+                if !release.wanted.contains(&id) || release.done.remove(&id) {
+                    release.spool.release(start, end);
+                } else {
+                    release.passed.insert(id, (start, end));
+                }
+            }
+        }
+    }
+
+    /// A reader is finished with `id`'s block: give it back once the frontier is past it.
+    fn done(&mut self, id: DumpId) {
+        let Some(release) = &mut self.release else { return };
+        if !release.wanted.contains(&id) {
+            return;
+        }
+        match release.passed.remove(&id) {
+            Some((start, end)) => release.spool.release(start, end),
+            None => {
+                release.done.insert(id);
+            }
+        }
+    }
+}
+
+/// The block map and the signal that a scan has ended, shared by an archive's readers.
+#[derive(Debug)]
+pub(crate) struct SharedBlocks {
+    map: Mutex<BlockMap>,
+    scan_ended: Condvar,
+}
+
+impl SharedBlocks {
+    /// The map for a data area starting at `data_start`, with the TOC's block offsets
+    /// (`None` where pg_dump could not write one, as on a pipe).
+    fn new(data_start: u64, offsets: &[(DumpId, Option<u64>)]) -> Self {
+        let mut map = BlockMap { starts: HashMap::new(), blocks: BTreeMap::new(), frontier: data_start, scanning: false, release: None };
+        for &(id, offset) in offsets {
+            if let Some(pos) = offset {
+                map.found(id, pos);
+            }
+        }
+        // Every block placed: each ends where the next begins (the last where it is read to).
+        if !offsets.is_empty() && offsets.iter().all(|(_, o)| o.is_some()) {
+            let starts: Vec<u64> = map.blocks.keys().copied().collect();
+            for pair in starts.windows(2) {
+                map.ended(pair[0], pair[1]);
+            }
+            map.frontier = map.frontier.min(starts[0]);
+        }
+        SharedBlocks { map: Mutex::new(map), scan_ended: Condvar::new() }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BlockMap> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts giving back `spool`'s bytes: what precedes the data area now, each block not in
+    /// `wanted` once its place is known, each wanted one once it is [`done`](Self::done) and
+    /// no scan can still pass through it.
+    pub fn release_into(&self, spool: Arc<Spool>, wanted: HashSet<DumpId>, data_start: u64) {
+        let mut map = self.lock();
+        spool.release(0, data_start);
+        map.release = Some(Release { spool, wanted, done: HashSet::new(), passed: HashMap::new() });
+        map.settle(false);
+    }
+
+    /// Entry `id`'s block will not be read again.
+    pub fn done(&self, id: DumpId) {
+        self.lock().done(id);
+    }
+}
+
 /// The data area of a custom archive.
 pub(crate) struct CustomData {
     pub input: Input,
     pub phase: Phase,
-    /// Block positions learned while scanning (dump id → offset of its block header).
-    found: HashMap<DumpId, u64>,
-    /// Mapped input: how far scanning has gone; blocks before it are all in `found`.
-    scanned_to: u64,
+    /// What this archive's readers have learned of block positions.
+    shared: Arc<SharedBlocks>,
+    /// Where the data area begins (just past the TOC).
+    data_start: u64,
+    /// Header offset of the block being read, to record its end on reaching it.
+    current: Option<u64>,
     /// Stream input: ids of blocks already passed, to explain an out-of-order request.
     passed: HashSet<DumpId>,
 }
 
 impl CustomData {
-    pub fn new(input: Input) -> Self {
-        let scanned_to = input.pos();
-        CustomData { input, phase: Phase::Between, found: HashMap::new(), scanned_to, passed: HashSet::new() }
+    /// The data area that starts where `input` stands, with the TOC's block offsets.
+    pub fn new(input: Input, offsets: &[(DumpId, Option<u64>)]) -> Self {
+        let data_start = input.pos();
+        let shared = Arc::new(SharedBlocks::new(data_start, offsets));
+        CustomData { input, phase: Phase::Between, shared, data_start, current: None, passed: HashSet::new() }
     }
 
-    /// An independent reader over the same mapped bytes, knowing what this one has learned.
+    /// An independent reader over the same mapped or spooled bytes, sharing what this one's
+    /// family learns.
     pub fn fork(&self) -> Option<CustomData> {
         // A spool still filling has no end yet: its forks read as far as it grows.
         let end = self.input.end().unwrap_or(u64::MAX);
         let input = self.input.fork(0, end)?;
-        Some(CustomData { input, phase: Phase::Between, found: self.found.clone(), scanned_to: self.scanned_to, passed: HashSet::new() })
+        Some(CustomData { input, phase: Phase::Between, shared: Arc::clone(&self.shared), data_start: self.data_start, current: None, passed: HashSet::new() })
+    }
+
+    /// Starts giving a spool's bytes back as blocks are read (see
+    /// [`SharedBlocks::release_into`]); the handle reports blocks done.
+    pub fn release_into(&self, spool: Arc<Spool>, wanted: HashSet<DumpId>) -> Arc<SharedBlocks> {
+        self.shared.release_into(spool, wanted, self.data_start);
+        Arc::clone(&self.shared)
     }
 
     /// Scans every remaining block header (mapped input), recording positions.
     pub fn scan_all(&mut self) {
-        if self.input.seek(self.scanned_to).is_err() {
-            return;
-        }
-        self.phase = Phase::Between;
-        while let Ok(Some((id, _))) = self.next_block() {
-            let _ = id;
-            if self.finish_block().is_err() {
-                break;
-            }
-            self.scanned_to = self.input.pos();
-        }
+        let _ = self.scan(None);
         self.phase = Phase::Between;
     }
 
-    /// Block positions discovered so far by scanning.
-    pub fn found_positions(&self) -> &HashMap<DumpId, u64> {
-        &self.found
+    /// Where `id`'s block header is, if known (from the TOC or by scanning).
+    pub fn position(&self, id: DumpId) -> Option<u64> {
+        self.shared.lock().starts.get(&id).copied()
     }
 
     /// Positions the input at the body of `id`'s block and returns the block type.
     pub fn open_block(&mut self, id: DumpId, offset: Option<u64>) -> Result<u8> {
-        if self.input.is_seekable() {
-            self.phase = Phase::Between;
-            let known = offset.or_else(|| self.found.get(&id).copied());
-            if let Some(pos) = known {
-                self.input.seek(pos)?;
-                let (kind, found) = self.read_block_header()?.ok_or_else(|| Error::new(ErrorKind::BlockNotFound(id)).at(pos))?;
-                if found != i64::from(id) {
-                    return Err(Error::new(ErrorKind::BlockIdMismatch { found, expected: id }).at(pos));
-                }
-                self.phase = Phase::Chunks { kind, left: 0 };
-                return self.enter(kind);
-            }
-            let resume = self.scanned_to;
-            self.input.seek(resume)?;
-        } else {
-            self.finish_block()?;
+        if !self.input.is_seekable() {
+            return self.open_block_ahead(id);
         }
+        self.phase = Phase::Between;
+        self.current = None;
+        let known = offset.or_else(|| self.shared.lock().starts.get(&id).copied());
+        let Some(pos) = known else { return self.scan(Some(id)) };
+        self.input.seek(pos)?;
+        let (kind, found) = self.read_block_header()?.ok_or_else(|| Error::new(ErrorKind::BlockNotFound(id)).at(pos))?;
+        if found != i64::from(id) {
+            return Err(Error::new(ErrorKind::BlockIdMismatch { found, expected: id }).at(pos));
+        }
+        self.current = Some(pos);
+        self.enter(kind)
+    }
+
+    /// Scans forward from the shared frontier until `target`'s block header (then enters
+    /// it), or to the end of the data area when `target` is `None`. One reader scans at a
+    /// time; another that wanted a block waits and takes the scan's findings.
+    fn scan(&mut self, target: Option<DumpId>) -> Result<u8> {
+        let from = {
+            let mut map = self.shared.lock();
+            loop {
+                if let Some(pos) = target.and_then(|id| map.starts.get(&id).copied()) {
+                    drop(map);
+                    return self.open_block(target.unwrap_or_default(), Some(pos));
+                }
+                if !map.scanning {
+                    break;
+                }
+                map = self.shared.scan_ended.wait(map).unwrap_or_else(|e| e.into_inner());
+            }
+            map.scanning = true;
+            map.frontier
+        };
+        let result = self.scan_from(from, target);
+        let mut map = self.shared.lock();
+        map.scanning = false;
+        map.settle(false);
+        drop(map);
+        self.shared.scan_ended.notify_all();
+        result
+    }
+
+    fn scan_from(&mut self, from: u64, target: Option<DumpId>) -> Result<u8> {
+        self.input.seek(from)?;
+        self.phase = Phase::Between;
         loop {
             let pos = self.input.pos();
             let Some((kind, found)) = self.read_block_header()? else {
-                return Err(if self.input.is_seekable() {
-                    Error::new(ErrorKind::BlockNotFound(id))
-                } else {
-                    Error::new(ErrorKind::BlockNotFoundStream(id))
-                }
-                .at(pos));
+                return Err(Error::new(ErrorKind::BlockNotFound(target.unwrap_or_default())).at(pos));
             };
             let found_id = i32::try_from(found).unwrap_or(0);
-            self.found.entry(found_id).or_insert(pos);
+            let known_end = {
+                let mut map = self.shared.lock();
+                map.found(found_id, pos);
+                map.blocks.get(&pos).and_then(|b| b.end)
+            };
+            if Some(found_id) == target {
+                self.current = Some(pos);
+                return self.enter(kind);
+            }
+            match known_end {
+                // Read to its end by another reader: its bytes may be gone already.
+                Some(end) => self.input.seek(end)?,
+                None => {
+                    self.current = Some(pos);
+                    self.phase = Phase::Chunks { kind, left: 0 };
+                    self.enter(kind)?;
+                    self.finish_block()?;
+                }
+            }
+            let end = self.input.pos();
+            let mut map = self.shared.lock();
+            map.ended(pos, end);
+            map.settle(true);
+        }
+    }
+
+    /// One-pass input: reads forward to `id`'s block, skipping the ones before it.
+    fn open_block_ahead(&mut self, id: DumpId) -> Result<u8> {
+        self.finish_block()?;
+        loop {
+            let pos = self.input.pos();
+            let Some((kind, found)) = self.read_block_header()? else {
+                return Err(Error::new(ErrorKind::BlockNotFoundStream(id)).at(pos));
+            };
+            let found_id = i32::try_from(found).unwrap_or(0);
+            self.shared.lock().found(found_id, pos);
             if found_id == id {
                 return self.enter(kind);
             }
@@ -113,22 +313,7 @@ impl CustomData {
             self.phase = Phase::Chunks { kind, left: 0 };
             self.enter(kind)?;
             self.finish_block()?;
-            if self.input.is_seekable() {
-                self.scanned_to = self.scanned_to.max(self.input.pos());
-            }
         }
-    }
-
-    /// Visits the next block in file order (one-pass reading): its dump id and type, or `None`
-    /// at the end of the data area.
-    pub fn next_block(&mut self) -> Result<Option<(DumpId, u8)>> {
-        self.finish_block()?;
-        let pos = self.input.pos();
-        let Some((kind, found)) = self.read_block_header()? else { return Ok(None) };
-        let id = i32::try_from(found).ok().filter(|id| *id > 0).ok_or_else(|| Error::new(ErrorKind::BadDumpId(found)).at(pos))?;
-        self.found.entry(id).or_insert(pos);
-        self.enter(kind)?;
-        Ok(Some((id, kind)))
     }
 
     /// True if the block of `id` was skipped already on a one-pass input.
@@ -143,6 +328,15 @@ impl CustomData {
             _ => Phase::BlobGap,
         };
         Ok(kind)
+    }
+
+    /// The open block's terminator has been read: its end is now known to every reader.
+    fn block_ended(&mut self) {
+        if let Some(start) = self.current.take() {
+            let mut map = self.shared.lock();
+            map.ended(start, self.input.pos());
+            map.settle(false);
+        }
     }
 
     /// Reads a block header: `None` at the end of the input.
@@ -190,6 +384,9 @@ impl CustomData {
         }
         if len == 0 {
             self.phase = if kind == BLK_DATA { Phase::Between } else { Phase::BlobGap };
+            if kind == BLK_DATA {
+                self.block_ended();
+            }
             return Ok(None);
         }
         let len = len as u64;
@@ -211,6 +408,7 @@ impl CustomData {
         let oid = self.input.read_int()?;
         if oid == 0 {
             self.phase = Phase::Between;
+            self.block_ended();
             return Ok(None);
         }
         // OIDs ≥ 2³¹ were written through a signed int (§2).
@@ -280,7 +478,7 @@ mod tests {
     }
 
     fn stream(bytes: Vec<u8>) -> CustomData {
-        CustomData::new(Input::stream(Box::new(io::Cursor::new(bytes)), 0))
+        CustomData::new(Input::stream(Box::new(io::Cursor::new(bytes)), 0), &[])
     }
 
     #[test]
@@ -335,5 +533,96 @@ mod tests {
         let mut out = Vec::new();
         RawChunks { data: &mut data }.read_to_end(&mut out).unwrap();
         assert_eq!(out, b"z");
+    }
+
+    /// A spool holding `bytes` whole, read through a data area that starts at 0.
+    fn spooled(bytes: &[u8]) -> (tempfile::NamedTempFile, Arc<Spool>, CustomData) {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let reader = std::fs::OpenOptions::new().read(true).write(true).open(file.path()).expect("open");
+        let spool = Arc::new(Spool::new(reader));
+        let mut writer = file.reopen().expect("reopen");
+        spool.fill(&mut io::Cursor::new(bytes.to_vec()), &mut writer).expect("fill");
+        let data = CustomData::new(Input::spooled(Arc::clone(&spool), 0), &[]);
+        (file, spool, data)
+    }
+
+    fn read_block(data: &mut CustomData, id: DumpId) -> Vec<u8> {
+        data.open_block(id, None).expect("open");
+        let mut out = Vec::new();
+        RawChunks { data }.read_to_end(&mut out).expect("read");
+        out
+    }
+
+    #[test]
+    fn forks_share_what_a_scan_found() {
+        let mut bytes = block(BLK_DATA, 1, &[b"one"]);
+        let second = bytes.len() as u64;
+        bytes.extend(block(BLK_DATA, 2, &[b"two"]));
+        bytes.extend(block(BLK_DATA, 3, &[b"three"]));
+        let (_file, _spool, mut a) = spooled(&bytes);
+        let mut b = a.fork().expect("fork");
+        assert_eq!(read_block(&mut a, 3), b"three");
+        // The scan passed blocks 1 and 2 and stopped at 3, whose reader then reached its end.
+        assert_eq!(b.position(2), Some(second));
+        assert_eq!(a.shared.lock().frontier, bytes.len() as u64);
+        assert_eq!(read_block(&mut b, 2), b"two");
+        assert_eq!(read_block(&mut b, 1), b"one");
+    }
+
+    #[test]
+    fn blocks_are_given_back_once_done_and_passed() {
+        let mut bytes = block(BLK_DATA, 1, &[b"one"]);
+        let end1 = bytes.len() as u64;
+        bytes.extend(block(BLK_DATA, 2, &[b"not wanted"]));
+        let end2 = bytes.len() as u64;
+        bytes.extend(block(BLK_DATA, 3, &[b"three"]));
+        let total = bytes.len() as u64;
+        let (_file, spool, mut a) = spooled(&bytes);
+        let release = a.release_into(Arc::clone(&spool), [1, 3].into_iter().collect());
+        let mut b = a.fork().expect("fork");
+        // Block 1 opened but abandoned: nothing can be given back while its end is unknown.
+        a.open_block(1, None).expect("open");
+        release.done(1);
+        assert_eq!(spool.held(), total);
+        // A scan for 3 passes 1 (done) and 2 (not wanted): both go.
+        assert_eq!(read_block(&mut b, 3), b"three");
+        assert_eq!(spool.held(), total - end2);
+        let mut buf = [0u8; 4];
+        assert!(spool.read_at(end1, &mut buf).is_err());
+        release.done(3);
+        assert_eq!(spool.held(), 0);
+    }
+
+    #[test]
+    fn a_block_read_to_its_end_goes_when_done() {
+        let mut bytes = block(BLK_DATA, 1, &[b"one"]);
+        let end1 = bytes.len() as u64;
+        bytes.extend(block(BLK_DATA, 2, &[b"two"]));
+        let total = bytes.len() as u64;
+        let (_file, spool, mut a) = spooled(&bytes);
+        let release = a.release_into(Arc::clone(&spool), [1, 2].into_iter().collect());
+        assert_eq!(read_block(&mut a, 1), b"one");
+        assert_eq!(spool.held(), total);
+        release.done(1);
+        assert_eq!(spool.held(), total - end1);
+        // Known now without a scan, and still readable.
+        let mut b = a.fork().expect("fork");
+        assert_eq!(read_block(&mut b, 2), b"two");
+    }
+
+    #[test]
+    fn toc_offsets_place_every_block_up_front() {
+        let mut bytes = block(BLK_DATA, 1, &[b"one"]);
+        let second = bytes.len() as u64;
+        bytes.extend(block(BLK_DATA, 2, &[b"two"]));
+        let total = bytes.len() as u64;
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let reader = std::fs::OpenOptions::new().read(true).write(true).open(file.path()).expect("open");
+        let spool = Arc::new(Spool::new(reader));
+        spool.fill(&mut io::Cursor::new(bytes.clone()), &mut file.reopen().expect("reopen")).expect("fill");
+        let data = CustomData::new(Input::spooled(Arc::clone(&spool), 0), &[(1, Some(0)), (2, Some(second))]);
+        // Block 1 is not wanted: it goes at once, before anything was read.
+        let _release = data.release_into(Arc::clone(&spool), [2].into_iter().collect());
+        assert_eq!(spool.held(), total - second);
     }
 }

@@ -177,7 +177,6 @@ impl Input {
         Input { bytes: Bytes::Spooled(SpoolCursor::new(spool)), pos: start, end: None, int_size: 4, off_size: 8, released: 0 }
     }
 
-    /// Whether this reads a spool that may still be growing.
     /// The spool this input reads, if it is one.
     pub fn spool(&self) -> Option<&Arc<Spool>> {
         match &self.bytes {
@@ -186,6 +185,7 @@ impl Input {
         }
     }
 
+    /// Whether this reads a spool that may still be growing.
     pub fn is_spooled(&self) -> bool {
         matches!(self.bytes, Bytes::Spooled(_))
     }

@@ -27,7 +27,7 @@ mod tar;
 mod toc;
 pub mod verify;
 
-pub use archive::{Archive, DataReader, LargeObject, LargeObjects, Source};
+pub use archive::{Archive, DataReader, DataRelease, LargeObject, LargeObjects, Source};
 pub use error::{EntryLabel, Error, ErrorKind, Location, Result};
 pub use header::{ArchiveVersion, Compression, CreationTime, Format, Header, K_VERS_1_12, K_VERS_1_14, K_VERS_1_15, K_VERS_1_16};
 pub use spool::{SourceFailed, Spool};

@@ -55,6 +55,8 @@ struct State {
     /// Readers waiting for bytes to arrive.
     waiting: usize,
     last_release: Instant,
+    /// The most bytes held at once.
+    peak: u64,
 }
 
 impl State {
@@ -91,7 +93,7 @@ impl Spool {
     /// A spool over `file` (open for reading and writing), which the filling thread writes
     /// through another handle.
     pub fn new(file: File) -> Spool {
-        let state = State { len: 0, done: false, error: None, released: Vec::new(), budget: None, waiting: 0, last_release: Instant::now() };
+        let state = State { len: 0, done: false, error: None, released: Vec::new(), budget: None, waiting: 0, last_release: Instant::now(), peak: 0 };
         Spool { file, state: Mutex::new(state), grown: Condvar::new(), room: Condvar::new() }
     }
 
@@ -125,6 +127,12 @@ impl Spool {
     /// Bytes arrived and not released.
     pub fn held(&self) -> u64 {
         self.lock().held()
+    }
+
+    /// The most bytes held at once so far: what the temporary file took on disk at its
+    /// largest.
+    pub fn peak(&self) -> u64 {
+        self.lock().peak
     }
 
     /// Waits while the budget is spent, unless waiting would leave a reader stalled.
@@ -163,6 +171,7 @@ impl Spool {
             }
             let mut st = self.lock();
             st.len += n as u64;
+            st.peak = st.peak.max(st.held());
             drop(st);
             self.grown.notify_all();
         };

@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use pgsurge_archive::{Archive, DumpId, Section, Toc};
+use pgsurge_archive::{Archive, DataRelease, DumpId, Section, Toc};
 
 use crate::options::RestoreOptions;
 use crate::render::{RenderError, Renderer};
@@ -457,48 +457,19 @@ struct Tables<'a> {
     /// Archive bytes of each entry's data, where known.
     sizes: &'a HashMap<DumpId, u64>,
     /// A pipe's temporary copy, whose finished entries' bytes are given back.
-    spool: Option<SpoolBlocks>,
+    spool: Option<DataRelease>,
 }
 
-/// A pipe's temporary copy, and where in it each selected entry's data lies.
-struct SpoolBlocks {
-    spool: Arc<pgsurge_archive::Spool>,
-    blocks: HashMap<DumpId, (u64, u64)>,
-}
-
-impl SpoolBlocks {
-    /// Entry `id` is restored: its data will not be read again.
-    fn done(&self, id: DumpId) {
-        if let Some(&(start, end)) = self.blocks.get(&id) {
-            self.spool.release(start, end);
+/// Keeps a pipe's temporary copy to about `spool_budget` bytes: the archive gives back each
+/// block once its entry is done (and at once those not restored).
+fn limit_spool(archive: &Archive, toc: &Toc, sel: &Selection, opts: &RestoreOptions) -> Option<DataRelease> {
+    let Some(budget) = opts.spool_budget else {
+        if let Some(spool) = archive.spool() {
+            spool.set_budget(None);
         }
-    }
-}
-
-/// Keeps a pipe's temporary copy to about `spool_budget` bytes (a custom archive whose
-/// TOC has data offsets): what precedes the data and the blocks not restored are released
-/// now, every other block once its entry is done.
-fn limit_spool(archive: &Archive, toc: &Toc, sel: &Selection, opts: &RestoreOptions) -> Option<SpoolBlocks> {
-    let spool = archive.spool()?;
-    let (Some(budget), Some(ranges)) = (opts.spool_budget, archive.block_ranges()) else {
-        // Without the blocks' places nothing could be given back: copy all of it.
-        spool.set_budget(None);
         return None;
     };
-    let wanted: std::collections::HashSet<DumpId> = sel.data_ids(toc).into_iter().collect();
-    if let Some(&(_, first, _)) = ranges.first() {
-        spool.release(0, first);
-    }
-    let mut blocks = HashMap::new();
-    for (id, start, end) in ranges {
-        if wanted.contains(&id) {
-            blocks.insert(id, (start, end));
-        } else {
-            spool.release(start, end);
-        }
-    }
-    spool.set_budget(Some(budget));
-    Some(SpoolBlocks { spool, blocks })
+    archive.release_as_read(sel.data_ids(toc).into_iter().collect(), budget)
 }
 
 /// Whether a table's data may be loaded by several connections: large (or of unknown size,
