@@ -379,6 +379,16 @@ impl Archive {
         Some(Archive { header: self.header.clone(), toc: self.toc.clone(), format: self.format, backend })
     }
 
+    /// Whether entry `id`'s data can still be read from its start: false once a spooled
+    /// archive has given its first bytes back (see [`Archive::release_as_read`]).
+    pub fn data_intact(&self, id: DumpId) -> bool {
+        let Backend::Custom(data) = &self.backend else { return true };
+        match (data.input.spool(), data.position(id)) {
+            (Some(spool), Some(pos)) => !spool.is_released(pos),
+            _ => true,
+        }
+    }
+
     /// Declares which data members a one-pass tar stream will be asked for, so that passing
     /// one of them while looking for another is reported as pg_restore reports it.
     pub fn expect_data(&mut self, ids: impl IntoIterator<Item = DumpId>) {

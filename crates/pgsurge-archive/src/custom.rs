@@ -22,6 +22,10 @@ pub const BLK_DATA: u8 = 1;
 /// `BLK_BLOBS`: large objects, each its own stream, ended by OID 0.
 pub const BLK_BLOBS: u8 = 3;
 
+/// How often a reader tells the others how far into its block it has got: often enough that
+/// a spool over budget gets bytes back steadily, rarely enough to cost nothing.
+const REPORT_STEP: u64 = 1 << 20;
+
 /// Where reading stands inside the current block, kept outside any reader so that a reader
 /// dropped half-way leaves enough to skip the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +58,13 @@ struct BlockMap {
     /// A reader is scanning forward from `frontier`; the others wait for what it finds
     /// instead of reading the same bytes, and nobody but it moves the frontier.
     scanning: bool,
+    /// Inside the block at `frontier`: the furthest chunk boundary any reader has reached,
+    /// and how reading goes on there. A scan resumes here, so the bytes before it may go.
+    inner: Option<(u64, Phase)>,
+    /// While a scan runs: the point its reader has passed (it reads nothing before it).
+    scan_at: u64,
+    /// Every block's place came from the TOC: no scan ever needs a block's body.
+    complete: bool,
     release: Option<Release>,
 }
 
@@ -93,6 +104,7 @@ impl BlockMap {
         while let Some(&Block { id, end: Some(end) }) = self.blocks.get(&self.frontier) {
             let start = self.frontier;
             self.frontier = end;
+            self.inner = None;
             if let Some(release) = &mut self.release {
                 if !release.wanted.contains(&id) || release.done.remove(&id) {
                     release.spool.release(start, end);
@@ -101,6 +113,23 @@ impl BlockMap {
                 }
             }
         }
+    }
+
+    /// How far into the block at `start` bytes may go while its reader is still at
+    /// `consumed`: no scan may still need them.
+    fn prefix_limit(&self, start: u64, consumed: u64) -> u64 {
+        let ended = self.blocks.get(&start).is_some_and(|b| b.end.is_some());
+        if self.complete || ended {
+            return consumed;
+        }
+        if self.frontier != start {
+            return start;
+        }
+        let mut limit = consumed.min(self.inner.map_or(start, |(pos, _)| pos));
+        if self.scanning {
+            limit = limit.min(self.scan_at);
+        }
+        limit
     }
 
     /// A reader is finished with `id`'s block: give it back once the frontier is past it.
@@ -129,7 +158,16 @@ impl SharedBlocks {
     /// The map for a data area starting at `data_start`, with the TOC's block offsets
     /// (`None` where pg_dump could not write one, as on a pipe).
     fn new(data_start: u64, offsets: &[(DumpId, Option<u64>)]) -> Self {
-        let mut map = BlockMap { starts: HashMap::new(), blocks: BTreeMap::new(), frontier: data_start, scanning: false, release: None };
+        let mut map = BlockMap {
+            starts: HashMap::new(),
+            blocks: BTreeMap::new(),
+            frontier: data_start,
+            scanning: false,
+            inner: None,
+            scan_at: data_start,
+            complete: false,
+            release: None,
+        };
         for &(id, offset) in offsets {
             if let Some(pos) = offset {
                 map.found(id, pos);
@@ -141,7 +179,8 @@ impl SharedBlocks {
             for pair in starts.windows(2) {
                 map.ended(pair[0], pair[1]);
             }
-            map.frontier = map.frontier.min(starts[0]);
+            map.frontier = starts[0].max(data_start);
+            map.complete = true;
         }
         SharedBlocks { map: Mutex::new(map), scan_ended: Condvar::new() }
     }
@@ -176,6 +215,10 @@ pub(crate) struct CustomData {
     data_start: u64,
     /// Header offset of the block being read, to record its end on reaching it.
     current: Option<u64>,
+    /// This reader holds the scan (see [`BlockMap::scanning`]).
+    scanner: bool,
+    /// Where this reader last told the others how far it had got.
+    reported: u64,
     /// Stream input: ids of blocks already passed, to explain an out-of-order request.
     passed: HashSet<DumpId>,
 }
@@ -185,7 +228,7 @@ impl CustomData {
     pub fn new(input: Input, offsets: &[(DumpId, Option<u64>)]) -> Self {
         let data_start = input.pos();
         let shared = Arc::new(SharedBlocks::new(data_start, offsets));
-        CustomData { input, phase: Phase::Between, shared, data_start, current: None, passed: HashSet::new() }
+        CustomData { input, phase: Phase::Between, shared, data_start, current: None, scanner: false, reported: 0, passed: HashSet::new() }
     }
 
     /// An independent reader over the same mapped or spooled bytes, sharing what this one's
@@ -194,7 +237,16 @@ impl CustomData {
         // A spool still filling has no end yet: its forks read as far as it grows.
         let end = self.input.end().unwrap_or(u64::MAX);
         let input = self.input.fork(0, end)?;
-        Some(CustomData { input, phase: Phase::Between, shared: Arc::clone(&self.shared), data_start: self.data_start, current: None, passed: HashSet::new() })
+        Some(CustomData {
+            input,
+            phase: Phase::Between,
+            shared: Arc::clone(&self.shared),
+            data_start: self.data_start,
+            current: None,
+            scanner: false,
+            reported: 0,
+            passed: HashSet::new(),
+        })
     }
 
     /// Starts giving a spool's bytes back as blocks are read (see
@@ -230,6 +282,7 @@ impl CustomData {
             return Err(Error::new(ErrorKind::BlockIdMismatch { found, expected: id }).at(pos));
         }
         self.current = Some(pos);
+        self.reported = pos;
         self.enter(kind)
     }
 
@@ -250,9 +303,13 @@ impl CustomData {
                 map = self.shared.scan_ended.wait(map).unwrap_or_else(|e| e.into_inner());
             }
             map.scanning = true;
-            map.frontier
+            let resume = map.inner.map(|(pos, phase)| (map.frontier, pos, phase));
+            map.scan_at = resume.map_or(map.frontier, |(_, pos, _)| pos);
+            (map.frontier, resume)
         };
+        self.scanner = true;
         let result = self.scan_from(from, target);
+        self.scanner = false;
         let mut map = self.shared.lock();
         map.scanning = false;
         map.settle(false);
@@ -261,9 +318,24 @@ impl CustomData {
         result
     }
 
-    fn scan_from(&mut self, from: u64, target: Option<DumpId>) -> Result<u8> {
-        self.input.seek(from)?;
+    /// The scan itself, from the block header at `from`, or from inside that block where
+    /// `resume` says (its start, the offset, the phase there).
+    fn scan_from(&mut self, (from, resume): (u64, Option<(u64, u64, Phase)>), target: Option<DumpId>) -> Result<u8> {
         self.phase = Phase::Between;
+        if let Some((start, pos, phase)) = resume {
+            // Go on through the frontier block from the furthest point anyone reached.
+            self.input.seek(pos)?;
+            self.current = Some(start);
+            self.reported = pos;
+            self.phase = phase;
+            self.finish_block()?;
+            let end = self.input.pos();
+            let mut map = self.shared.lock();
+            map.ended(start, end);
+            map.settle(true);
+        } else {
+            self.input.seek(from)?;
+        }
         loop {
             let pos = self.input.pos();
             let Some((kind, found)) = self.read_block_header()? else {
@@ -277,6 +349,7 @@ impl CustomData {
             };
             if Some(found_id) == target {
                 self.current = Some(pos);
+                self.reported = pos;
                 return self.enter(kind);
             }
             match known_end {
@@ -284,6 +357,7 @@ impl CustomData {
                 Some(end) => self.input.seek(end)?,
                 None => {
                     self.current = Some(pos);
+                    self.reported = pos;
                     self.phase = Phase::Chunks { kind, left: 0 };
                     self.enter(kind)?;
                     self.finish_block()?;
@@ -328,6 +402,30 @@ impl CustomData {
             _ => Phase::BlobGap,
         };
         Ok(kind)
+    }
+
+    /// This reader has found the chunk boundary `next` (reading goes on there in `phase`)
+    /// and read everything before its own position: it tells the others, so that a scan
+    /// resumes from the furthest point, and — when the spool is over its budget — gives back
+    /// what it has read of its block and no scan can need any more.
+    fn report(&mut self, next: u64, phase: Phase) {
+        let Some(start) = self.current else { return };
+        self.reported = next;
+        let consumed = self.input.pos();
+        let mut map = self.shared.lock();
+        if map.frontier == start && map.inner.is_none_or(|(pos, _)| next > pos) {
+            map.inner = Some((next, phase));
+        }
+        if self.scanner {
+            map.scan_at = map.scan_at.max(next);
+            return;
+        }
+        let limit = map.prefix_limit(start, consumed);
+        if let Some(release) = &map.release {
+            if limit > start && release.wanted.contains(&map.blocks.get(&start).map_or(0, |b| b.id)) && release.spool.over_budget() {
+                release.spool.release(start, limit);
+            }
+        }
     }
 
     /// The open block's terminator has been read: its end is now known to every reader.
@@ -396,6 +494,10 @@ impl CustomData {
             }
         }
         self.phase = Phase::Chunks { kind, left: len };
+        let next = self.input.pos().saturating_add(len);
+        if next - self.reported >= REPORT_STEP {
+            self.report(next, Phase::Chunks { kind, left: 0 });
+        }
         Ok(Some(len))
     }
 
@@ -414,6 +516,9 @@ impl CustomData {
         // OIDs ≥ 2³¹ were written through a signed int (§2).
         let oid = oid as i32 as u32;
         self.phase = Phase::Chunks { kind: BLK_BLOBS, left: 0 };
+        if self.input.pos() - self.reported >= REPORT_STEP {
+            self.report(self.input.pos(), self.phase);
+        }
         Ok(Some(oid))
     }
 
@@ -624,5 +729,60 @@ mod tests {
         // Block 1 is not wanted: it goes at once, before anything was read.
         let _release = data.release_into(Arc::clone(&spool), [2].into_iter().collect());
         assert_eq!(spool.held(), total - second);
+    }
+
+    /// Block 1 of four 512 kB chunks, then a small block 2.
+    fn long_then_short() -> (Vec<u8>, u64) {
+        let part = vec![b'x'; 512 << 10];
+        let parts: Vec<&[u8]> = vec![&part; 4];
+        let mut bytes = block(BLK_DATA, 1, &parts);
+        let second = bytes.len() as u64;
+        bytes.extend(block(BLK_DATA, 2, &[b"two"]));
+        (bytes, second)
+    }
+
+    /// Reads `n` bytes of the open block.
+    fn read_some(data: &mut CustomData, n: usize) {
+        let mut left = n;
+        let mut buf = vec![0u8; 64 << 10];
+        while left > 0 {
+            let want = left.min(buf.len());
+            let got = data.read_raw(&mut buf[..want]).expect("read");
+            assert!(got > 0);
+            left -= got;
+        }
+    }
+
+    #[test]
+    fn over_budget_a_long_block_goes_back_as_it_is_read() {
+        let (bytes, second) = long_then_short();
+        let (_file, spool, mut a) = spooled(&bytes);
+        let _release = a.release_into(Arc::clone(&spool), [1, 2].into_iter().collect());
+        spool.set_budget(Some(1));
+        let mut b = a.fork().expect("fork");
+        a.open_block(1, None).expect("open");
+        read_some(&mut a, 3 << 19);
+        // What block 1's reader has read is gone; a scan for block 2 resumes past it.
+        let held = spool.held();
+        assert!(held < bytes.len() as u64 - (256 << 10), "held {held}");
+        assert!(spool.is_released(0));
+        assert_eq!(read_block(&mut b, 2), b"two");
+        assert_eq!(b.position(2), Some(second));
+        // Block 1 is read on to its end all the same.
+        read_some(&mut a, 1 << 19);
+        let mut rest = Vec::new();
+        RawChunks { data: &mut a }.read_to_end(&mut rest).expect("read");
+        assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn under_budget_a_block_stays_whole_until_done() {
+        let (bytes, _) = long_then_short();
+        let (_file, spool, mut a) = spooled(&bytes);
+        let _release = a.release_into(Arc::clone(&spool), [1, 2].into_iter().collect());
+        a.open_block(1, None).expect("open");
+        read_some(&mut a, 3 << 19);
+        assert_eq!(spool.held(), bytes.len() as u64);
+        assert!(!spool.is_released(0));
     }
 }

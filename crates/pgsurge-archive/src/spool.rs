@@ -28,7 +28,7 @@ const CHUNK: usize = 1 << 20;
 pub struct SourceFailed(pub String);
 
 /// How long the copy holds back while a reader waits for bytes and nothing is released.
-const STALL: Duration = Duration::from_secs(1);
+const STALL: Duration = Duration::from_millis(250);
 
 #[derive(Debug)]
 pub struct Spool {
@@ -127,6 +127,17 @@ impl Spool {
     /// Bytes arrived and not released.
     pub fn held(&self) -> u64 {
         self.lock().held()
+    }
+
+    /// Whether the bytes held have reached the budget (never without one).
+    pub fn over_budget(&self) -> bool {
+        let st = self.lock();
+        st.budget.is_some_and(|b| st.held() >= b)
+    }
+
+    /// Whether the byte at `pos` was released (can no longer be read).
+    pub fn is_released(&self, pos: u64) -> bool {
+        self.lock().released_at(pos).is_some()
     }
 
     /// The most bytes held at once so far: what the temporary file took on disk at its

@@ -598,6 +598,10 @@ fn work(
             if !session.take_split_failed() {
                 break;
             }
+            if !archive.data_intact(te.dump_id) {
+                session.split_failure_stands(&te.tag.to_string())?;
+                break;
+            }
             if opts.verbose {
                 events(EngineEvent::Info(format!("loading table \"{}\" again on one connection", te.tag)));
             }

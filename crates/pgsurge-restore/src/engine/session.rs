@@ -21,7 +21,7 @@ use tokio::runtime::Runtime;
 use tokio_postgres::{Client, CopyInSink, Statement};
 
 use super::server_error::{notice_message, server_message, server_message_in};
-use super::split::{RowCutter, SplitBoard, SplitCopy};
+use super::split::{PartError, RowCutter, SplitBoard, SplitCopy};
 use super::{Connector, EngineEvent, Failure, ItemRecord, Stopped};
 use crate::options::RestoreOptions;
 use crate::render::{session_settings, RenderError, Target};
@@ -122,6 +122,8 @@ pub struct Session<'e> {
     pub split_next: Option<u64>,
     /// The last split load failed and rolled back: the entry must be loaded again.
     split_failed: bool,
+    /// Why the last split load failed, if a part said.
+    split_error: Option<PartError>,
     /// The server's notices, shown under `-v` as pg_restore shows them.
     notices: std::sync::mpsc::Receiver<String>,
     notice_handler: crate::connect::NoticeHandler,
@@ -220,6 +222,7 @@ impl<'e> Session<'e> {
             board: None,
             split_next: None,
             split_failed: false,
+            split_error: None,
             notices,
             notice_handler,
         };
@@ -280,6 +283,15 @@ impl<'e> Session<'e> {
     /// Reports one failed statement and counts it; stops the restore where the options say so.
     /// `cause` is the server's error, when it was the server that refused.
     fn failed(&mut self, message: String, cause: Option<&tokio_postgres::Error>) -> Result<(), RenderError> {
+        // As pg_log_error: one trailing newline (a command's own) is not printed.
+        let message = message.strip_suffix('\n').map(str::to_owned).unwrap_or(message);
+        let db = cause.and_then(|e| e.as_db_error());
+        let cause = db.map_or_else(|| message.lines().next().unwrap_or_default().to_owned(), |d| d.message().to_owned());
+        self.failed_with(message, cause, db.map(|d| d.code().code().to_owned()))
+    }
+
+    /// Reports a failure whose server error is already taken apart.
+    fn failed_with(&mut self, message: String, cause: String, sqlstate: Option<String>) -> Result<(), RenderError> {
         self.show_notices();
         if self.opts.verbose && !self.entry_line_shown {
             if let Some(line) = &self.entry_line {
@@ -288,15 +300,7 @@ impl<'e> Session<'e> {
             }
             self.entry_line_shown = true;
         }
-        // As pg_log_error: one trailing newline (a command's own) is not printed.
-        let message = message.strip_suffix('\n').map(str::to_owned).unwrap_or(message);
-        let db = cause.and_then(|e| e.as_db_error());
-        let failure = Failure {
-            cause: db.map_or_else(|| message.lines().next().unwrap_or_default().to_owned(), |d| d.message().to_owned()),
-            sqlstate: db.map(|d| d.code().code().to_owned()),
-            dump_id: self.current.as_ref().map(|c| c.dump_id),
-            message,
-        };
+        let failure = Failure { cause, sqlstate, dump_id: self.current.as_ref().map(|c| c.dump_id), message };
         self.emit(EngineEvent::Error(failure));
         self.errors += 1;
         self.entry_errors += 1;
@@ -520,6 +524,7 @@ impl<'e> Session<'e> {
             }
             Err(e) if e.as_db_error().is_some() => {
                 load.sink = None;
+                load.split.record_error(part_error(&e));
                 load.split.fail();
                 Ok(())
             }
@@ -552,7 +557,7 @@ impl<'e> Session<'e> {
             };
             match finished {
                 Ok(rows) => own_rows = Some(rows),
-                Err(e) if e.as_db_error().is_some() => {}
+                Err(e) if e.as_db_error().is_some() => load.split.record_error(part_error(&e)),
                 Err(e) => return Err(fatal(e)),
             }
         }
@@ -567,7 +572,22 @@ impl<'e> Session<'e> {
         self.rt.block_on(self.client.batch_execute("ROLLBACK")).map_err(fatal)?;
         self.data_bytes = load.bytes_before;
         self.split_failed = true;
+        self.split_error = load.split.first_error();
         Ok(())
+    }
+
+    /// A split load failed and its data cannot be read again for a load on one connection
+    /// (a pipe's spool gave its first bytes back): its first part's failure is the table's.
+    pub fn split_failure_stands(&mut self, table: &str) -> Result<(), RenderError> {
+        let error = self.split_error.take();
+        let (detail, cause, sqlstate) = match error {
+            Some(e) => (e.message, e.cause, e.sqlstate),
+            None => ("the load over several connections failed".to_owned(), "the load over several connections failed".to_owned(), None),
+        };
+        let message = format!(
+            "COPY failed for table \"{table}\": {detail}\n(loaded in parts over several connections, so a line number counts within one part; the table was not loaded again on one connection because the temporary copy of standard input had already given back its first bytes — raise PGSURGE_SPOOL_LIMIT to keep them)"
+        );
+        self.failed_with(message, cause, sqlstate)
     }
 
     /// An idle worker's part of another worker's table: a COPY of the chunks it is handed,
@@ -582,6 +602,9 @@ impl<'e> Session<'e> {
         let mut sink = match self.rt.block_on(self.client.copy_in::<_, Bytes>(split.copy.as_str())) {
             Ok(sink) => Box::pin(sink),
             Err(e) => {
+                if e.as_db_error().is_some() {
+                    split.record_error(part_error(&e));
+                }
                 split.part_done(None);
                 if e.as_db_error().is_none() {
                     return Err(fatal(e));
@@ -605,7 +628,10 @@ impl<'e> Session<'e> {
         });
         let rows = match loaded {
             Ok(rows) => rows,
-            Err(e) if e.as_db_error().is_some() => None,
+            Err(e) if e.as_db_error().is_some() => {
+                split.record_error(part_error(&e));
+                None
+            }
             Err(e) => {
                 split.part_done(None);
                 return Err(fatal(e));
@@ -833,6 +859,16 @@ impl Target for Session<'_> {
 }
 
 /// An error that ends the restore: the connection is gone or the protocol broke.
+/// A split part's server error, kept for the owner to report.
+fn part_error(e: &tokio_postgres::Error) -> PartError {
+    let db = e.as_db_error();
+    PartError {
+        message: server_message(e),
+        cause: db.map_or_else(|| e.to_string(), |d| d.message().to_owned()),
+        sqlstate: db.map(|d| d.code().code().to_owned()),
+    }
+}
+
 fn fatal(e: tokio_postgres::Error) -> RenderError {
     RenderError::Target(format!("lost the connection to the server: {}", server_message(&e)).into())
 }

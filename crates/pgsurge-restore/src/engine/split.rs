@@ -60,6 +60,18 @@ struct PartState {
     rows: u64,
     /// Commit (`true`) or roll back, once the owner has decided.
     verdict: Option<bool>,
+    /// The first part's failure as the server told it.
+    error: Option<PartError>,
+}
+
+/// Why a part failed, kept for when the table cannot be loaded again on one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct PartError {
+    /// The server's message as pg_restore prints it (`ERROR:  …` with its CONTEXT).
+    pub message: String,
+    /// The server's own words (`invalid input syntax …`).
+    pub cause: String,
+    pub sqlstate: Option<String>,
 }
 
 /// What the owner learns when it closes a split.
@@ -89,6 +101,16 @@ impl SplitCopy {
     fn state(&self) -> MutexGuard<'_, PartState> {
         // A panicking part has already failed the split; its state is still sound.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps a part's failure, unless an earlier one was kept.
+    pub fn record_error(&self, error: PartError) {
+        self.state().error.get_or_insert(error);
+    }
+
+    /// The first failure any part kept.
+    pub fn first_error(&self) -> Option<PartError> {
+        self.state().error.clone()
     }
 
     /// An idle worker asks to load a part; `false` once the owner has handed everything out
