@@ -344,6 +344,27 @@ fn large_table_loads_over_several_connections() {
         cluster.dropdb(&db);
     }
     assert_eq!(stderr[0], stderr[1], "the error reads as pg_restore's");
+
+    // The same from a pipe under a spool budget far below the table: its first bytes are
+    // given back while it loads, so the failed split is not retried on one connection; its
+    // part's error stands, said to be one.
+    let db = fresh_db(cluster, "split_spool");
+    assert_eq!(restore(Tool::Pgsurge, cluster, &db, &dump, &["-s"], false).status, 0);
+    cluster.psql(&db, "ALTER TABLE public.big ADD CONSTRAINT not_250000 CHECK (id <> 250000)");
+    let mut args = vec!["restore".to_owned(), "-v".to_owned(), "-a".to_owned(), "-j".to_owned(), "3".to_owned()];
+    args.extend(cluster.conn_args(&db));
+    let mut env = vec![("LC_ALL".to_owned(), "C".to_owned()), ("PGSURGE_SPOOL_LIMIT".to_owned(), "1M".to_owned())];
+    env.extend(cluster.env());
+    let out = crate::harness::run_env(&pgsurge(), &args, &env, Some(&dump));
+    let err = out.stderr_text();
+    assert_eq!(out.status, 1, "{err}");
+    assert!(err.contains("COPY failed for table \"big\": ERROR:  new row for relation \"big\" violates check constraint \"not_250000\""), "{err}");
+    assert!(err.contains("raise PGSURGE_SPOOL_LIMIT"), "{err}");
+    assert!(err.contains("helps load table \"big\""), "{err}");
+    assert!(!err.contains("loading table \"big\" again"), "{err}");
+    assert_eq!(cluster.psql(&db, "SELECT count(*) FROM public.big").trim(), "0", "the failed table stays empty");
+    assert_eq!(cluster.psql(&db, "SELECT count(*) FROM public.small").trim(), "10");
+    cluster.dropdb(&db);
 }
 
 /// Under the `pg_restore` name, a serial restore's error output is pg_restore 18's line for
