@@ -205,6 +205,19 @@ impl SharedBlocks {
     }
 }
 
+/// Hands the scan back when dropped: the others may scan, or take what it found.
+struct ScanEnd(Arc<SharedBlocks>);
+
+impl Drop for ScanEnd {
+    fn drop(&mut self) {
+        let mut map = self.0.lock();
+        map.scanning = false;
+        map.settle(false);
+        drop(map);
+        self.0.scan_ended.notify_all();
+    }
+}
+
 /// The data area of a custom archive.
 pub(crate) struct CustomData {
     pub input: Input,
@@ -308,13 +321,10 @@ impl CustomData {
             (map.frontier, resume)
         };
         self.scanner = true;
+        // Ends the scan however scan_from returns, so no reader waits for it forever.
+        let _scan = ScanEnd(Arc::clone(&self.shared));
         let result = self.scan_from(from, target);
         self.scanner = false;
-        let mut map = self.shared.lock();
-        map.scanning = false;
-        map.settle(false);
-        drop(map);
-        self.shared.scan_ended.notify_all();
         result
     }
 
@@ -495,7 +505,7 @@ impl CustomData {
         }
         self.phase = Phase::Chunks { kind, left: len };
         let next = self.input.pos().saturating_add(len);
-        if next - self.reported >= REPORT_STEP {
+        if next.saturating_sub(self.reported) >= REPORT_STEP {
             self.report(next, Phase::Chunks { kind, left: 0 });
         }
         Ok(Some(len))
@@ -516,7 +526,7 @@ impl CustomData {
         // OIDs ≥ 2³¹ were written through a signed int (§2).
         let oid = oid as i32 as u32;
         self.phase = Phase::Chunks { kind: BLK_BLOBS, left: 0 };
-        if self.input.pos() - self.reported >= REPORT_STEP {
+        if self.input.pos().saturating_sub(self.reported) >= REPORT_STEP {
             self.report(self.input.pos(), self.phase);
         }
         Ok(Some(oid))
@@ -640,14 +650,30 @@ mod tests {
         assert_eq!(out, b"z");
     }
 
+    /// A data area of one-chunk blocks numbered from 1, and where each block ends.
+    fn area(bodies: &[&[u8]]) -> (Vec<u8>, Vec<u64>) {
+        let mut bytes = Vec::new();
+        let mut ends = Vec::new();
+        for (id, body) in (1..).zip(bodies) {
+            bytes.extend(block(BLK_DATA, id, &[body]));
+            ends.push(bytes.len() as u64);
+        }
+        (bytes, ends)
+    }
+
     /// A spool holding `bytes` whole, read through a data area that starts at 0.
     fn spooled(bytes: &[u8]) -> (tempfile::NamedTempFile, Arc<Spool>, CustomData) {
+        spooled_with(bytes, &[])
+    }
+
+    /// The same, with the block offsets a TOC gave.
+    fn spooled_with(bytes: &[u8], offsets: &[(DumpId, Option<u64>)]) -> (tempfile::NamedTempFile, Arc<Spool>, CustomData) {
         let file = tempfile::NamedTempFile::new().expect("temp file");
         let reader = std::fs::OpenOptions::new().read(true).write(true).open(file.path()).expect("open");
         let spool = Arc::new(Spool::new(reader));
         let mut writer = file.reopen().expect("reopen");
         spool.fill(&mut io::Cursor::new(bytes.to_vec()), &mut writer).expect("fill");
-        let data = CustomData::new(Input::spooled(Arc::clone(&spool), 0), &[]);
+        let data = CustomData::new(Input::spooled(Arc::clone(&spool), 0), offsets);
         (file, spool, data)
     }
 
@@ -660,10 +686,8 @@ mod tests {
 
     #[test]
     fn forks_share_what_a_scan_found() {
-        let mut bytes = block(BLK_DATA, 1, &[b"one"]);
-        let second = bytes.len() as u64;
-        bytes.extend(block(BLK_DATA, 2, &[b"two"]));
-        bytes.extend(block(BLK_DATA, 3, &[b"three"]));
+        let (bytes, ends) = area(&[b"one", b"two", b"three"]);
+        let second = ends[0];
         let (_file, _spool, mut a) = spooled(&bytes);
         let mut b = a.fork().expect("fork");
         assert_eq!(read_block(&mut a, 3), b"three");
@@ -676,12 +700,8 @@ mod tests {
 
     #[test]
     fn blocks_are_given_back_once_done_and_passed() {
-        let mut bytes = block(BLK_DATA, 1, &[b"one"]);
-        let end1 = bytes.len() as u64;
-        bytes.extend(block(BLK_DATA, 2, &[b"not wanted"]));
-        let end2 = bytes.len() as u64;
-        bytes.extend(block(BLK_DATA, 3, &[b"three"]));
-        let total = bytes.len() as u64;
+        let (bytes, ends) = area(&[b"one", b"not wanted", b"three"]);
+        let (end1, end2, total) = (ends[0], ends[1], ends[2]);
         let (_file, spool, mut a) = spooled(&bytes);
         let release = a.release_into(Arc::clone(&spool), [1, 3].into_iter().collect());
         let mut b = a.fork().expect("fork");
@@ -700,10 +720,8 @@ mod tests {
 
     #[test]
     fn a_block_read_to_its_end_goes_when_done() {
-        let mut bytes = block(BLK_DATA, 1, &[b"one"]);
-        let end1 = bytes.len() as u64;
-        bytes.extend(block(BLK_DATA, 2, &[b"two"]));
-        let total = bytes.len() as u64;
+        let (bytes, ends) = area(&[b"one", b"two"]);
+        let (end1, total) = (ends[0], ends[1]);
         let (_file, spool, mut a) = spooled(&bytes);
         let release = a.release_into(Arc::clone(&spool), [1, 2].into_iter().collect());
         assert_eq!(read_block(&mut a, 1), b"one");
@@ -717,15 +735,9 @@ mod tests {
 
     #[test]
     fn toc_offsets_place_every_block_up_front() {
-        let mut bytes = block(BLK_DATA, 1, &[b"one"]);
-        let second = bytes.len() as u64;
-        bytes.extend(block(BLK_DATA, 2, &[b"two"]));
-        let total = bytes.len() as u64;
-        let file = tempfile::NamedTempFile::new().expect("temp file");
-        let reader = std::fs::OpenOptions::new().read(true).write(true).open(file.path()).expect("open");
-        let spool = Arc::new(Spool::new(reader));
-        spool.fill(&mut io::Cursor::new(bytes.clone()), &mut file.reopen().expect("reopen")).expect("fill");
-        let data = CustomData::new(Input::spooled(Arc::clone(&spool), 0), &[(1, Some(0)), (2, Some(second))]);
+        let (bytes, ends) = area(&[b"one", b"two"]);
+        let (second, total) = (ends[0], ends[1]);
+        let (_file, spool, data) = spooled_with(&bytes, &[(1, Some(0)), (2, Some(second))]);
         // Block 1 is not wanted: it goes at once, before anything was read.
         let _release = data.release_into(Arc::clone(&spool), [2].into_iter().collect());
         assert_eq!(spool.held(), total - second);
