@@ -287,7 +287,7 @@ impl CustomData {
         }
         self.phase = Phase::Between;
         self.current = None;
-        let known = offset.or_else(|| self.shared.lock().starts.get(&id).copied());
+        let known = offset.or_else(|| self.position(id));
         let Some(pos) = known else { return self.scan(Some(id)) };
         self.input.seek(pos)?;
         let (kind, found) = self.read_block_header()?.ok_or_else(|| Error::new(ErrorKind::BlockNotFound(id)).at(pos))?;
@@ -316,9 +316,8 @@ impl CustomData {
                 map = self.shared.scan_ended.wait(map).unwrap_or_else(|e| e.into_inner());
             }
             map.scanning = true;
-            let resume = map.inner.map(|(pos, phase)| (map.frontier, pos, phase));
-            map.scan_at = resume.map_or(map.frontier, |(_, pos, _)| pos);
-            (map.frontier, resume)
+            map.scan_at = map.inner.map_or(map.frontier, |(pos, _)| pos);
+            (map.frontier, map.inner)
         };
         self.scanner = true;
         // Ends the scan however scan_from returns, so no reader waits for it forever.
@@ -329,20 +328,17 @@ impl CustomData {
     }
 
     /// The scan itself, from the block header at `from`, or from inside that block where
-    /// `resume` says (its start, the offset, the phase there).
-    fn scan_from(&mut self, (from, resume): (u64, Option<(u64, u64, Phase)>), target: Option<DumpId>) -> Result<u8> {
+    /// `resume` says (the offset, the phase there).
+    fn scan_from(&mut self, (from, resume): (u64, Option<(u64, Phase)>), target: Option<DumpId>) -> Result<u8> {
         self.phase = Phase::Between;
-        if let Some((start, pos, phase)) = resume {
+        if let Some((pos, phase)) = resume {
             // Go on through the frontier block from the furthest point anyone reached.
             self.input.seek(pos)?;
-            self.current = Some(start);
+            self.current = Some(from);
             self.reported = pos;
             self.phase = phase;
             self.finish_block()?;
-            let end = self.input.pos();
-            let mut map = self.shared.lock();
-            map.ended(start, end);
-            map.settle(true);
+            self.scanned_past(from);
         } else {
             self.input.seek(from)?;
         }
@@ -373,11 +369,15 @@ impl CustomData {
                     self.finish_block()?;
                 }
             }
-            let end = self.input.pos();
-            let mut map = self.shared.lock();
-            map.ended(pos, end);
-            map.settle(true);
+            self.scanned_past(pos);
         }
+    }
+
+    /// The scan has passed the block at `start`: the input stands at its end.
+    fn scanned_past(&self, start: u64) {
+        let mut map = self.shared.lock();
+        map.ended(start, self.input.pos());
+        map.settle(true);
     }
 
     /// One-pass input: reads forward to `id`'s block, skipping the ones before it.
