@@ -6,10 +6,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pgsurge_archive::DumpId;
 use pgsurge_restore::engine::{EngineEvent, Failure, ItemRecord, Outcome, Stage};
 use serde_json::json;
 
@@ -55,6 +56,41 @@ struct State {
     failures: Vec<Failure>,
     timeline: Vec<ItemRecord>,
     last_line: Option<Instant>,
+    data: DataProgress,
+}
+
+/// How far the table data is, in archive bytes — the one measure whose total is known before
+/// the restore starts.
+#[derive(Default)]
+struct DataProgress {
+    /// Archive bytes of each data entry, where the archive says.
+    sizes: Arc<HashMap<DumpId, u64>>,
+    total: u64,
+    /// Archive bytes of finished entries.
+    done: u64,
+    /// Entry in flight per connection, and the archive bytes it has read.
+    in_flight: BTreeMap<usize, (DumpId, u64)>,
+    /// When the first data entry started.
+    since: Option<Instant>,
+}
+
+impl DataProgress {
+    /// Archive bytes loaded so far, counting entries in flight.
+    fn loaded(&self) -> u64 {
+        let partial: u64 = self.in_flight.values().filter_map(|(id, read)| Some((*read).min(*self.sizes.get(id)?))).sum();
+        self.done + partial
+    }
+
+    /// Seconds of table data left at the rate so far; `None` where no honest guess exists
+    /// (sizes unknown, as from a pipe written without offsets, or too early to tell).
+    fn seconds_left(&self) -> Option<f64> {
+        let loaded = self.loaded();
+        let elapsed = self.since?.elapsed().as_secs_f64();
+        if self.total == 0 || loaded == 0 || loaded >= self.total || elapsed < 1.0 {
+            return None;
+        }
+        Some((self.total - loaded) as f64 * elapsed / loaded as f64)
+    }
 }
 
 impl<'p> Reporter<'p> {
@@ -68,7 +104,7 @@ impl<'p> Reporter<'p> {
         };
         let bar = (display == Display::Bar).then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(4));
-            let style = ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} entries · {elapsed} elapsed, ~{eta} left · {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ");
+            let style = ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} entries · {elapsed} elapsed · {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ");
             bar.set_style(style);
             bar
         });
@@ -87,9 +123,11 @@ impl<'p> Reporter<'p> {
                 self.print(|| self.prog.error(&f.message));
                 st.failures.push(f);
             }
-            EngineEvent::Plan { items, data_items, .. } => {
+            EngineEvent::Plan { items, data_items, data_bytes, sizes } => {
                 st.items_total = items;
                 st.data_items = data_items;
+                st.data.total = data_bytes;
+                st.data.sizes = sizes;
                 if let Some(bar) = &self.bar {
                     bar.set_length(items as u64);
                 }
@@ -121,11 +159,18 @@ impl<'p> Reporter<'p> {
                     self.print(|| self.prog.info(format_args!("continuing in the new database \"{db}\"")));
                 }
             }
-            EngineEvent::ItemStarted { worker, label, .. } => {
+            EngineEvent::ItemStarted { worker, label, dump_id } => {
                 st.in_flight.insert(worker, label);
+                if st.data.sizes.contains_key(&dump_id) {
+                    st.data.in_flight.insert(worker, (dump_id, 0));
+                    st.data.since.get_or_insert_with(Instant::now);
+                }
             }
-            EngineEvent::Progress { worker, bytes } => {
+            EngineEvent::Progress { worker, bytes, archive_bytes } => {
                 st.in_flight_bytes.insert(worker, bytes);
+                if let Some((_, read)) = st.data.in_flight.get_mut(&worker) {
+                    *read = archive_bytes;
+                }
             }
             EngineEvent::ItemFinished(item) => {
                 if self.verbose {
@@ -139,6 +184,10 @@ impl<'p> Reporter<'p> {
                 }
                 st.in_flight.remove(&item.worker);
                 st.in_flight_bytes.remove(&item.worker);
+                st.data.in_flight.remove(&item.worker);
+                if let Some(&size) = st.data.sizes.get(&item.dump_id) {
+                    st.data.done += size;
+                }
                 st.items_done += 1;
                 if item.desc == "TABLE DATA" {
                     st.data_done += 1;
@@ -164,8 +213,10 @@ impl<'p> Reporter<'p> {
         let bytes = st.bytes + st.in_flight_bytes.values().sum::<u64>();
         let rate = bytes as f64 / elapsed;
         let flight: Vec<&str> = st.in_flight.values().map(String::as_str).take(4).collect();
+        // Post-data after the last table is not in it: the estimate is for the data alone.
+        let eta = st.data.seconds_left().map(|s| format!(" · data done in ~{s:.0} s")).unwrap_or_default();
         let msg = format!(
-            "tables {}/{} · {} rows · {} ({}/s){}",
+            "tables {}/{} · {} rows · {} ({}/s){eta}{}",
             st.data_done,
             st.data_items,
             st.rows,
@@ -186,13 +237,7 @@ impl<'p> Reporter<'p> {
                 if due && st.items_done > 0 {
                     st.last_line = Some(Instant::now());
                     let stage = st.stage.map_or("starting", stage_name);
-                    let eta = if st.items_done > 0 && st.items_total > st.items_done {
-                        let per_item = elapsed / st.items_done as f64;
-                        format!(", about {:.0} s left", per_item * (st.items_total - st.items_done) as f64)
-                    } else {
-                        String::new()
-                    };
-                    self.prog.info(format_args!("{stage}: {}/{} entries, {msg}{eta}", st.items_done, st.items_total));
+                    self.prog.info(format_args!("{stage}: {}/{} entries, {msg}", st.items_done, st.items_total));
                 }
             }
             Display::Quiet => {}
@@ -419,5 +464,26 @@ mod tests {
         assert!(groups[1].hint.is_some_and(|h| h.contains("--clean")));
         let f = vec![failure("relation \"a\" already exists", "42P07"), failure("relation \"b\" already exists", "42P07")];
         assert_eq!(group_failures(&f)[0].cause, "relation \"…\" already exists (e.g. \"a\", \"b\")");
+    }
+
+    /// The data estimate counts what entries in flight have read of the archive, never past
+    /// an entry's own size, and says nothing it cannot know.
+    #[test]
+    fn data_left_comes_from_archive_bytes() {
+        let sizes: HashMap<DumpId, u64> = [(1, 100), (2, 1000)].into_iter().collect();
+        let mut p = DataProgress { sizes: Arc::new(sizes), total: 1100, ..DataProgress::default() };
+        p.in_flight.insert(1, (2, 500));
+        p.done = 100;
+        assert_eq!(p.loaded(), 600);
+        p.in_flight.insert(1, (2, 4000));
+        assert_eq!(p.loaded(), 1100, "never past the entry's size");
+        assert_eq!(p.seconds_left(), None, "too early to tell");
+        p.since = Some(Instant::now() - Duration::from_secs(10));
+        assert_eq!(p.seconds_left(), None, "nothing left");
+        p.in_flight.insert(1, (2, 100));
+        let left = p.seconds_left().unwrap_or_default();
+        assert!((left - 10.0 * 900.0 / 200.0).abs() < 0.5, "900 bytes left at 20 bytes/s: {left}");
+        p.total = 0;
+        assert_eq!(p.seconds_left(), None, "unknown total");
     }
 }

@@ -688,13 +688,24 @@ pub struct DataReader<'a> {
     label: crate::error::EntryLabel,
     /// Decompressed bytes delivered so far.
     produced: u64,
+    /// Where the stream's archive bytes began.
+    start: Option<u64>,
 }
 
 impl<'a> DataReader<'a> {
     fn new(raw: Raw<'a>, codec: Codec, label: crate::error::EntryLabel) -> Result<Self> {
         let empty = raw.known_empty();
+        let start = raw.position().0;
         let decoder = Decoder::new(raw, codec, empty).map_err(|e| Error::from_io(e).for_entry(label.clone()))?;
-        Ok(DataReader { decoder, label, produced: 0 })
+        Ok(DataReader { decoder, label, produced: 0, start })
+    }
+
+    /// Archive bytes read so far (compressed, framing included): how far through its
+    /// entry's archive size the stream is.
+    pub fn archive_read(&mut self) -> Option<u64> {
+        let start = self.start?;
+        let pos = self.decoder.raw_mut()?.position().0?;
+        Some(pos.saturating_sub(start))
     }
 
     /// Reads decompressed bytes; 0 at the end of the stream. Errors name the entry and the

@@ -1,9 +1,10 @@
 //! The restore engine: `pgsurge restore -d`. Runs what the renderer decides against a live
 //! server, serially (one connection, pg_restore's three passes) or in parallel
-//! (RESTORE_SEMANTICS.md §12): the leader restores pre-data on its connection, then worker
-//! threads — one connection each — take items from the [`schedule::Scheduler`] (table data
-//! largest first, each table's indexes and constraints as soon as its data is in, ACLs
-//! after), and the leader finishes whatever is left.
+//! (RESTORE_SEMANTICS.md §12): the leader restores pre-data on its connection, in order,
+//! while worker threads — one connection each — take items from the [`schedule::Scheduler`]
+//! (a table's data once the schema entries naming it are in, largest first; each table's
+//! indexes and constraints as soon as its data is in; ACLs after), and the leader finishes
+//! whatever is left.
 //!
 //! Workers never print: everything the user should see travels as [`EngineEvent`]s to the
 //! caller's reporter.
@@ -47,8 +48,9 @@ pub enum EngineEvent {
     Warning(String),
     /// A failed statement, counted (pg_restore's `pg_log_error` … `Command was:`).
     Error(Failure),
-    /// What the restore will do: entries to restore, data entries and their archive bytes.
-    Plan { items: usize, data_items: usize, data_bytes: u64 },
+    /// What the restore will do: entries to restore, data entries and their archive bytes
+    /// (in total, and per entry where the archive says).
+    Plan { items: usize, data_items: usize, data_bytes: u64, sizes: Arc<HashMap<DumpId, u64>> },
     /// The target database already has relations of its own (and neither `--clean` nor
     /// `--create` was given).
     TargetNotEmpty { relations: u64 },
@@ -61,8 +63,9 @@ pub enum EngineEvent {
     Stage(Stage),
     /// A worker started / finished a TOC entry.
     ItemStarted { worker: usize, dump_id: DumpId, label: String },
-    /// Table data sent so far by the entry in progress on `worker` (during a COPY).
-    Progress { worker: usize, bytes: u64 },
+    /// Table data sent so far by the entry in progress on `worker` (during a COPY): COPY
+    /// text, and the archive bytes it came from.
+    Progress { worker: usize, bytes: u64, archive_bytes: u64 },
     ItemFinished(ItemRecord),
 }
 
@@ -184,6 +187,7 @@ pub fn restore(
         items: sel.entries().iter().filter(|e| e.wanted.any()).count(),
         data_items: data.iter().filter(|id| toc.get(**id).is_some_and(|te| te.desc_is("TABLE DATA"))).count(),
         data_bytes: data.iter().filter_map(|id| sizes.get(id)).sum(),
+        sizes: Arc::new(data.iter().filter_map(|id| Some((*id, *sizes.get(id)?))).collect()),
     });
     if !parallel_run {
         // One pass in order: a spool would only hold the reader back.
@@ -235,6 +239,59 @@ struct SchedulerState {
     abort: bool,
     /// Tables being loaded that idle workers may help with.
     splits: Vec<Arc<SplitCopy>>,
+    /// TABLE dump id → created in this run without error (the leader's schema entries).
+    created: HashMap<DumpId, bool>,
+    /// The database workers connect to, once settled: `Some(None)` for the one the user
+    /// named, `Some(Some(name))` for the one `--create` made.
+    database: Option<Option<String>>,
+}
+
+impl Shared {
+    /// Everyone stops taking work.
+    fn abort(&self) {
+        if let Ok(mut st) = self.scheduler.lock() {
+            st.abort = true;
+        }
+        self.wake.notify_all();
+    }
+
+    fn aborted(&self) -> bool {
+        self.scheduler.lock().map_or(true, |st| st.abort)
+    }
+
+    fn publish_database(&self, name: Option<String>) {
+        if let Ok(mut st) = self.scheduler.lock() {
+            st.database = Some(name);
+        }
+        self.wake.notify_all();
+    }
+
+    /// The database to connect to, once the leader has settled it; `None` if the restore
+    /// stopped first.
+    fn database(&self) -> Result<Option<Option<String>>, EngineError> {
+        let mut st = self.scheduler.lock().map_err(|_| poisoned())?;
+        loop {
+            if st.abort {
+                return Ok(None);
+            }
+            if let Some(db) = &st.database {
+                return Ok(Some(db.clone()));
+            }
+            st = self.wake.wait(st).map_err(|_| poisoned())?;
+        }
+    }
+
+    /// The leader finished (and committed) a schema entry; `created` says how a TABLE fared.
+    fn schema_done(&self, index: usize, id: DumpId, created: Option<bool>) -> Result<(), EngineError> {
+        let mut st = self.scheduler.lock().map_err(|_| poisoned())?;
+        if let Some(ok) = created {
+            st.created.insert(id, ok);
+        }
+        st.scheduler.complete(index);
+        drop(st);
+        self.wake.notify_all();
+        Ok(())
+    }
 }
 
 impl SplitBoard for Shared {
@@ -276,91 +333,54 @@ fn parallel(
         return Err(EngineError::NotParallel("a parallel restore needs an archive it can read at any offset; restore this one with -j 1".into()));
     }
     let sizes = if archive.is_spooled() { archive_order(toc, sel) } else { data_bytes.clone() };
-    let rt = runtime()?;
     let mut outcome = Outcome { jobs, ..Outcome::default() };
-
-    // Phase 1, on the leader's connection: pre-data of the main pass, and what comes before
-    // the first data or post-data entry.
-    let phase1 = Instant::now();
-    events(EngineEvent::Stage(Stage::PreData));
-    let mut pending = Vec::new();
-    let mut created_tables: HashMap<DumpId, bool> = HashMap::new();
-    let dbname;
-    {
-        let mut leader = Session::connect(&rt, connector, None, opts, toc, events)?;
-        preflight(&mut leader, sel, opts, archive_major);
-        let (mut warn, mut info) = log_sinks(opts, events);
-        let mut renderer = Renderer::new(archive, toc, sel, opts, &mut leader, &mut warn, &mut info);
-        renderer.open()?;
-        let mut past_schema = false;
-        for (index, te) in toc.entries.iter().enumerate() {
-            let Some(es) = sel.entry(index) else { continue };
-            if matches!(te.section, Section::Data | Section::PostData) {
-                past_schema = true;
-            }
-            let now = es.pass == Pass::Main && (te.section == Section::PreData || (te.section == Section::None && !past_schema));
-            if now {
-                renderer.restore_at(index)?;
-                if te.desc_is("TABLE") && es.wanted.schema {
-                    created_tables.insert(te.dump_id, renderer.target_succeeded());
-                }
-            } else {
-                pending.push(index);
-            }
-        }
-        renderer.commit_batch()?;
-        drop(renderer);
-        leader.finish_entry();
-        outcome.absorb(&Totals::of(&leader, leader.errors));
-        dbname = leader.dbname.clone();
-    }
-    outcome.stage_times.push((Stage::PreData, phase1.elapsed()));
-
-    // Phase 2: workers.
-    let phase2 = Instant::now();
-    events(EngineEvent::Stage(Stage::Parallel));
+    let (schema, pending) = split_phases(toc, sel);
     let mut readers = Vec::with_capacity(jobs);
     for _ in 0..jobs {
         readers.push(archive.try_clone_reader().ok_or_else(|| EngineError::NotParallel("this archive cannot be read by several workers at once".into()))?);
     }
-    let shared = Shared { scheduler: Mutex::new(SchedulerState { scheduler: Scheduler::new(toc, sel, &pending, &sizes), abort: false, splits: Vec::new() }), wake: Condvar::new() };
-    // Only tables worth it get TRUNCATE + COPY in one transaction: the point is to let a
-    // wal_level=minimal server skip WAL for the rows, and for a small table the TRUNCATE (a new
-    // file, the old one unlinked at commit) costs more than it saves. Unknown sizes (a pipe)
-    // keep pg_restore's behaviour.
-    let data_of: HashMap<DumpId, DumpId> = toc.entries.iter().filter(|te| te.desc_is("TABLE DATA")).filter_map(|te| Some((*te.dependencies.first()?, te.dump_id))).collect();
-    let wrapped: HashMap<DumpId, bool> = created_tables
-        .iter()
-        .map(|(&table, &ok)| {
-            let big_enough = data_of.get(&table).and_then(|d| data_bytes.get(d)).is_none_or(|&n| n >= WRAP_MIN_BYTES);
-            (table, ok && big_enough)
-        })
-        .collect();
-    let tables = Tables { created: &created_tables, wrapped: &wrapped, sizes: &data_bytes, spool: limit_spool(archive, toc, sel, opts) };
-    let tables = &tables;
-    let worker_db = dbname.as_deref();
-    let results: Vec<Result<Totals, EngineError>> = std::thread::scope(|scope| {
+    let shared = Shared {
+        scheduler: Mutex::new(SchedulerState {
+            scheduler: Scheduler::new(toc, sel, &pending, &schema, &sizes),
+            abort: false,
+            splits: Vec::new(),
+            created: HashMap::new(),
+            database: None,
+        }),
+        wake: Condvar::new(),
+    };
+    let tables = Tables { sizes: &data_bytes, spool: limit_spool(archive, toc, sel, opts) };
+
+    // The leader creates the schema on its connection while the workers, one connection
+    // each, take table data and post-data from the scheduler as their tables come into being.
+    let started = Instant::now();
+    events(EngineEvent::Stage(Stage::PreData));
+    let (schema_result, schema_time, results) = std::thread::scope(|scope| {
         let handles: Vec<_> = readers
             .into_iter()
             .enumerate()
             .map(|(worker, reader)| {
-                let shared = &shared;
+                let (shared, tables) = (&shared, &tables);
                 scope.spawn(move || {
-                    let r = work(worker, reader, toc, sel, opts, connector, worker_db, events, shared, tables);
+                    let r = work(worker, reader, toc, sel, opts, connector, events, shared, tables);
                     if r.is_err() {
-                        if let Ok(mut st) = shared.scheduler.lock() {
-                            st.abort = true;
-                        }
-                        shared.wake.notify_all();
+                        shared.abort();
                     }
                     r
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(EngineError::Session("a worker thread panicked".into())))).collect()
+        let schema_result = lead(archive, toc, sel, opts, connector, events, &shared, &schema, archive_major);
+        let schema_time = started.elapsed();
+        match &schema_result {
+            Ok(_) => events(EngineEvent::Stage(Stage::Parallel)),
+            Err(_) => shared.abort(),
+        }
+        let results: Vec<Result<Totals, EngineError>> = handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(EngineError::Session("a worker thread panicked".into())))).collect();
+        (schema_result, schema_time, results)
     });
     let mut first_error = None;
-    for r in results {
+    for r in std::iter::once(schema_result).chain(results) {
         match r {
             Ok(t) => outcome.absorb(&t),
             Err(e) => {
@@ -371,13 +391,17 @@ fn parallel(
     if let Some(e) = first_error {
         return Err(e);
     }
-    outcome.stage_times.push((Stage::Parallel, phase2.elapsed()));
+    outcome.stage_times.push((Stage::PreData, schema_time));
+    outcome.stage_times.push((Stage::Parallel, started.elapsed().saturating_sub(schema_time)));
 
-    // Phase 3: the leader reconnects and restores whatever never became ready.
+    // Last, the leader reconnects and restores whatever never became ready.
     let phase3 = Instant::now();
     events(EngineEvent::Stage(Stage::Finish));
-    let leftovers = shared.scheduler.into_inner().map(|s| s.scheduler.leftovers()).unwrap_or_default();
+    let state = shared.scheduler.into_inner().map_err(|_| poisoned())?;
+    let dbname = state.database.flatten();
+    let leftovers = state.scheduler.leftovers();
     {
+        let rt = runtime()?;
         let mut leader = Session::connect(&rt, connector, dbname.as_deref(), opts, toc, events)?;
         let (mut warn, mut info) = log_sinks(opts, events);
         let mut renderer = Renderer::new(archive, toc, sel, opts, &mut leader, &mut warn, &mut info)
@@ -396,6 +420,100 @@ fn parallel(
     }
     outcome.stage_times.push((Stage::Finish, phase3.elapsed()));
     Ok(outcome)
+}
+
+fn poisoned() -> EngineError {
+    EngineError::Session("scheduler lock poisoned".into())
+}
+
+/// TOC positions the leader restores itself — pre-data of the main pass, and what comes
+/// before the first data or post-data entry — and those left to the workers, each in TOC
+/// order.
+fn split_phases(toc: &Toc, sel: &Selection) -> (Vec<usize>, Vec<usize>) {
+    let (mut schema, mut pending) = (Vec::new(), Vec::new());
+    let mut past_schema = false;
+    for (index, te) in toc.entries.iter().enumerate() {
+        let Some(es) = sel.entry(index) else { continue };
+        if matches!(te.section, Section::Data | Section::PostData) {
+            past_schema = true;
+        }
+        let leader = es.pass == Pass::Main && (te.section == Section::PreData || (te.section == Section::None && !past_schema));
+        if leader {
+            schema.push(index);
+        } else {
+            pending.push(index);
+        }
+    }
+    (schema, pending)
+}
+
+/// The leader's part: the start of the restore (preflight, `--clean`'s drops) and the schema
+/// entries in TOC order, each reported done to the scheduler once committed. Workers connect
+/// once the database they are to work in is settled: at once, or under `--create` after the
+/// new database and its properties.
+#[allow(clippy::too_many_arguments)]
+fn lead(
+    archive: &mut Archive,
+    toc: &Toc,
+    sel: &Selection,
+    opts: &RestoreOptions,
+    connector: &dyn Connector,
+    events: &(dyn Fn(EngineEvent) + Sync),
+    shared: &Shared,
+    schema: &[usize],
+    archive_major: Option<u32>,
+) -> Result<Totals, EngineError> {
+    let rt = runtime()?;
+    // `--create` moves the leader to the new database; the workers follow it there.
+    let moved_to: Mutex<Option<String>> = Mutex::new(None);
+    let watch = |e: EngineEvent| {
+        if let EngineEvent::Reconnected(name) = &e {
+            if let Ok(mut m) = moved_to.lock() {
+                *m = Some(name.clone());
+            }
+        }
+        events(e)
+    };
+    let mut leader = Session::connect(&rt, connector, None, opts, toc, &watch)?;
+    preflight(&mut leader, sel, opts, archive_major);
+    let (mut warn, mut info) = log_sinks(opts, events);
+    let mut renderer = Renderer::new(archive, toc, sel, opts, &mut leader, &mut warn, &mut info);
+    renderer.open()?;
+    // Under --transaction-size nothing is visible to the workers before the last COMMIT.
+    let batched = opts.transaction_size.is_some();
+    let mut held = Vec::new();
+    // Workers must see the database's own settings (DATABASE PROPERTIES), as pg_restore's,
+    // which connect after the whole schema.
+    let settled_at = schema.iter().rposition(|&i| toc.entries.get(i).is_some_and(|te| te.desc_is("DATABASE") || te.desc_is("DATABASE PROPERTIES"))).map_or(0, |p| p + 1);
+    let mut published = false;
+    let publish = |shared: &Shared| shared.publish_database(moved_to.lock().ok().and_then(|m| m.clone()));
+    for (n, &index) in schema.iter().enumerate() {
+        let Some(te) = toc.entries.get(index) else { continue };
+        if !published && n >= settled_at {
+            publish(shared);
+            published = true;
+        }
+        if shared.aborted() {
+            break;
+        }
+        renderer.restore_at(index)?;
+        let created = (te.desc_is("TABLE") && sel.entry(index).is_some_and(|e| e.wanted.schema)).then(|| renderer.target_succeeded());
+        if batched {
+            held.push((index, te.dump_id, created));
+        } else {
+            shared.schema_done(index, te.dump_id, created)?;
+        }
+    }
+    renderer.commit_batch()?;
+    drop(renderer);
+    if !published {
+        publish(shared);
+    }
+    for (index, id, created) in held {
+        shared.schema_done(index, id, created)?;
+    }
+    leader.finish_entry();
+    Ok(Totals::of(&leader, leader.errors))
 }
 
 /// Archive bytes of table data below which a worker loads a table created in this run
@@ -448,12 +566,8 @@ fn major_of(version: &[u8]) -> Option<u32> {
     std::str::from_utf8(&digits).ok()?.parse().ok()
 }
 
-/// What phase 1 learnt about the tables it created, for the workers.
+/// What the workers know of the tables' data.
 struct Tables<'a> {
-    /// TABLE dump id → created without error.
-    created: &'a HashMap<DumpId, bool>,
-    /// TABLE dump id → load its data after a TRUNCATE in the same transaction.
-    wrapped: &'a HashMap<DumpId, bool>,
     /// Archive bytes of each entry's data, where known.
     sizes: &'a HashMap<DumpId, u64>,
     /// A pipe's temporary copy, whose finished entries' bytes are given back.
@@ -522,7 +636,6 @@ impl Outcome {
 /// phase is over (or another worker failed). A worker with nothing of its own to start
 /// helps load a table another is loading.
 fn next_job(shared: &Shared) -> Result<Option<Job>, EngineError> {
-    let poisoned = || EngineError::Session("scheduler lock poisoned".into());
     let mut st = shared.scheduler.lock().map_err(|_| poisoned())?;
     loop {
         if st.abort {
@@ -551,20 +664,19 @@ fn work(
     sel: &Selection,
     opts: &RestoreOptions,
     connector: &dyn Connector,
-    dbname: Option<&str>,
     events: &(dyn Fn(EngineEvent) + Sync),
     shared: &Shared,
     tables: &Tables<'_>,
 ) -> Result<Totals, EngineError> {
+    let Some(dbname) = shared.database()? else { return Ok(Totals::default()) };
     let rt = runtime()?;
-    let mut session = Session::connect(&rt, connector, dbname, opts, toc, events)?;
+    let mut session = Session::connect(&rt, connector, dbname.as_deref(), opts, toc, events)?;
     session.worker = worker + 1;
     // Errors of the connection's own settings are printed but not counted, as pg_restore's
     // workers do.
     session.errors = 0;
     let mut errors = 0;
     let (mut warn, mut info) = log_sinks(opts, events);
-    let failed: Vec<DumpId> = if opts.no_data_for_failed_tables { tables.created.iter().filter(|(_, ok)| !**ok).map(|(id, _)| *id).collect() } else { Vec::new() };
     session.set_board(shared);
     while let Some(job) = next_job(shared)? {
         let index = match job {
@@ -583,14 +695,23 @@ fn work(
         let table_data = te.desc_is("TABLE DATA") && sel.entry(index).is_some_and(|e| e.wanted.data) && !loads_via_partition_root(te);
         let table = te.dependencies.first();
         // Data of a table this run created goes in right after a TRUNCATE in the same
-        // transaction, so the server can skip WAL for it (wal_level=minimal), as pg_restore does.
-        let wrap = table_data && table.is_some_and(|t| tables.wrapped.get(t) == Some(&true));
+        // transaction, so the server can skip WAL for it (wal_level=minimal), as pg_restore
+        // does — but only for tables worth it: for a small table the TRUNCATE (a new file, the
+        // old one unlinked at commit) costs more than it saves. Unknown sizes (a pipe) keep
+        // pg_restore's way.
+        let created = match table {
+            Some(t) => shared.scheduler.lock().map_err(|_| poisoned())?.created.get(t).copied(),
+            None => None,
+        };
+        let big_enough = tables.sizes.get(&te.dump_id).is_none_or(|&n| n >= WRAP_MIN_BYTES);
+        let wrap = table_data && created == Some(true) && big_enough;
+        let failed = table.copied().filter(|_| opts.no_data_for_failed_tables && created == Some(false));
         // A large table is offered to idle workers instead (its parts cannot wait on a
         // TRUNCATE's lock); should the split load fail, it is loaded again the plain way.
         session.split_next = if table_data { splittable(te, toc, opts, tables.sizes) } else { None };
         let mut wrap_now = wrap && session.split_next.is_none();
         loop {
-            let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker().with_failed_tables(failed.iter().copied());
+            let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker().with_failed_tables(failed);
             restore_item(&mut renderer, te, index, wrap_now)?;
             drop(renderer);
             // The data never reached a COPY (skipped): the offer lapses with the item.
@@ -617,7 +738,7 @@ fn work(
         if let Some(spool) = &tables.spool {
             spool.done(te.dump_id);
         }
-        shared.scheduler.lock().map_err(|_| EngineError::Session("scheduler lock poisoned".into()))?.scheduler.complete(index);
+        shared.scheduler.lock().map_err(|_| poisoned())?.scheduler.complete(index);
         shared.wake.notify_all();
     }
     Ok(Totals::of(&session, errors))
@@ -626,7 +747,7 @@ fn work(
 /// Whether a TABLE DATA entry's rows go in through its partitioned root (pg_dump
 /// `--load-via-partition-root`): emptying the leaf first could then delete rows that other
 /// partitions' loads routed into it.
-fn loads_via_partition_root(te: &pgsurge_archive::TocEntry) -> bool {
+pub(super) fn loads_via_partition_root(te: &pgsurge_archive::TocEntry) -> bool {
     use bstr::ByteSlice;
     if te.defn.as_ref().is_some_and(|d| d.contains_str("load via partition root")) {
         return true;

@@ -2,6 +2,12 @@
 //! now, given what has finished, what is running, the restore passes and the locks entries
 //! take. A plain data structure — every decision is synchronous and tested without a server;
 //! workers only ask it for the next item and tell it when one is done.
+//!
+//! The leader's pre-data entries are items too, run by the leader in TOC order and never
+//! handed out: a table's data may start loading as soon as the table, and every pre-data
+//! entry that names it, is in — while the leader goes on creating the rest of the schema.
+//! Whatever is not a table's data or post-data (sequence values, large objects, data
+//! loaded through a partition root) still waits for the whole schema, as in pg_restore.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -26,6 +32,10 @@ struct Item {
     deps: Vec<DumpId>,
     /// Tables (or their data) the item locks exclusively.
     lock_deps: Vec<DumpId>,
+    /// The leader runs it (a pre-data entry); workers never get it.
+    leader: bool,
+    /// Not to start before every leader item is done.
+    after_schema: bool,
 }
 
 /// Ready-set order: largest first, then lowest dump id; the item's index last.
@@ -67,12 +77,17 @@ pub struct Scheduler {
     running: Vec<usize>,
     finished: Vec<bool>,
     pass: Pass,
+    /// Leader items not yet done.
+    leader_open: usize,
+    /// Ready items that wait for the schema to be complete.
+    parked: Vec<usize>,
 }
 
 impl Scheduler {
-    /// Plans the items at TOC positions `pending` (in TOC order). `done` holds the dump ids
-    /// already restored (the serial phase's); `sizes` the archive's data sizes.
-    pub fn new(toc: &Toc, sel: &Selection, pending: &[usize], sizes: &HashMap<DumpId, u64>) -> Scheduler {
+    /// Plans the items at TOC positions `pending` (in TOC order) for the workers, and those at
+    /// `leader` for the leader, which reports each done through [`Scheduler::complete`].
+    /// Entries in neither count as done. `sizes` are the archive's data sizes.
+    pub fn new(toc: &Toc, sel: &Selection, pending: &[usize], leader: &[usize], sizes: &HashMap<DumpId, u64>) -> Scheduler {
         // TABLE → its TABLE DATA: post-data entries wait for the data, not just the table.
         let mut data_of_table: HashMap<DumpId, DumpId> = HashMap::new();
         for te in &toc.entries {
@@ -82,8 +97,22 @@ impl Scheduler {
                 }
             }
         }
-        let pending_ids: HashSet<DumpId> = pending.iter().filter_map(|&i| toc.entries.get(i)).map(|te| te.dump_id).collect();
-        let mut items = Vec::with_capacity(pending.len());
+        let is_table = |id: &DumpId| toc.get(*id).is_some_and(|d| d.desc_is("TABLE"));
+        // Table → the leader's entries that name it (its defaults, separate CHECK constraints,
+        // partition attachment, inheriting children, views over it): its data and
+        // post-data wait for them all, so no worker locks a table the schema still changes.
+        let mut followers: HashMap<DumpId, Vec<DumpId>> = HashMap::new();
+        for te in leader.iter().filter_map(|&i| toc.entries.get(i)) {
+            for dep in te.dependencies.iter().filter(|d| is_table(d)) {
+                followers.entry(*dep).or_default().push(te.dump_id);
+            }
+        }
+        let to_come: HashSet<DumpId> = pending.iter().chain(leader).filter_map(|&i| toc.entries.get(i)).map(|te| te.dump_id).collect();
+        let mut items = Vec::with_capacity(pending.len() + leader.len());
+        for &index in leader {
+            let Some(te) = toc.entries.get(index) else { continue };
+            items.push(Item { index, dump_id: te.dump_id, pass: Pass::Main, wanted: true, size: 0, deps: Vec::new(), lock_deps: Vec::new(), leader: true, after_schema: false });
+        }
         for &index in pending {
             let Some(te) = toc.entries.get(index) else { continue };
             let es = sel.entry(index);
@@ -91,7 +120,11 @@ impl Scheduler {
             let mut deps = Vec::with_capacity(te.dependencies.len());
             let mut lock_deps = Vec::new();
             let post_data = te.section == Section::PostData;
+            let table_data = te.desc_is("TABLE DATA") && !super::loads_via_partition_root(te);
             for &dep in &te.dependencies {
+                if let Some(f) = followers.get(&dep) {
+                    deps.extend(f.iter().copied().filter(|&l| l != te.dump_id));
+                }
                 let mut dep = dep;
                 if post_data {
                     if let Some(&data) = data_of_table.get(&dep) {
@@ -107,7 +140,7 @@ impl Scheduler {
                     }
                 }
                 // Only what is still to come can hold an item back.
-                if pending_ids.contains(&dep) {
+                if to_come.contains(&dep) {
                     deps.push(dep);
                 }
             }
@@ -121,6 +154,8 @@ impl Scheduler {
                 size,
                 deps,
                 lock_deps,
+                leader: false,
+                after_schema: !(table_data || post_data),
             });
         }
         let by_id: HashMap<DumpId, usize> = items.iter().enumerate().map(|(i, it)| (it.dump_id, i)).collect();
@@ -136,9 +171,22 @@ impl Scheduler {
         }
         let n = items.len();
         let by_index = items.iter().enumerate().map(|(i, it)| (it.index, i)).collect();
-        let mut s = Scheduler { items, by_id, by_index, waiting_on, dependents, ready: Default::default(), running: Vec::new(), finished: vec![false; n], pass: Pass::Main };
+        let leader_open = items.iter().filter(|it| it.leader).count();
+        let mut s = Scheduler {
+            items,
+            by_id,
+            by_index,
+            waiting_on,
+            dependents,
+            ready: Default::default(),
+            running: Vec::new(),
+            finished: vec![false; n],
+            pass: Pass::Main,
+            leader_open,
+            parked: Vec::new(),
+        };
         for i in 0..n {
-            if s.waiting_on[i] == 0 {
+            if s.waiting_on[i] == 0 && !s.items[i].leader {
                 s.push_ready(i);
             }
         }
@@ -147,6 +195,10 @@ impl Scheduler {
 
     fn push_ready(&mut self, i: usize) {
         let it = &self.items[i];
+        if it.after_schema && self.leader_open > 0 {
+            self.parked.push(i);
+            return;
+        }
         self.ready[pass_slot(it.pass)].insert((Reverse(it.size), it.dump_id, i));
     }
 
@@ -175,7 +227,7 @@ impl Scheduler {
                 return Next::Run(self.items[i].index);
             }
             let pass_has_ready = !self.ready[slot].is_empty();
-            if pass_has_ready || !self.running.is_empty() {
+            if pass_has_ready || !self.running.is_empty() || self.leader_open > 0 {
                 return Next::Wait;
             }
             // Nothing of this pass can start and nothing runs: on to the next pass.
@@ -187,8 +239,8 @@ impl Scheduler {
         }
     }
 
-    /// A worker finished the item at TOC position `index` (successfully or not: pg_restore
-    /// releases dependents either way).
+    /// A worker (or the leader) finished the item at TOC position `index` (successfully or
+    /// not: pg_restore releases dependents either way).
     pub fn complete(&mut self, index: usize) {
         if let Some(&i) = self.by_index.get(&index) {
             self.running.retain(|&r| r != i);
@@ -196,11 +248,24 @@ impl Scheduler {
         }
     }
 
+    /// Whether the leader still has schema entries to run.
+    pub fn schema_pending(&self) -> bool {
+        self.leader_open > 0
+    }
+
     fn finish_item(&mut self, i: usize) {
         if self.finished[i] {
             return;
         }
         self.finished[i] = true;
+        if self.items[i].leader {
+            self.leader_open -= 1;
+            if self.leader_open == 0 {
+                for p in std::mem::take(&mut self.parked) {
+                    self.push_ready(p);
+                }
+            }
+        }
         for d in std::mem::take(&mut self.dependents[i]) {
             self.waiting_on[d] -= 1;
             if self.waiting_on[d] == 0 {
@@ -212,7 +277,7 @@ impl Scheduler {
     /// TOC positions of wanted items never run (dependency cycles, or dependencies on
     /// items that never became ready): the leader restores them serially at the end.
     pub fn leftovers(&self) -> Vec<usize> {
-        let mut v: Vec<usize> = self.items.iter().enumerate().filter(|(i, it)| !self.finished[*i] && it.wanted).map(|(_, it)| it.index).collect();
+        let mut v: Vec<usize> = self.items.iter().enumerate().filter(|(i, it)| !self.finished[*i] && it.wanted && !it.leader).map(|(_, it)| it.index).collect();
         v.sort_unstable();
         v
     }
@@ -271,7 +336,7 @@ mod tests {
         let sel = crate::select::decide(&toc.entries, &RestoreOptions::default(), None);
         let pending: Vec<usize> = (2..toc.entries.len()).collect();
         let sizes: HashMap<DumpId, u64> = [(3, 10), (4, 1000)].into_iter().collect();
-        Scheduler::new(toc, &sel, &pending, &sizes)
+        Scheduler::new(toc, &sel, &pending, &[], &sizes)
     }
 
     #[test]
@@ -334,7 +399,7 @@ mod tests {
         let sel = crate::select::decide(&toc.entries, &RestoreOptions::default(), None);
         let pending: Vec<usize> = (0..toc.entries.len()).filter(|i| i % 3 != 0).collect();
         let sizes: HashMap<DumpId, u64> = (0..tables).map(|t| (2 + t * 3, (t % 97) as u64)).collect();
-        let mut s = Scheduler::new(&toc, &sel, &pending, &sizes);
+        let mut s = Scheduler::new(&toc, &sel, &pending, &[], &sizes);
         let mut done = HashSet::new();
         let mut running = Vec::new();
         loop {
@@ -354,6 +419,49 @@ mod tests {
             s.complete(i);
         }
         assert_eq!(done.len(), pending.len());
+        assert!(s.leftovers().is_empty());
+    }
+
+    /// The leader's schema entries gate the workers: a table's data starts once the table and
+    /// every schema entry naming it are in, not when the whole schema is; sequence values and
+    /// ACLs still wait for all of it.
+    #[test]
+    fn data_starts_as_its_table_is_created() {
+        let entries = vec![
+            entry(1, "TABLE", "a", Section::PreData, &[]),
+            entry(2, "TABLE", "b", Section::PreData, &[]),
+            entry(3, "DEFAULT", "b id", Section::PreData, &[2]),
+            entry(4, "SEQUENCE", "s", Section::PreData, &[]),
+            entry(5, "TABLE DATA", "a", Section::Data, &[1]),
+            entry(6, "TABLE DATA", "b", Section::Data, &[2]),
+            entry(7, "SEQUENCE SET", "s", Section::Data, &[4]),
+            entry(8, "INDEX", "a_idx", Section::PostData, &[1]),
+            entry(9, "ACL", "TABLE a", Section::None, &[1]),
+        ];
+        let toc = Toc::from_entries(entries);
+        let sel = crate::select::decide(&toc.entries, &RestoreOptions::default(), None);
+        let mut s = Scheduler::new(&toc, &sel, &[4, 5, 6, 7, 8], &[0, 1, 2, 3], &HashMap::new());
+        assert_eq!(s.next_item(), Next::Wait, "nothing before its table exists");
+        s.complete(0);
+        assert_eq!(s.next_item(), Next::Run(4), "a's data once a is created");
+        assert_eq!(s.next_item(), Next::Wait);
+        s.complete(1);
+        assert_eq!(s.next_item(), Next::Wait, "b's data waits for b's default too");
+        s.complete(4);
+        assert_eq!(s.next_item(), Next::Run(7), "a's index after a's data, schema or not");
+        s.complete(2);
+        assert_eq!(s.next_item(), Next::Run(5));
+        s.complete(5);
+        s.complete(7);
+        assert!(s.schema_pending());
+        assert_eq!(s.next_item(), Next::Wait, "the sequence's value and the ACL wait for the whole schema");
+        s.complete(3);
+        assert!(!s.schema_pending());
+        assert_eq!(s.next_item(), Next::Run(6));
+        s.complete(6);
+        assert_eq!(s.next_item(), Next::Run(8), "ACLs after the main pass");
+        s.complete(8);
+        assert_eq!(s.next_item(), Next::Done);
         assert!(s.leftovers().is_empty());
     }
 

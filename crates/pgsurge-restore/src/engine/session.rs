@@ -115,6 +115,8 @@ pub struct Session<'e> {
     /// Rows and bytes sent through COPY, for the summary.
     pub rows: u64,
     pub data_bytes: u64,
+    /// Archive bytes read of the table data being loaded, for progress.
+    archive_read: u64,
     /// Where this worker offers a table to idle workers; `None` outside the parallel phase.
     board: Option<&'e dyn SplitBoard>,
     /// Load the next table data with help from idle workers, invited once it has produced
@@ -219,6 +221,7 @@ impl<'e> Session<'e> {
             dbname: dbname.map(str::to_owned),
             rows: 0,
             data_bytes: 0,
+            archive_read: 0,
             board: None,
             split_next: None,
             split_failed: false,
@@ -386,7 +389,7 @@ impl<'e> Session<'e> {
         match self.rt.block_on(sink.send(chunk)) {
             Ok(()) => {
                 if let Some(c) = &self.current {
-                    self.emit(EngineEvent::Progress { worker: self.worker, bytes: self.data_bytes - c.bytes });
+                    self.emit(EngineEvent::Progress { worker: self.worker, bytes: self.data_bytes - c.bytes, archive_bytes: self.archive_read });
                 }
                 Ok(())
             }
@@ -518,7 +521,7 @@ impl<'e> Session<'e> {
         match result {
             Ok(()) => {
                 if let Some(c) = &self.current {
-                    self.emit(EngineEvent::Progress { worker: self.worker, bytes: self.data_bytes - c.bytes });
+                    self.emit(EngineEvent::Progress { worker: self.worker, bytes: self.data_bytes - c.bytes, archive_bytes: self.archive_read });
                 }
                 Ok(())
             }
@@ -751,6 +754,7 @@ impl Target for Session<'_> {
 
     fn data_start(&mut self, te: &TocEntry, copy: Option<&[u8]>) -> Result<(), RenderError> {
         self.flush_all()?;
+        self.archive_read = 0;
         let split = self.split_next.take();
         match (copy, split, self.board) {
             (Some(copy), Some(post_after), Some(board)) => self.split_start(copy, te, post_after, board),
@@ -794,6 +798,10 @@ impl Target for Session<'_> {
             }
             DataState::None | DataState::Discard => Ok(()),
         }
+    }
+
+    fn data_read(&mut self, archive_bytes: u64) {
+        self.archive_read = archive_bytes;
     }
 
     fn data_end(&mut self) -> Result<(), RenderError> {

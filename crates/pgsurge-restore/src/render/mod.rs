@@ -808,6 +808,9 @@ impl Renderer<'_> {
                 break;
             }
             self.target.data(&buf[..n])?;
+            if let Some(read) = reader.archive_read() {
+                self.target.data_read(read);
+            }
         }
         self.target.data_end()?;
         if self.target.session_lost() {

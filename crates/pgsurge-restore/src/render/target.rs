@@ -77,6 +77,8 @@ pub trait Target {
     /// A piece of decompressed table data, cut wherever decompression cut it.
     fn data(&mut self, bytes: &[u8]) -> Result<(), RenderError>;
     fn data_end(&mut self) -> Result<(), RenderError>;
+    /// How many archive bytes of the entry's data have been read (for progress).
+    fn data_read(&mut self, _archive_bytes: u64) {}
 
     /// A large object's contents begin. `create` (archives before 1.12) means the object is
     /// created here, after unlinking any old one when `unlink_first` (`--clean`).
