@@ -175,6 +175,31 @@ fn report_file_holds_the_timeline() {
     cluster.dropdb(&db);
 }
 
+/// With `-e`, a schema error stops the workers too (they load tables while the schema is
+/// created): one error, status 1, no connection left behind, no hang.
+#[test]
+fn exit_on_error_in_the_schema_stops_every_connection() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let db = fresh_db(cluster, "stop");
+    cluster.psql(&db, "CREATE TABLE public.events (x int)");
+    let out = restore(Tool::Pgsurge, cluster, &db, &archive("pg18/src.custom.gzip.dump"), &["-e", "-j", "4"], false);
+    let err = out.stderr_text();
+    assert_eq!(out.status, 1, "{err}");
+    assert_eq!(err.matches("pgsurge: error:").count(), 1, "{err}");
+    assert!(err.contains("relation \"events\" already exists"), "{err}");
+    assert!(err.contains("stopped after"), "{err}");
+    // A backend goes a moment after its client: wait for that, not for ever.
+    let gone = (0..50).any(|_| {
+        let left = cluster.psql("postgres", &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}'"));
+        left.trim() == "0" || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            false
+        }
+    });
+    assert!(gone, "connections left open");
+    cluster.dropdb(&db);
+}
+
 /// An archive cut inside a large object's data: the restore stops with the entry and byte
 /// offset, and says what had been restored before.
 #[test]
