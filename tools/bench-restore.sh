@@ -96,8 +96,10 @@ measure() { # tool jobs source archive -> "wall cpu rss_mb status"
   n=$((n + 1))
   db="r$n"
   # Let the previous run's dropped database and dirty buffers settle, so neither tool pays
-  # for the other's leftovers.
+  # for the other's leftovers: the checkpoint writes them to the kernel, sync to the disk
+  # (with fsync=off nothing else would, and the next run would share the disk with them).
   psql -d postgres -c "CHECKPOINT" -c "CREATE DATABASE $db"
+  sync
   sleep 1
   out=$(mktemp)
   local cmd
