@@ -504,13 +504,20 @@ fn lead(
             shared.schema_done(index, te.dump_id, created)?;
         }
     }
-    renderer.commit_batch()?;
+    // Stopped by a worker: an open --transaction-size batch is left to roll back with the
+    // connection, as pg_restore's would.
+    let stopped = shared.aborted();
+    if !stopped {
+        renderer.commit_batch()?;
+    }
     drop(renderer);
     if !published {
         publish(shared);
     }
-    for (index, id, created) in held {
-        shared.schema_done(index, id, created)?;
+    if !stopped {
+        for (index, id, created) in held {
+            shared.schema_done(index, id, created)?;
+        }
     }
     leader.finish_entry();
     Ok(Totals::of(&leader, leader.errors))
