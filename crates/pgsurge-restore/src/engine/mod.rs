@@ -194,20 +194,24 @@ pub fn restore(
         if let Some(spool) = archive.spool() {
             spool.set_budget(None);
         }
-        return serial(archive, &toc, sel, opts, connector, events, archive_major);
+        return serial(archive, Run { toc: &toc, sel, opts, connector, events }, archive_major);
     }
-    parallel(archive, &toc, sel, opts, jobs, connector, events, archive_major, sizes)
+    parallel(archive, Run { toc: &toc, sel, opts, connector, events }, jobs, archive_major, sizes)
 }
 
-fn serial(
-    archive: &mut Archive,
-    toc: &Toc,
-    sel: &Selection,
-    opts: &RestoreOptions,
-    connector: &dyn Connector,
-    events: &(dyn Fn(EngineEvent) + Sync),
-    archive_major: Option<u32>,
-) -> Result<Outcome, EngineError> {
+/// What every connection of one restore shares: the TOC, the selection, the options, how to
+/// connect and where events go.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    toc: &'a Toc,
+    sel: &'a Selection,
+    opts: &'a RestoreOptions,
+    connector: &'a dyn Connector,
+    events: &'a (dyn Fn(EngineEvent) + Sync),
+}
+
+fn serial(archive: &mut Archive, run: Run<'_>, archive_major: Option<u32>) -> Result<Outcome, EngineError> {
+    let Run { toc, sel, opts, connector, events } = run;
     let rt = runtime()?;
     let started = Instant::now();
     events(EngineEvent::Stage(Stage::PreData));
@@ -317,18 +321,8 @@ enum Job {
     Help(Arc<SplitCopy>),
 }
 
-#[allow(clippy::too_many_arguments)]
-fn parallel(
-    archive: &mut Archive,
-    toc: &Toc,
-    sel: &Selection,
-    opts: &RestoreOptions,
-    jobs: usize,
-    connector: &dyn Connector,
-    events: &(dyn Fn(EngineEvent) + Sync),
-    archive_major: Option<u32>,
-    data_bytes: HashMap<DumpId, u64>,
-) -> Result<Outcome, EngineError> {
+fn parallel(archive: &mut Archive, run: Run<'_>, jobs: usize, archive_major: Option<u32>, data_bytes: HashMap<DumpId, u64>) -> Result<Outcome, EngineError> {
+    let Run { toc, sel, opts, connector, events } = run;
     if !archive.is_seekable() {
         return Err(EngineError::NotParallel("a parallel restore needs an archive it can read at any offset; restore this one with -j 1".into()));
     }
@@ -362,7 +356,7 @@ fn parallel(
             .map(|(worker, reader)| {
                 let (shared, tables) = (&shared, &tables);
                 scope.spawn(move || {
-                    let r = work(worker, reader, toc, sel, opts, connector, events, shared, tables);
+                    let r = work(worker, reader, run, shared, tables);
                     if r.is_err() {
                         shared.abort();
                     }
@@ -370,7 +364,7 @@ fn parallel(
                 })
             })
             .collect();
-        let schema_result = lead(archive, toc, sel, opts, connector, events, &shared, &schema, archive_major);
+        let schema_result = lead(archive, run, &shared, &schema, archive_major);
         let schema_time = started.elapsed();
         match &schema_result {
             Ok(_) => events(EngineEvent::Stage(Stage::Parallel)),
@@ -451,18 +445,8 @@ fn split_phases(toc: &Toc, sel: &Selection) -> (Vec<usize>, Vec<usize>) {
 /// entries in TOC order, each reported done to the scheduler once committed. Workers connect
 /// once the database they are to work in is settled: at once, or under `--create` after the
 /// new database and its properties.
-#[allow(clippy::too_many_arguments)]
-fn lead(
-    archive: &mut Archive,
-    toc: &Toc,
-    sel: &Selection,
-    opts: &RestoreOptions,
-    connector: &dyn Connector,
-    events: &(dyn Fn(EngineEvent) + Sync),
-    shared: &Shared,
-    schema: &[usize],
-    archive_major: Option<u32>,
-) -> Result<Totals, EngineError> {
+fn lead(archive: &mut Archive, run: Run<'_>, shared: &Shared, schema: &[usize], archive_major: Option<u32>) -> Result<Totals, EngineError> {
+    let Run { toc, sel, opts, connector, events } = run;
     let rt = runtime()?;
     // `--create` moves the leader to the new database; the workers follow it there.
     let moved_to: Mutex<Option<String>> = Mutex::new(None);
@@ -663,18 +647,8 @@ fn next_job(shared: &Shared) -> Result<Option<Job>, EngineError> {
 }
 
 /// One worker: its own connection and archive reader; takes items until none are left.
-#[allow(clippy::too_many_arguments)]
-fn work(
-    worker: usize,
-    mut archive: Archive,
-    toc: &Toc,
-    sel: &Selection,
-    opts: &RestoreOptions,
-    connector: &dyn Connector,
-    events: &(dyn Fn(EngineEvent) + Sync),
-    shared: &Shared,
-    tables: &Tables<'_>,
-) -> Result<Totals, EngineError> {
+fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &Shared, tables: &Tables<'_>) -> Result<Totals, EngineError> {
+    let Run { toc, sel, opts, connector, events } = run;
     let Some(dbname) = shared.database()? else { return Ok(Totals::default()) };
     let rt = runtime()?;
     let mut session = Session::connect(&rt, connector, dbname.as_deref(), opts, toc, events)?;
