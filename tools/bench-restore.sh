@@ -32,14 +32,10 @@ command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -
 mkdir -p "$work"
 chmod 777 "$work"
 
-cluster=$(mktemp -d /tmp/pgsurge-bench.XXXXXX)
-chown postgres "$cluster"
-trap 'runuser -u postgres -- "$bin/pg_ctl" -D "$cluster/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$cluster"' EXIT
-runuser -u postgres -- "$bin/initdb" --no-sync -U postgres -A trust -D "$cluster/data" >/dev/null
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-runuser -u postgres -- "$bin/pg_ctl" -D "$cluster/data" -w -l "$cluster/log" \
-  -o "-k $cluster -p $port -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c max_wal_size=8GB -c checkpoint_timeout=30min -c maintenance_work_mem=256MB -c max_connections=50 -c max_locks_per_transaction=4096" start >/dev/null
-export PGHOST=$cluster PGPORT=$port PGUSER=postgres
+# shellcheck source=tools/scratch-cluster.sh
+source tools/scratch-cluster.sh
+scratch_cluster "$bin" pgsurge-bench -c fsync=off -c synchronous_commit=off -c max_wal_size=8GB -c checkpoint_timeout=30min \
+  -c maintenance_work_mem=256MB -c max_connections=50 -c max_locks_per_transaction=4096
 psql() { "$bin/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 generate() { # workload -> archive path

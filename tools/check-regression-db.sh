@@ -43,14 +43,9 @@ regress=$src/src/test/regress
 [[ -f $regress/parallel_schedule ]] || { echo "no regression tests under $src" >&2; exit 1; }
 chmod -R a+rX "$regress"
 
-cluster=$(mktemp -d /tmp/pgsurge-regress.XXXXXX)
-chown postgres "$cluster"
-trap 'runuser -u postgres -- "$bin/pg_ctl" -D "$cluster/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$cluster"' EXIT
-runuser -u postgres -- "$bin/initdb" --no-sync -U postgres -A trust -D "$cluster/data" >/dev/null
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-runuser -u postgres -- "$bin/pg_ctl" -D "$cluster/data" -w -l "$cluster/log" \
-  -o "-k $cluster -p $port -c listen_addresses='' -c fsync=off -c max_connections=50 -c max_locks_per_transaction=1024" start >/dev/null
-export PGHOST=$cluster PGPORT=$port PGUSER=postgres
+# shellcheck source=tools/scratch-cluster.sh
+source tools/scratch-cluster.sh
+scratch_cluster "$bin" pgsurge-regress -c fsync=off -c max_connections=50 -c max_locks_per_transaction=1024
 psql() { "$bin/psql" -X -q "$@"; }
 
 psql -d postgres -c "CREATE DATABASE regression"

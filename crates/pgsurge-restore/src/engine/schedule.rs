@@ -367,6 +367,14 @@ mod tests {
         Toc::from_entries(entries)
     }
 
+    /// A scheduler over `entries`: workers get the positions in `pending`, the leader runs
+    /// those in `leader`; no data sizes.
+    fn plan(entries: Vec<TocEntry>, pending: &[usize], leader: &[usize]) -> Scheduler {
+        let toc = Toc::from_entries(entries);
+        let sel = crate::select::decide(&toc.entries, &RestoreOptions::default(), None);
+        Scheduler::new(&toc, &sel, pending, leader, &HashMap::new())
+    }
+
     fn scheduler(toc: &Toc) -> Scheduler {
         let sel = crate::select::decide(&toc.entries, &RestoreOptions::default(), None);
         let pending: Vec<usize> = (2..toc.entries.len()).collect();
@@ -473,9 +481,7 @@ mod tests {
             entry(8, "INDEX", "a_idx", Section::PostData, &[1]),
             entry(9, "ACL", "TABLE a", Section::None, &[1]),
         ];
-        let toc = Toc::from_entries(entries);
-        let sel = crate::select::decide(&toc.entries, &RestoreOptions::default(), None);
-        let mut s = Scheduler::new(&toc, &sel, &[4, 5, 6, 7, 8], &[0, 1, 2, 3], &HashMap::new());
+        let mut s = plan(entries, &[4, 5, 6, 7, 8], &[0, 1, 2, 3]);
         assert_eq!(s.next_item(), Next::Wait, "nothing before its table exists");
         s.complete(0);
         assert_eq!(s.next_item(), Next::Run(4), "a's data once a is created");
@@ -512,9 +518,7 @@ mod tests {
             entry(5, "TABLE ATTACH", "part_p2_p1", Section::PreData, &[3, 2]),
             entry(6, "TABLE DATA", "part_p2_p1", Section::Data, &[3]),
         ];
-        let toc = Toc::from_entries(entries);
-        let sel = crate::select::decide(&toc.entries, &RestoreOptions::default(), None);
-        let mut s = Scheduler::new(&toc, &sel, &[5], &[0, 1, 2, 3, 4], &HashMap::new());
+        let mut s = plan(entries, &[5], &[0, 1, 2, 3, 4]);
         for i in [0, 1, 2, 4] {
             s.complete(i);
         }
@@ -536,9 +540,7 @@ mod tests {
             entry(5, "TABLE DATA", "subpart", Section::Data, &[3]),
             entry(6, "CONSTRAINT", "parent notnull", Section::PostData, &[1]),
         ];
-        let toc = Toc::from_entries(entries);
-        let sel = crate::select::decide(&toc.entries, &RestoreOptions::default(), None);
-        let mut s = Scheduler::new(&toc, &sel, &[3, 4, 5], &[], &HashMap::new());
+        let mut s = plan(entries, &[3, 4, 5], &[]);
         assert_eq!(s.next_item(), Next::Run(3));
         assert_eq!(s.next_item(), Next::Run(4));
         assert_eq!(s.next_item(), Next::Wait, "the constraint waits for both partitions' data");
