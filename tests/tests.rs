@@ -5,6 +5,7 @@ mod cli;
 mod cluster;
 mod golden;
 mod harness;
+mod hostile;
 mod restore;
 mod restore_matrix;
 mod verify;

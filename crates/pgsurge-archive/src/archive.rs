@@ -227,7 +227,7 @@ impl Archive {
     fn open_directory(dir: &Path) -> Result<Archive> {
         for (name, codec) in directory::TOC_NAMES {
             let path = dir.join(name);
-            let file = match File::open(&path) {
+            let file = match directory::open_regular(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => break,
@@ -252,7 +252,7 @@ impl Archive {
     fn tar_indexed(mut input: Input) -> Result<Archive> {
         let index = TarIndex::build(&mut input)?;
         let (_, toc_member) = index.find("toc.dat").ok_or_else(|| Error::new(ErrorKind::TarMemberNotFound("toc.dat".into())))?;
-        let mut toc_input = input.fork(toc_member.data_start, toc_member.data_start + toc_member.size).ok_or_else(|| Error::new(ErrorKind::NotAnArchive))?;
+        let mut toc_input = input.fork(toc_member.data_start, toc_member.data_end()).ok_or_else(|| Error::new(ErrorKind::NotAnArchive))?;
         let (header, toc) = Self::tar_toc(&mut toc_input)?;
         Ok(Archive { header, toc, format: Format::Tar, backend: Backend::TarIndexed { input, index } })
     }
@@ -261,7 +261,7 @@ impl Archive {
         let mut walk = TarStream::default();
         let member = walk.seek_member(&mut input, None, "toc.dat")?;
         // Parse the TOC within the member's window, then let the stream run free again.
-        let mut windowed = WindowedStream { input: &mut input, end: member.data_start + member.size };
+        let mut windowed = WindowedStream { input: &mut input, end: member.data_end() };
         let (header, toc) = Self::tar_toc(&mut windowed.as_input()?)?;
         Ok(Archive { header, toc, format: Format::Tar, backend: Backend::TarStream { input, walk, current: Some(member) } })
     }
@@ -422,13 +422,13 @@ impl Archive {
             (Backend::TarIndexed { input, index }, DataLocation::File(name)) => {
                 let name = name.to_str_lossy().into_owned();
                 let (_, m) = index.find(&name).ok_or_else(|| Error::new(ErrorKind::TarMemberNotFound(name.clone())).for_entry(label.clone()))?;
-                let window = input.fork(m.data_start, m.data_start + m.size).ok_or_else(|| Error::new(ErrorKind::NotAnArchive))?;
+                let window = input.fork(m.data_start, m.data_end()).ok_or_else(|| Error::new(ErrorKind::NotAnArchive))?;
                 Raw::Window(InputReader(window))
             }
             (Backend::TarStream { input, walk, current }, DataLocation::File(name)) => {
                 let name = name.to_str_lossy().into_owned();
                 let m = walk.seek_member(input, current.as_ref(), &name).map_err(|e| e.for_entry(label.clone()))?;
-                let end = m.data_start + m.size;
+                let end = m.data_end();
                 *current = Some(m);
                 Raw::Stream(StreamWindow { input, end })
             }
@@ -458,8 +458,7 @@ impl Archive {
                 LoState::Custom { data, codec }
             }
             (Backend::Directory { dir }, DataLocation::File(name)) => {
-                let path = directory::blob_toc_path(dir, Some(name.as_bstr()), v116);
-                let toc = BlobToc::open(path).map_err(|e| e.for_entry(label.clone()))?;
+                let toc = BlobToc::open(dir, Some(name.as_bstr()), v116).map_err(|e| e.for_entry(label.clone()))?;
                 LoState::Directory { dir: dir.clone(), toc }
             }
             (Backend::TarIndexed { input, index }, DataLocation::File(_)) => {
@@ -791,7 +790,7 @@ impl LargeObjects<'_> {
                 let Some(m) = members.get(*next) else { return Ok(None) };
                 let Some(oid) = blob_member_oid(&m.name) else { return Ok(None) };
                 *next += 1;
-                let window = input.fork(m.data_start, m.data_start + m.size).ok_or_else(|| Error::new(ErrorKind::NotAnArchive))?;
+                let window = input.fork(m.data_start, m.data_end()).ok_or_else(|| Error::new(ErrorKind::NotAnArchive))?;
                 let reader = DataReader::new(Raw::Window(InputReader(window)), Codec::None, label.clone())?;
                 Ok(Some(LargeObject { oid, data: reader }))
             }
@@ -800,7 +799,7 @@ impl LargeObjects<'_> {
                 match blob_member_oid(&m.name) {
                     Some(oid) => {
                         *started = true;
-                        let end = m.data_start + m.size;
+                        let end = m.data_end();
                         **current = Some(m);
                         let reader = DataReader::new(Raw::Stream(StreamWindow { input, end }), Codec::None, label.clone())?;
                         return Ok(Some(LargeObject { oid, data: reader }));

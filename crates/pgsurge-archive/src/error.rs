@@ -180,6 +180,8 @@ pub enum ErrorKind {
     CompressedTar,
     #[error("string length {len} exceeds the {available} bytes left")]
     StringTooLong { len: u64, available: u64 },
+    #[error("NUL byte inside a string: pg_dump writes none, the archive is damaged")]
+    NulInString,
     #[error("invalid count {0}")]
     BadCount(i64),
     #[error("entry ID {0} out of range -- perhaps a corrupt TOC")]
@@ -222,8 +224,10 @@ pub enum ErrorKind {
         #[source]
         source: io::Error,
     },
-    #[error("invalid line in large object TOC file `{path}`: \"{line}\"")]
-    BadBlobTocLine { path: PathBuf, line: String },
+    #[error("invalid line {line_no} in large object TOC file `{path}`: \"{line}\"")]
+    BadBlobTocLine { path: PathBuf, line_no: u64, line: String },
+    #[error("file name \"{0}\" in the archive is not a plain file name inside the archive directory: the archive is damaged")]
+    UnsafeFileName(String),
     #[error("could not open input file `{path}`: {source}")]
     DataFileOpen {
         path: PathBuf,

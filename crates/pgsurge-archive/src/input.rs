@@ -425,6 +425,10 @@ impl Input {
             return Ok(None);
         }
         let len = len as u64;
+        // pg_dump writes a string's length as a C `int`.
+        if len > i32::MAX as u64 {
+            return Err(Error::new(ErrorKind::StringTooLong { len, available: i32::MAX as u64 }).at(start));
+        }
         if let Some(left) = self.remaining() {
             if len > left {
                 return Err(Error::new(ErrorKind::StringTooLong { len, available: left }).at(start));
@@ -444,6 +448,11 @@ impl Input {
                     ErrorKind::Truncated { .. } => Error::new(ErrorKind::StringTooLong { len, available }).at(start),
                     _ => e,
                 });
+            }
+            // pg_dump writes C strings, which hold no NUL: one here is damage. Checked per
+            // step, so a sparse or zero-filled file is refused after 1 MB, not read whole.
+            if let Some(at) = out[old..].iter().position(|&b| b == 0) {
+                return Err(Error::new(ErrorKind::NulInString).at(got_before + at as u64));
             }
             left -= step as u64;
         }
@@ -503,6 +512,19 @@ mod tests {
         let mut input = stream(&[0, 0xff, 0xff, 0xff, 0x7f, b'x']);
         let err = input.read_str().unwrap_err();
         assert!(matches!(err.kind(), ErrorKind::StringTooLong { len: 0x7fff_ffff, available: 1 }), "{err}");
+    }
+
+    #[test]
+    fn string_with_a_nul_is_damage_found_in_the_first_step() {
+        // A claimed 2 MB string over a zero-filled (sparse) file: refused at its first NUL,
+        // having buffered one step, not the claimed length.
+        let mut bytes = vec![0, 0, 0, 0x20, 0];
+        bytes.extend(std::iter::repeat_n(0u8, 3 << 20));
+        let mut input = Input::mapped(Arc::new(MappedFile::from_vec(bytes.clone())), 0, bytes.len() as u64);
+        let err = input.read_str().unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::NulInString), "{err}");
+        assert_eq!(err.location().offset, Some(5));
+        assert!(input.pos() <= 5 + STRING_GROWTH as u64);
     }
 
     #[test]

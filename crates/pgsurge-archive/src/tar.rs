@@ -8,7 +8,8 @@ use crate::input::Input;
 
 const BLOCK: u64 = 512;
 
-/// One member's header facts.
+/// One member's header facts. Built only by `read_header`, which refuses a size whose padded
+/// end does not fit in a `u64`, so `data_end` and `next_header` cannot wrap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Member {
     pub name: String,
@@ -18,6 +19,11 @@ pub(crate) struct Member {
 }
 
 impl Member {
+    /// Offset just past the member's data.
+    pub fn data_end(&self) -> u64 {
+        self.data_start + self.size
+    }
+
     /// Offset just past the member's padded data: where the next header starts.
     pub fn next_header(&self) -> u64 {
         self.data_start + self.size.div_ceil(BLOCK) * BLOCK
@@ -105,8 +111,13 @@ pub(crate) fn read_header(input: &mut Input) -> Result<Option<Member>> {
         if expected != computed {
             return Err(Error::new(ErrorKind::TarChecksum { member: name, expected, computed }).at(pos));
         }
-        let size = parse_size(&block[124..136]).ok_or_else(|| Error::new(ErrorKind::TarSize(name.clone())).at(pos))?;
-        return Ok(Some(Member { name, data_start: input.pos(), size }));
+        let data_start = input.pos();
+        // A size field holds up to 2^95 (base-256): one whose padded end cannot be an offset
+        // is damage, never arithmetic that wraps back to an earlier header.
+        let size = parse_size(&block[124..136])
+            .filter(|&size| size.checked_next_multiple_of(BLOCK).and_then(|padded| data_start.checked_add(padded)).is_some())
+            .ok_or_else(|| Error::new(ErrorKind::TarSize(name.clone())).at(pos))?;
+        return Ok(Some(Member { name, data_start, size }));
     }
 }
 
@@ -121,17 +132,19 @@ impl TarIndex {
     pub fn build(input: &mut Input) -> Result<TarIndex> {
         let mut index = TarIndex::default();
         input.seek(0)?;
+        let end = input.end().unwrap_or(0);
         while let Some(member) = read_header(input)? {
-            let next = member.next_header();
-            let end = input.end().unwrap_or(0);
-            if member.data_start + member.size > end {
+            // Every size is held against the file's real length before it is trusted, and the
+            // next header lies past this one's data: the walk always advances.
+            if member.data_end() > end {
                 return Err(Error::new(ErrorKind::Truncated { wanted: member.size, available: end.saturating_sub(member.data_start) })
                     .at(member.data_start)
                     .in_file(member.name.clone()));
             }
+            let next = member.next_header().min(end);
             index.by_name.entry(member.name.clone()).or_insert(index.members.len());
             index.members.push(member);
-            input.seek(next.min(end))?;
+            input.seek(next)?;
         }
         Ok(index)
     }
@@ -202,6 +215,66 @@ impl TarStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+
+    use crate::input::MappedFile;
+
+    /// A ustar header for `name` with `size` written as GNU base-256, checksum filled in.
+    fn header(name: &str, size: u64) -> Vec<u8> {
+        let mut block = vec![0u8; BLOCK as usize];
+        block[..name.len()].copy_from_slice(name.as_bytes());
+        block[124] = 0x80;
+        block[128..136].copy_from_slice(&size.to_be_bytes());
+        block[257..265].copy_from_slice(b"ustar\x0000");
+        block[148..156].copy_from_slice(b"        ");
+        let sum = header_sum(&block);
+        block[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        block
+    }
+
+    fn index(bytes: Vec<u8>) -> Result<TarIndex> {
+        let len = bytes.len() as u64;
+        TarIndex::build(&mut Input::mapped(Arc::new(MappedFile::from_vec(bytes)), 0, len))
+    }
+
+    #[test]
+    fn a_size_whose_end_wraps_is_refused() {
+        // 2^64 - 512 once made the walk wrap back to the same header forever.
+        let mut bytes = header("toc.dat", u64::MAX - 511);
+        assert!(looks_like_tar(&bytes));
+        bytes.extend([0u8; 1024]);
+        let err = index(bytes).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::TarSize(_)), "{err}");
+    }
+
+    #[test]
+    fn a_size_beyond_the_file_is_refused() {
+        let mut bytes = header("toc.dat", 1 << 40);
+        bytes.extend([0u8; 1024]);
+        let err = index(bytes).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::Truncated { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_wrapping_size_in_a_stream_is_refused() {
+        let mut bytes = header("toc.dat", u64::MAX - 511);
+        bytes.extend([0u8; 1024]);
+        let mut input = Input::stream(Box::new(std::io::Cursor::new(bytes)), 0);
+        let err = TarStream::default().seek_member(&mut input, None, "x.dat").unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::TarSize(_)), "{err}");
+    }
+
+    #[test]
+    fn members_are_indexed_in_order() {
+        let mut bytes = header("a.dat", 3);
+        bytes.extend(b"abc");
+        bytes.resize(1024, 0);
+        bytes.extend(header("b.dat", 0));
+        bytes.extend([0u8; 1024]);
+        let index = index(bytes).unwrap();
+        assert_eq!(index.members.len(), 2);
+        assert_eq!(index.find("b.dat").map(|(i, m)| (i, m.data_start)), Some((1, 1536)));
+    }
 
     #[test]
     fn octal_and_base256_sizes() {
