@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every fuzz target in fuzz/ for SECONDS each (default 60), one after another, seeded
+# from the fixture archives, with libFuzzer's limits on: any single allocation over
+# MALLOC_MB (default 256) MB, a resident set over RSS_MB (default 1024) MB, or one input
+# taking over 10 s is a failure, as is a panic. Needs a nightly toolchain and cargo-fuzz
+# (`cargo install cargo-fuzz`); installs cargo-fuzz if missing.
+#
+#   tools/fuzz.sh [SECONDS] [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+shift || true
+malloc_mb=${MALLOC_MB:-256}
+rss_mb=${RSS_MB:-1024}
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+targets=("$@")
+if [[ ${#targets[@]} -eq 0 ]]; then
+  mapfile -t targets < <(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^pgsurge-fuzz$')
+fi
+
+seed() { # target: copy the fixtures it reads into its corpus, once
+  local corpus=fuzz/corpus/$1
+  [[ -d $corpus ]] && return
+  mkdir -p "$corpus"
+  case $1 in
+    archive_open) cp testdata/dumps/*/*.dump testdata/dumps/*/*.tar "$corpus"/ ;;
+    tar_index) for f in testdata/dumps/*/*.tar; do cp "$f" "$corpus/$(basename "$(dirname "$f")")-$(basename "$f")"; done ;;
+    directory_toc) for d in testdata/dumps/*/src.dir.*; do cp "$d/toc.dat" "$corpus/$(basename "$(dirname "$d")")-$(basename "$d").toc"; done ;;
+  esac
+}
+
+for t in "${targets[@]}"; do
+  seed "$t"
+  echo "fuzz: $t for ${seconds}s (malloc limit ${malloc_mb} MB, rss limit ${rss_mb} MB)" >&2
+  (cd fuzz && cargo +nightly fuzz run -O "$t" -- -max_total_time="$seconds" -timeout=10 \
+    -malloc_limit_mb="$malloc_mb" -rss_limit_mb="$rss_mb" -max_len=1048576 -print_final_stats=1)
+done
+echo "fuzz: ${#targets[@]} targets, ${seconds}s each, no failure" >&2
