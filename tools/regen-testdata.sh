@@ -350,11 +350,13 @@ done
 
 # --- statistics (pg_dump 18 --statistics): STATISTICS DATA entries ------------------------
 rel=dumps/pg18/src.custom.stats.dump
-for opts in "--statistics" "--no-statistics" "--statistics-only" "-s" "-a" "-t events" "--section=post-data"; do
+for opts in "--statistics" "--no-statistics" "--statistics-only" "-s" "-a" "-t events" "--section=post-data" \
+  "--statistics-only -t events" "--statistics-only -I events_kind"; do
   read -ra words <<<"$opts"
   run_case "$rel" -f - "${words[@]}" "$key" '{archive}'
 done
-for opts in "-v" "--statistics-only" "--no-statistics" "-t events" "-s"; do
+for opts in "-v" "--statistics-only" "--no-statistics" "-t events" "-s" "--statistics-only -n public" \
+  "--statistics-only -N public" "--statistics-only -t events -I events_kind"; do
   read -ra words <<<"$opts"
   run_case "$rel" -l "${words[@]}" "$key" '{archive}'
 done

@@ -334,6 +334,27 @@ impl Context<'_> {
     }
 }
 
+/// Whether `-t` names the table (view, foreign table, materialized view) or `-I` the index
+/// that a `STATISTICS DATA` entry depends on. Every dependency is tried, matched or not, as
+/// pg_restore 18.6 does, so each matching name counts as found for `--strict-names`.
+fn stats_named(te: &TocEntry, ctx: &Context<'_>, names: &mut Names) -> bool {
+    let mut named = false;
+    for dep in &te.dependencies {
+        let Some(parent) = ctx.positions.get(dep).and_then(|&p| ctx.entries.get(p)) else {
+            continue;
+        };
+        let list = match parent.desc.as_bytes() {
+            b"TABLE" | b"VIEW" | b"FOREIGN TABLE" | b"MATERIALIZED VIEW" => &mut names.tables,
+            b"INDEX" => &mut names.indexes,
+            _ => continue,
+        };
+        if !list.is_empty() && list.member(parent.tag.as_bytes()) {
+            named = true;
+        }
+    }
+    named
+}
+
 /// `_tocEntryRequired` of pg_restore 18 (RESTORE_SEMANTICS §2), rules in its order.
 fn required(te: &TocEntry, section: Section, ctx: &Context<'_>, names: &mut Names) -> Wanted {
     let none = Wanted::default();
@@ -381,7 +402,7 @@ fn required(te: &TocEntry, section: Section, ctx: &Context<'_>, names: &mut Name
     if desc == b"SECURITY LABEL" && ((opts.no_publications && tag.starts_with(b"PUBLICATION")) || (opts.no_subscriptions && tag.starts_with(b"SUBSCRIPTION"))) {
         return none;
     }
-    if opts.no_subscriptions && desc == b"SUBSCRIPTION" {
+    if opts.no_subscriptions && matches!(desc, b"SUBSCRIPTION" | b"SUBSCRIPTION TABLE") {
         return none;
     }
 
@@ -404,7 +425,7 @@ fn required(te: &TocEntry, section: Section, ctx: &Context<'_>, names: &mut Name
     }
 
     // Name selection.
-    if matches!(desc, b"ACL" | b"COMMENT" | b"SECURITY LABEL") || is_stats {
+    if matches!(desc, b"ACL" | b"COMMENT" | b"SECURITY LABEL") {
         if tag.starts_with(b"DATABASE ") {
             if !opts.create {
                 return none;
@@ -424,7 +445,13 @@ fn required(te: &TocEntry, section: Section, ctx: &Context<'_>, names: &mut Name
                 return none;
             }
         }
-        if names.sel_types() {
+        if is_stats && names.sel_types() {
+            // Statistics follow their relation's name, not whether the relation itself is
+            // restored: `--statistics-only -t p` restores nothing of p but its statistics.
+            if !stats_named(te, ctx, names) {
+                return none;
+            }
+        } else if names.sel_types() {
             let list = match desc {
                 b"TABLE" | b"TABLE DATA" | b"VIEW" | b"FOREIGN TABLE" | b"MATERIALIZED VIEW" | b"MATERIALIZED VIEW DATA" | b"SEQUENCE" | b"SEQUENCE SET" => &mut names.tables,
                 b"INDEX" => &mut names.indexes,
@@ -541,6 +568,34 @@ mod tests {
         assert_eq!(wanted_ids(&toc, &sel), vec![11, 12]);
         assert_eq!(sel.entry(11).map(|e| e.pass), Some(Pass::PostAcl));
         assert_eq!(sel.entry(10).map(|e| e.pass), Some(Pass::Main));
+    }
+
+    #[test]
+    fn statistics_follow_names_not_marked_parents() {
+        let toc = archive_toc();
+        let stats_only = |f: fn(&mut RestoreOptions)| {
+            let mut opts = RestoreOptions { statistics_only: true, strict_names: true, ..Default::default() };
+            f(&mut opts);
+            let sel = decide(&toc, &opts, None);
+            (wanted_ids(&toc, &sel), sel.strict_names_error().map(|e| e.to_string()))
+        };
+        // The table and index are not restored (no schema), yet their statistics are.
+        assert_eq!(stats_only(|o| o.tables = vec!["p".into()]), (vec![11], None));
+        assert_eq!(stats_only(|o| o.indexes = vec!["p_idx".into()]), (vec![12], None));
+        assert_eq!(stats_only(|o| o.schemas = vec!["public".into()]), (vec![11, 12], None));
+        assert_eq!(stats_only(|o| o.exclude_schemas = vec!["public".into()]), (vec![], None));
+        assert_eq!(stats_only(|o| o.schemas = vec!["s1".into()]), (vec![], None));
+        // -t matches the relation a statistics entry depends on, never an index's name.
+        assert_eq!(stats_only(|o| o.tables = vec!["p_idx".into()]), (vec![], Some("table \"p_idx\" not found".into())));
+        // Other selections (-P, -T) leave statistics out.
+        assert_eq!(stats_only(|o| o.functions = vec!["f()".into()]).0, Vec::<DumpId>::new());
+    }
+
+    #[test]
+    fn no_subscriptions_skips_subscription_tables() {
+        let toc = vec![entry(1, "SUBSCRIPTION", "sub", None, Section::PostData, &[]), entry(2, "SUBSCRIPTION TABLE", "sub t", None, Section::PostData, &[1])];
+        assert_eq!(wanted_ids(&toc, &decide(&toc, &RestoreOptions::default(), None)), vec![1, 2]);
+        assert_eq!(wanted_ids(&toc, &decide(&toc, &RestoreOptions { no_subscriptions: true, ..Default::default() }, None)), Vec::<DumpId>::new());
     }
 
     #[test]
