@@ -34,8 +34,7 @@ pub enum Command {
 pub struct VerifyArgs {
     /// Archive file or directory (`-` or nothing for standard input).
     pub archive: Option<String>,
-    /// Archive format: c (custom), d (directory) or t (tar); detected when omitted.
-    #[arg(short = 'F', long = "format")]
+    #[arg(help = "Archive format: c (custom), d (directory) or t (tar);\ndetected when omitted", short = 'F', long = "format")]
     pub format: Option<String>,
     /// Print the result as JSON on standard output.
     #[arg(long)]
@@ -45,7 +44,10 @@ pub struct VerifyArgs {
     pub jobs: Option<usize>,
 }
 
-/// pg_restore 18's options, spelled as pg_restore spells them.
+/// pg_restore 18's options, spelled as pg_restore spells them. An option's value is the next
+/// argument whatever it looks like (`-j -1` is jobs "-1", `-n -x` schema "-x"), as getopt
+/// takes it. Help lines are wrapped by hand: PostgreSQL's tools keep `--help` within 95
+/// columns, and clap does not wrap without a terminal-size dependency.
 #[derive(Debug, Default, Args)]
 pub struct RestoreArgs {
     /// Archive file or directory; standard input when omitted or `-`.
@@ -53,13 +55,13 @@ pub struct RestoreArgs {
     pub archive: Vec<String>,
 
     /// Connect to database NAME (a name, `key=value` string or URI).
-    #[arg(short = 'd', long = "dbname", value_name = "NAME", help_heading = "General options")]
+    #[arg(short = 'd', long = "dbname", value_name = "NAME", help_heading = "General options", allow_hyphen_values = true)]
     pub dbname: Option<String>,
     /// Output file name (- for stdout).
-    #[arg(short = 'f', long = "file", value_name = "FILENAME", help_heading = "General options")]
+    #[arg(short = 'f', long = "file", value_name = "FILENAME", help_heading = "General options", allow_hyphen_values = true)]
     pub file: Option<String>,
     /// Backup file format (c, d or t; detected when omitted).
-    #[arg(short = 'F', long = "format", value_name = "c|d|t", help_heading = "General options")]
+    #[arg(short = 'F', long = "format", value_name = "c|d|t", help_heading = "General options", allow_hyphen_values = true)]
     pub format: Option<String>,
     /// Print summarized TOC of the archive.
     #[arg(short = 'l', long = "list", help_heading = "General options")]
@@ -70,11 +72,9 @@ pub struct RestoreArgs {
     /// No progress display and no summary (pgsurge; errors are still printed).
     #[arg(short = 'q', long = "quiet", help_heading = "General options")]
     pub quiet: bool,
-    /// Write the restore's facts and per-entry timeline as JSON to FILE (pgsurge).
-    #[arg(long = "report", value_name = "FILE", help_heading = "General options")]
+    #[arg(help = "Write the restore's facts and per-entry timeline\nas JSON to FILE (pgsurge)", long = "report", value_name = "FILE", help_heading = "General options", allow_hyphen_values = true)]
     pub report: Option<String>,
-    /// Load every table on one connection, never with help from idle ones, keeping each table's rows in archive order (pgsurge).
-    #[arg(long = "no-split-tables", help_heading = "General options")]
+    #[arg(help = "Load every table on one connection, never with help\nfrom idle ones, keeping its rows in archive order (pgsurge)", long = "no-split-tables", help_heading = "General options")]
     pub no_split_tables: bool,
     /// Output version information, then exit.
     #[arg(short = 'V', long = "version", help_heading = "General options")]
@@ -96,25 +96,24 @@ pub struct RestoreArgs {
     #[arg(short = 'e', long = "exit-on-error", help_heading = "Options controlling the restore")]
     pub exit_on_error: bool,
     /// Restore named index.
-    #[arg(short = 'I', long = "index", value_name = "NAME", help_heading = "Options controlling the restore")]
+    #[arg(short = 'I', long = "index", value_name = "NAME", help_heading = "Options controlling the restore", allow_hyphen_values = true)]
     pub index: Vec<String>,
     /// Use this many parallel jobs to restore.
-    #[arg(short = 'j', long = "jobs", value_name = "NUM", help_heading = "Options controlling the restore")]
+    #[arg(short = 'j', long = "jobs", value_name = "NUM", help_heading = "Options controlling the restore", allow_hyphen_values = true)]
     pub jobs: Option<String>,
-    /// Use table of contents from this file for selecting/ordering output.
-    #[arg(short = 'L', long = "use-list", value_name = "FILENAME", help_heading = "Options controlling the restore")]
+    #[arg(help = "Use table of contents from this file for\nselecting/ordering output", short = 'L', long = "use-list", value_name = "FILENAME", help_heading = "Options controlling the restore", allow_hyphen_values = true)]
     pub use_list: Option<String>,
     /// Restore only objects in this schema.
-    #[arg(short = 'n', long = "schema", value_name = "NAME", help_heading = "Options controlling the restore")]
+    #[arg(short = 'n', long = "schema", value_name = "NAME", help_heading = "Options controlling the restore", allow_hyphen_values = true)]
     pub schema: Vec<String>,
     /// Do not restore objects in this schema.
-    #[arg(short = 'N', long = "exclude-schema", value_name = "NAME", help_heading = "Options controlling the restore")]
+    #[arg(short = 'N', long = "exclude-schema", value_name = "NAME", help_heading = "Options controlling the restore", allow_hyphen_values = true)]
     pub exclude_schema: Vec<String>,
     /// Skip restoration of object ownership.
     #[arg(short = 'O', long = "no-owner", help_heading = "Options controlling the restore")]
     pub no_owner: bool,
     /// Restore named function.
-    #[arg(short = 'P', long = "function", value_name = "NAME(args)", help_heading = "Options controlling the restore")]
+    #[arg(short = 'P', long = "function", value_name = "NAME(args)", help_heading = "Options controlling the restore", allow_hyphen_values = true)]
     pub function: Vec<String>,
     /// Accepted and ignored, as pg_restore does.
     #[arg(short = 'R', long = "no-reconnect", hide = true)]
@@ -123,16 +122,16 @@ pub struct RestoreArgs {
     #[arg(short = 's', long = "schema-only", help_heading = "Options controlling the restore")]
     pub schema_only: bool,
     /// Superuser user name to use for disabling triggers.
-    #[arg(short = 'S', long = "superuser", value_name = "NAME", help_heading = "Options controlling the restore")]
+    #[arg(short = 'S', long = "superuser", value_name = "NAME", help_heading = "Options controlling the restore", allow_hyphen_values = true)]
     pub superuser: Option<String>,
     /// Restore named relation (table, view, etc.).
-    #[arg(short = 't', long = "table", value_name = "NAME", help_heading = "Options controlling the restore")]
+    #[arg(short = 't', long = "table", value_name = "NAME", help_heading = "Options controlling the restore", allow_hyphen_values = true)]
     pub table: Vec<String>,
     /// Restore named trigger.
-    #[arg(short = 'T', long = "trigger", value_name = "NAME", help_heading = "Options controlling the restore")]
+    #[arg(short = 'T', long = "trigger", value_name = "NAME", help_heading = "Options controlling the restore", allow_hyphen_values = true)]
     pub trigger: Vec<String>,
     /// Skip restoration of access privileges (grant/revoke).
-    #[arg(short = 'x', long = "no-privileges", visible_alias = "no-acl", help_heading = "Options controlling the restore")]
+    #[arg(short = 'x', long = "no-privileges", alias = "no-acl", help_heading = "Options controlling the restore")]
     pub no_privileges: bool,
     /// Restore as a single transaction.
     #[arg(short = '1', long = "single-transaction", help_heading = "Options controlling the restore")]
@@ -144,7 +143,7 @@ pub struct RestoreArgs {
     #[arg(long = "enable-row-security", help_heading = "Options controlling the restore")]
     pub enable_row_security: bool,
     /// Restore or skip objects based on expressions in FILENAME.
-    #[arg(long = "filter", value_name = "FILENAME", help_heading = "Options controlling the restore")]
+    #[arg(long = "filter", value_name = "FILENAME", help_heading = "Options controlling the restore", allow_hyphen_values = true)]
     pub filter: Vec<String>,
     /// Use IF EXISTS when dropping objects.
     #[arg(long = "if-exists", help_heading = "Options controlling the restore")]
@@ -183,10 +182,10 @@ pub struct RestoreArgs {
     #[arg(long = "no-tablespaces", help_heading = "Options controlling the restore")]
     pub no_tablespaces: bool,
     /// Use provided string as psql \restrict key.
-    #[arg(long = "restrict-key", value_name = "RESTRICT_KEY", help_heading = "Options controlling the restore")]
+    #[arg(long = "restrict-key", value_name = "RESTRICT_KEY", help_heading = "Options controlling the restore", allow_hyphen_values = true)]
     pub restrict_key: Option<String>,
     /// Restore named section (pre-data, data, or post-data).
-    #[arg(long = "section", value_name = "SECTION", help_heading = "Options controlling the restore")]
+    #[arg(long = "section", value_name = "SECTION", help_heading = "Options controlling the restore", allow_hyphen_values = true)]
     pub section: Vec<String>,
     /// Restore the statistics.
     #[arg(long = "statistics", help_heading = "Options controlling the restore")]
@@ -194,24 +193,22 @@ pub struct RestoreArgs {
     /// Restore only the statistics, not schema or data.
     #[arg(long = "statistics-only", help_heading = "Options controlling the restore")]
     pub statistics_only: bool,
-    /// Require table and/or schema include patterns to match at least one entity each.
-    #[arg(long = "strict-names", help_heading = "Options controlling the restore")]
+    #[arg(help = "Require table and/or schema include patterns to\nmatch at least one entity each", long = "strict-names", help_heading = "Options controlling the restore")]
     pub strict_names: bool,
     /// Commit after every N objects.
-    #[arg(long = "transaction-size", value_name = "N", help_heading = "Options controlling the restore")]
+    #[arg(long = "transaction-size", value_name = "N", help_heading = "Options controlling the restore", allow_hyphen_values = true)]
     pub transaction_size: Option<String>,
-    /// Use SET SESSION AUTHORIZATION commands instead of ALTER OWNER commands to set ownership.
-    #[arg(long = "use-set-session-authorization", help_heading = "Options controlling the restore")]
+    #[arg(help = "Use SET SESSION AUTHORIZATION commands instead of\nALTER OWNER commands to set ownership", long = "use-set-session-authorization", help_heading = "Options controlling the restore")]
     pub use_set_session_authorization: bool,
 
     /// Database server host or socket directory.
-    #[arg(short = 'h', long = "host", value_name = "HOSTNAME", help_heading = "Connection options")]
+    #[arg(short = 'h', long = "host", value_name = "HOSTNAME", help_heading = "Connection options", allow_hyphen_values = true)]
     pub host: Option<String>,
     /// Database server port number.
-    #[arg(short = 'p', long = "port", value_name = "PORT", help_heading = "Connection options")]
+    #[arg(short = 'p', long = "port", value_name = "PORT", help_heading = "Connection options", allow_hyphen_values = true)]
     pub port: Option<String>,
     /// Connect as specified database user.
-    #[arg(short = 'U', long = "username", value_name = "NAME", help_heading = "Connection options")]
+    #[arg(short = 'U', long = "username", value_name = "NAME", help_heading = "Connection options", allow_hyphen_values = true)]
     pub username: Option<String>,
     /// Never prompt for password.
     #[arg(short = 'w', long = "no-password", help_heading = "Connection options")]
@@ -220,7 +217,7 @@ pub struct RestoreArgs {
     #[arg(short = 'W', long = "password", help_heading = "Connection options")]
     pub password: bool,
     /// Do SET ROLE before restore.
-    #[arg(long = "role", value_name = "ROLENAME", help_heading = "Connection options")]
+    #[arg(long = "role", value_name = "ROLENAME", help_heading = "Connection options", allow_hyphen_values = true)]
     pub role: Option<String>,
 }
 

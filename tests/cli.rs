@@ -80,6 +80,46 @@ fn version_and_help_under_both_names() {
 }
 
 #[test]
+fn every_help_fits_postgresql_line_limit() {
+    // PostgreSQL's TAP suite fails a tool whose --help has a line over 95 bytes.
+    let helps: [(std::path::PathBuf, &[&str]); 6] = [
+        (pg_restore_alias(), &["--help"]),
+        (pgsurge(), &["--help"]),
+        (pgsurge(), &["restore", "--help"]),
+        (pgsurge(), &["list", "--help"]),
+        (pgsurge(), &["sql", "--help"]),
+        (pgsurge(), &["verify", "--help"]),
+    ];
+    for (program, args) in helps {
+        let out = run(&program, &s(args), None);
+        assert_eq!(out.status, 0, "{args:?}");
+        assert!(out.stderr.is_empty(), "{args:?}: {}", out.stderr_text());
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(text.lines().count() > 5, "{args:?}: {text}");
+        let long: Vec<&str> = text.lines().filter(|l| l.len() > 95).collect();
+        assert!(long.is_empty(), "{args:?}: lines over 95 bytes:\n{}", long.join("\n"));
+    }
+}
+
+#[test]
+fn option_value_may_start_with_a_dash() {
+    // getopt gives an option the next argument whatever it is: -1 here is no
+    // --single-transaction but a job count, refused by its range (pg_restore 18's message).
+    for args in [&["-j", "-1", "x.dump"][..], &["--jobs", "-1"], &["-j-1"], &["--jobs=-1"]] {
+        let out = run(&pg_restore_alias(), &s(args), None);
+        assert_eq!(out.status, 1, "{args:?}");
+        assert!(out.stdout.is_empty());
+        assert_eq!(out.stderr_text(), "pg_restore: error: -j/--jobs must be in range 1..2147483647\n", "{args:?}");
+    }
+    // A value that looks like another option is still the value: schema "-l", nothing listed.
+    let a = testdata().join("dumps/pg18/src.custom.none.dump");
+    let out = run(&pg_restore_alias(), &s(&["-f", "-", "-n", "-l", a.to_str().unwrap()]), None);
+    assert_eq!(out.status, 0, "{}", out.stderr_text());
+    let script = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(script.contains("PostgreSQL database dump") && !script.contains("CREATE TABLE"), "{script}");
+}
+
+#[test]
 fn unknown_option_fails_like_pg_restore() {
     let out = run(&pg_restore_alias(), &s(&["--bogus", "x"]), None);
     assert_eq!(out.status, 1);
