@@ -45,23 +45,43 @@ impl Codec {
     }
 }
 
-/// Raw input that remembers its last four bytes, so the LZ4 decoder's silent end at a block
-/// boundary can be told apart from a real end mark.
+/// Raw input that remembers its last eight bytes and the frame's flag byte, so the LZ4
+/// decoder's silent end at a block boundary can be told apart from a real end mark. The end
+/// mark is the last four bytes, or the four before the content checksum when the frame has
+/// one (the lz4 command writes one by default; pg_dump does not).
 pub(crate) struct Tail<R> {
     inner: R,
-    last4: [u8; 4],
+    last8: [u8; 8],
+    /// FLG, the byte after the frame's magic number.
+    flags: u8,
     seen: u64,
+}
+
+impl<R> Tail<R> {
+    fn new(inner: R) -> Self {
+        Tail { inner, last8: [0xff; 8], flags: 0, seen: 0 }
+    }
+
+    /// Whether the input ended right after the frame's end mark (and checksum, if any).
+    fn ends_with_end_mark(&self) -> bool {
+        const CONTENT_CHECKSUM: u8 = 0x04;
+        let mark = if self.flags & CONTENT_CHECKSUM != 0 { &self.last8[..4] } else { &self.last8[4..] };
+        mark == [0, 0, 0, 0]
+    }
 }
 
 impl<R: Read> Read for Tail<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if n >= 4 {
-            self.last4.copy_from_slice(&buf[n - 4..n]);
+        let read = &buf[..n];
+        if self.seen <= 4 && self.seen + n as u64 > 4 {
+            self.flags = read[(4 - self.seen) as usize];
+        }
+        if n >= 8 {
+            self.last8.copy_from_slice(&read[n - 8..]);
         } else {
-            for &b in &buf[..n] {
-                self.last4 = [self.last4[1], self.last4[2], self.last4[3], b];
-            }
+            self.last8.rotate_left(n);
+            self.last8[8 - n..].copy_from_slice(read);
         }
         self.seen += n as u64;
         Ok(n)
@@ -145,7 +165,7 @@ impl<R: Read> Decoder<R> {
                 Codec::None => Inner::Plain(raw),
                 Codec::Zlib => Inner::Zlib(ZlibReader { inner: BufReader::with_capacity(64 * 1024, raw), state: Decompress::new(true), ended: false }),
                 Codec::Gzip => Inner::Gzip(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(64 * 1024, raw))),
-                Codec::Lz4 => Inner::Lz4(lz4_flex::frame::FrameDecoder::new(Tail { inner: raw, last4: [0xff; 4], seen: 0 })),
+                Codec::Lz4 => Inner::Lz4(lz4_flex::frame::FrameDecoder::new(Tail::new(raw))),
                 Codec::Zstd => {
                     let mut d = zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(64 * 1024, raw))?;
                     d = d.single_frame();
@@ -180,7 +200,7 @@ impl<R: Read> Decoder<R> {
             Inner::Zstd(z) => z.get_ref().buffer().len() as u64,
             Inner::Lz4(l) => {
                 let tail = l.get_ref();
-                if tail.seen > 0 && tail.last4 != [0, 0, 0, 0] {
+                if tail.seen > 0 && !tail.ends_with_end_mark() {
                     return Err(Error::new(ErrorKind::CompressedTruncated { algorithm: "lz4" }).into_io());
                 }
                 0
@@ -294,6 +314,47 @@ mod tests {
         // Drop the end mark: the decoder alone would call this a clean end.
         let err = decode(&f[..f.len() - 4], Codec::Lz4).unwrap_err();
         assert!(matches!(err.kind(), ErrorKind::CompressedTruncated { .. }), "{err}");
+    }
+
+    #[test]
+    fn lz4_frame_with_content_checksum() {
+        // What `lz4 -z` writes by default: the end mark, then a checksum of the content.
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 97) as u8).collect();
+        let info = lz4_flex::frame::FrameInfo::new().content_checksum(true);
+        let mut e = lz4_flex::frame::FrameEncoder::with_frame_info(info.clone(), Vec::new());
+        e.write_all(&data).unwrap();
+        let f = e.finish().unwrap();
+        assert_eq!(decode(&f, Codec::Lz4).unwrap(), data);
+        for cut in [4, 8] {
+            let err = decode(&f[..f.len() - cut], Codec::Lz4).unwrap_err();
+            assert!(matches!(err.kind(), ErrorKind::CompressedTruncated { .. }), "cut {cut}: {err}");
+        }
+        // A short frame read a few bytes at a time still finds its flags and end mark.
+        let small = {
+            let mut e = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+            e.write_all(b"16500 blob_16500.dat\n").unwrap();
+            e.finish().unwrap()
+        };
+        let mut d = Decoder::new(OneByte(&small[..]), Codec::Lz4, false).unwrap();
+        let mut out = Vec::new();
+        d.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"16500 blob_16500.dat\n");
+    }
+
+    /// A reader that hands out one byte per read.
+    struct OneByte<'a>(&'a [u8]);
+
+    impl Read for OneByte<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((&b, rest)), Some(slot)) => {
+                    *slot = b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
     }
 
     #[test]
