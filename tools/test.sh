@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: install the PostgreSQL binaries the tests and fixtures
-# need (idempotent, pinned), check the crate layering, then every unit and integration test.
+# need (idempotent, pinned), check the crate layering, then every unit and integration test,
+# then PostgreSQL 18.6's own pg_dump/pg_restore TAP tests with pgsurge as pg_restore.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,3 +14,5 @@ export TZ=UTC
 # Every major is installed now: a test that finds one missing must fail, not skip.
 export PGSURGE_REQUIRE_PG=1
 cargo test --workspace --locked
+# The debug binary the integration tests just built; about a minute.
+tools/check-pg-dump-tap.sh
