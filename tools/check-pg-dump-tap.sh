@@ -9,8 +9,8 @@
 # --real runs the suite with pg_restore 18.6 itself (a check of this harness: it must pass
 # whole too). Test files may be named to run only those. PGSURGE_BIN picks the pgsurge binary
 # (default: target/debug/pgsurge, built here). The source is downloaded once into
-# /var/tmp/pgsurge-pgsrc (apt-get source, deb-src lines added for that; else deb.debian.org's
-# pool) and checked against the pinned orig tarball's SHA-256. Servers refuse to run as root,
+# /var/tmp/pgsurge-pgsrc (apt-get source, deb-src lines added for that) and checked against
+# the pinned orig tarball's SHA-256. Servers refuse to run as root,
 # so as root the suite runs as the postgres user, from a copy it owns. Needs
 # tools/install-postgres.sh; installs libipc-run-perl when it is missing. About a minute.
 set -euo pipefail
@@ -46,25 +46,19 @@ pg_regress=$("$bin/pg_config" --pkglibdir)/pgxs/src/test/regress/pg_regress
 [[ -x $pg_regress ]] || { echo "no pg_regress at $pg_regress" >&2; exit 1; }
 
 if ! perl -MIPC::Run -e 1 2>/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libipc-run-perl >/dev/null
+  # A fresh machine may not have read its package lists yet.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libipc-run-perl >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libipc-run-perl >/dev/null; }
 fi
 
 have_orig() { echo "$orig_sha256  $cache/$orig" | sha256sum --check --status 2>/dev/null; }
 if ! have_orig; then
-  mkdir -p "$cache"
-  if [[ $(id -u) -eq 0 ]]; then
-    if ! grep -rqs '^Types: deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then
-      printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: sid\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-        >/etc/apt/sources.list.d/pgsurge-src.sources
-    fi
-    apt-get update -qq >/dev/null || true
-    (cd "$cache" && apt-get source --download-only "postgresql-18=$debian_version" >/dev/null 2>&1) || true
-  fi
-  # Without root, or once sid has moved past 18.6-3: the mirror's pool keeps the orig tarball
-  # as long as any suite carries a revision of 18.6 (snapshot.debian.org is not reachable here).
-  have_orig || curl -fsSL -o "$cache/$orig" "http://deb.debian.org/debian/pool/main/p/postgresql-18/$orig" || true
-  have_orig || { echo "no $orig with SHA-256 $orig_sha256 from apt-get source postgresql-18=$debian_version" \
-    "nor from deb.debian.org's pool; put it in $cache" >&2; exit 1; }
+  [[ $(id -u) -eq 0 ]] || { echo "the source package needs root to fetch (apt-get source); put $orig in $cache" >&2; exit 1; }
+  # shellcheck source=tools/debian-source.sh
+  source tools/debian-source.sh
+  debian_source "postgresql-18=$debian_version" "$cache" || true
+  have_orig || { echo "no $orig with SHA-256 $orig_sha256 from apt-get source postgresql-18=$debian_version;" \
+    "once Debian has moved past 18.6, put that tarball in $cache" >&2; exit 1; }
   rm -rf "$tree"
 fi
 if [[ ! -f $tree/.complete ]]; then

@@ -27,13 +27,9 @@ if [[ -z $src ]]; then
   cache=/var/tmp/pgsurge-pgsrc
   src=$(find "$cache" -maxdepth 1 -type d -name 'postgresql-18.*' 2>/dev/null | head -1 || true)
   if [[ -z $src ]]; then
-    if ! grep -rqs '^Types: deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then
-      printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: sid\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-        >/etc/apt/sources.list.d/pgsurge-src.sources
-    fi
-    apt-get update -qq >/dev/null
-    mkdir -p "$cache"
-    (cd "$cache" && apt-get source --download-only postgresql-18 >/dev/null 2>&1)
+    # shellcheck source=tools/debian-source.sh
+    source tools/debian-source.sh
+    debian_source postgresql-18 "$cache"
     tarball=$(ls "$cache"/postgresql-18_*.orig.tar.* | head -1)
     tar -xf "$tarball" -C "$cache" --wildcards '*/src/test/regress/sql' '*/src/test/regress/data' '*/src/test/regress/parallel_schedule'
     src=$(find "$cache" -maxdepth 1 -type d -name 'postgresql-18.*' | head -1)
