@@ -1,10 +1,11 @@
 //! `pgsurge verify`: is this backup intact? Reads everything, restores nothing, prints per
-//! entry what it holds and where it is damaged; `--json` for scripts.
+//! entry what it holds and where it is damaged, then what else the archive holds that no
+//! entry claims (damage, or a warning for files pg_restore ignores); `--json` for scripts.
 
 use std::io::{self, Write};
 
 use pgsurge_archive::verify::{self, DataKind, Report};
-use pgsurge_archive::{Archive, Format, Source};
+use pgsurge_archive::{Archive, Error, Format, Source};
 use serde_json::json;
 
 use super::ExitStatus;
@@ -44,6 +45,12 @@ pub fn run(args: VerifyArgs, prog: &Program) -> ExitStatus {
 
     for entry in report.entries.iter().filter_map(|e| e.error.as_ref()) {
         prog.error(entry);
+    }
+    for damage in &report.layout.damage {
+        prog.error(damage);
+    }
+    for warning in &report.layout.warnings {
+        prog.warning(warning);
     }
     let written = if args.json { print_json(&source, &archive, &report) } else { print_table(&archive, &report) };
     if let Err(e) = written {
@@ -97,6 +104,55 @@ fn kind_name(kind: DataKind) -> &'static str {
     }
 }
 
+/// A layout finding as JSON: where it is, as far as it says, and its one-line message.
+fn finding_json(e: &Error) -> serde_json::Value {
+    let at = e.location();
+    json!({
+        "offset": at.offset,
+        "dump_id": at.entry.as_ref().map(|l| l.dump_id),
+        "file": at.file.as_ref().map(|f| f.display().to_string()),
+        "message": e.to_string(),
+    })
+}
+
+/// The total line's verdict.
+fn verdict(t: &Totals, report: &Report) -> String {
+    let problems = report.layout.damage.len();
+    let mut parts = Vec::new();
+    if t.errors > 0 {
+        parts.push(format!("{} damaged entries", t.errors));
+    }
+    if problems > 0 {
+        parts.push(format!("{problems} layout problem{}", if problems == 1 { "" } else { "s" }));
+    }
+    if parts.is_empty() {
+        "archive is sound".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// What the archive holds besides its entries' data, in one line.
+fn layout_line(archive: &Archive, report: &Report) -> Option<String> {
+    let l = &report.layout;
+    if let Some(why) = l.not_checked {
+        return Some(format!("layout: not checked: {why}"));
+    }
+    let mut line = match (archive.format(), l.data_start, l.end) {
+        (Format::Custom, Some(start), Some(end)) => format!("layout: data area bytes {start}..{end}, {} data blocks", l.parts),
+        (Format::Tar, _, Some(end)) => format!("layout: {} tar members in {end} bytes", l.parts),
+        (Format::Directory, _, _) => format!("layout: {} files", l.parts),
+        _ => return None,
+    };
+    if let Some(copy) = l.toc_copy {
+        line.push_str(&format!(", then a copy of the TOC from byte {copy} (pg_dump 16+ writing to redirected stdout)"));
+    }
+    if !l.warnings.is_empty() {
+        line.push_str(&format!(", {} not named by the TOC", l.warnings.len()));
+    }
+    Some(line)
+}
+
 fn print_json(source: &Source, archive: &Archive, report: &Report) -> io::Result<()> {
     let header = archive.header();
     let entries: Vec<_> = report
@@ -118,6 +174,7 @@ fn print_json(source: &Source, archive: &Archive, report: &Report) -> io::Result
         })
         .collect();
     let t = totals(report);
+    let l = &report.layout;
     let doc = json!({
         "archive": source.to_string(),
         "format": archive.format().listing_name().to_lowercase(),
@@ -127,6 +184,15 @@ fn print_json(source: &Source, archive: &Archive, report: &Report) -> io::Result
         "dumped_by": header.dump_version.as_ref().map(|d| d.to_string()),
         "toc_entries": archive.toc().entries.len(),
         "entries": entries,
+        "layout": {
+            "data_start": l.data_start,
+            "end": l.end,
+            "parts": l.parts,
+            "toc_copy": l.toc_copy,
+            "damage": l.damage.iter().map(finding_json).collect::<Vec<_>>(),
+            "warnings": l.warnings.iter().map(finding_json).collect::<Vec<_>>(),
+            "not_checked": l.not_checked,
+        },
         "total": {
             "tables": t.tables,
             "rows": t.rows,
@@ -134,6 +200,7 @@ fn print_json(source: &Source, archive: &Archive, report: &Report) -> io::Result
             "large_objects": t.large_objects,
             "large_object_bytes": t.lo_bytes,
             "errors": t.errors,
+            "layout_problems": l.damage.len(),
         },
         "sound": report.is_sound(),
     });
@@ -166,6 +233,9 @@ fn print_table(archive: &Archive, report: &Report) -> io::Result<()> {
         let status = if e.error.is_some() { "DAMAGED" } else { "ok" };
         writeln!(out, "{:>8}  {:<10}  {:>12}  {:>14}  {:<6}  {}", e.entry.dump_id, e.entry.desc, count, e.bytes, status, name)?;
     }
+    if let Some(line) = layout_line(archive, report) {
+        writeln!(out, "{line}")?;
+    }
     let t = totals(report);
     writeln!(
         out,
@@ -177,6 +247,6 @@ fn print_table(archive: &Archive, report: &Report) -> io::Result<()> {
         t.large_objects,
         t.lo_bytes,
         human_bytes(t.lo_bytes),
-        if t.errors == 0 { "archive is sound".to_owned() } else { format!("{} damaged entries", t.errors) }
+        verdict(&t, report)
     )
 }

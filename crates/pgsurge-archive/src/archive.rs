@@ -18,6 +18,7 @@ use crate::directory::{self, BlobToc, DataFile};
 use crate::error::{Error, ErrorKind, Result};
 use crate::header::{Compression, Format, Header, K_VERS_1_16, MAGIC};
 use crate::input::{Input, MappedFile};
+use crate::layout::{self, Layout};
 use crate::spool::Spool;
 use crate::tar::{self, Member, TarIndex, TarStream};
 use crate::toc::{DataLocation, DumpId, Toc, TocEntry};
@@ -309,6 +310,17 @@ impl Archive {
             (DataLocation::Block { offset: Some(pos) }, _) => *pos,
             (DataLocation::Block { offset: None }, Backend::Custom(data)) => data.position(entry.dump_id).unwrap_or(0),
             _ => 0,
+        }
+    }
+
+    /// Accounts for the archive's bytes beyond its entries' data streams (see
+    /// [`Layout`]). A one-pass source is read to its end: call this last.
+    pub fn account(&mut self) -> Layout {
+        match &mut self.backend {
+            Backend::Custom(data) => layout::custom(&self.header, &self.toc, data),
+            Backend::Directory { dir } => layout::directory(&self.toc, dir),
+            Backend::TarIndexed { input, index } => layout::tar_indexed(&self.toc, input, index),
+            Backend::TarStream { input, walk, current } => layout::tar_stream(&self.toc, input, walk, current),
         }
     }
 

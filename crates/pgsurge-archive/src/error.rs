@@ -246,4 +246,34 @@ pub enum ErrorKind {
     MalformedCopy(String),
     #[error("large object OID 0 is invalid")]
     ZeroOid,
+    // What accounting for every byte of an archive finds (`layout`): things pg_dump never
+    // writes, which reading the TOC's entries alone would not notice.
+    #[error("the {len} bytes between the end of the TOC and the first data block (at byte {next}) belong to neither: {cause}")]
+    GapAfterToc { len: u64, next: u64, cause: String },
+    #[error("{len} bytes up to the next data block (at byte {next}) are not readable data blocks: {cause}")]
+    UnreadableBlocks { len: u64, next: u64, cause: String },
+    #[error("the last {len} bytes of the archive are not readable data blocks: {cause}")]
+    UnreadableToEnd { len: u64, cause: String },
+    #[error("{len} bytes follow the last data block, where pg_dump ends the archive")]
+    TrailingBytes { len: u64 },
+    #[error("a data block of dump id {id} ({len} bytes) that no TOC entry claims")]
+    UnclaimedBlock { id: i64, len: u64 },
+    #[error("{count} data blocks (dump ids {first} to {last}, {len} bytes) that no TOC entry claims")]
+    UnclaimedBlocks { count: u64, first: i64, last: i64, len: u64 },
+    #[error("a data block of this entry, which reads its data from byte {claimed} instead")]
+    StrayBlock { claimed: u64 },
+    #[error("the entry's data offset points here, inside the header and TOC (which end at byte {toc_end})")]
+    OffsetInsideToc { toc_end: u64 },
+    #[error("the entry's data offset points here, as entry {other}'s does")]
+    SharedOffset { other: DumpId },
+    #[error("dump id {0} is used by more than one TOC entry")]
+    DuplicateDumpId(DumpId),
+    #[error("{len} bytes follow the last of the TOC's {count} entries")]
+    TocTrailing { len: u64, count: usize },
+    #[error("the tar archive ends without its end-of-archive blocks ({zeros} of 1024 zero bytes)")]
+    TarNoEnd { zeros: u64 },
+    #[error("no TOC entry names this {0}; pg_restore ignores it")]
+    UnclaimedFile(&'static str),
+    #[error("named as pg_dump names an entry's data, but no TOC entry names this {0}: it would not be restored")]
+    UnclaimedDataFile(&'static str),
 }

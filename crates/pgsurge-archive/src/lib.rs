@@ -10,7 +10,9 @@
 //!   bytes (`compress`), [`Archive::large_objects`] the large objects of a BLOBS entry one by
 //!   one. Where those bytes live is the business of `custom` (data blocks), `directory`
 //!   (files) and `tar` (members).
-//! * [`verify`] walks every data stream and checks its contents.
+//! * [`verify`] walks every data stream and checks its contents; `layout` accounts for every
+//!   other byte ([`Archive::account`]: blocks, files or members no entry claims, bytes after
+//!   the end).
 //!
 //! Every failure is an [`Error`] naming the entry and byte offset; no input, however
 //! corrupt, makes the reader panic or allocate more than the input holds.
@@ -22,6 +24,7 @@ mod directory;
 mod error;
 mod header;
 mod input;
+mod layout;
 pub mod spool;
 mod tar;
 mod toc;
@@ -29,6 +32,7 @@ pub mod verify;
 
 pub use archive::{Archive, DataReader, DataRelease, LargeObject, LargeObjects, Source};
 pub use error::{EntryLabel, Error, ErrorKind, Location, Result};
+pub use layout::Layout;
 pub use header::{ArchiveVersion, Compression, CreationTime, Format, Header, K_VERS_1_12, K_VERS_1_14, K_VERS_1_15, K_VERS_1_16};
 pub use spool::{SourceFailed, Spool};
 pub use toc::{DataLocation, DumpId, Oid, Section, Toc, TocEntry};

@@ -3,12 +3,14 @@
 //!
 //! Seekable archives are checked in parallel, one reader per thread over the same mapped
 //! file; one-pass archives in file order. A damaged entry is reported with its error and the
-//! others are still checked.
+//! others are still checked. Then every other byte is accounted for (`layout`): data no
+//! entry claims, or bytes pg_dump never writes, are damage too.
 
 use bstr::{BStr, ByteSlice};
 
 use crate::archive::Archive;
 use crate::error::{EntryLabel, Error};
+use crate::layout::Layout;
 use crate::toc::TocEntry;
 
 /// What kind of data an entry holds.
@@ -40,27 +42,39 @@ pub struct EntryReport {
 #[derive(Debug, Default)]
 pub struct Report {
     pub entries: Vec<EntryReport>,
+    /// Everything beyond the entries' data: blocks, files or members nobody claims, bytes
+    /// after the end. A finding that repeats an entry's error word for word is left out.
+    pub layout: Layout,
 }
 
 impl Report {
     pub fn is_sound(&self) -> bool {
-        self.entries.iter().all(|e| e.error.is_none())
+        self.entries.iter().all(|e| e.error.is_none()) && self.layout.damage.is_empty()
     }
 }
 
-/// Checks every data stream of `archive`, on up to `jobs` threads when it is seekable.
+/// Checks every data stream of `archive`, on up to `jobs` threads when it is seekable, then
+/// accounts for the rest of its bytes (a one-pass archive is read to its end).
 pub fn verify(archive: &mut Archive, jobs: usize) -> Report {
+    let entries = check_entries(archive, jobs);
+    let mut layout = archive.account();
+    let said: std::collections::HashSet<String> = entries.iter().filter_map(|e| e.error.as_ref()).map(ToString::to_string).collect();
+    layout.damage.retain(|d| !said.contains(&d.to_string()));
+    Report { entries, layout }
+}
+
+fn check_entries(archive: &mut Archive, jobs: usize) -> Vec<EntryReport> {
     let targets: Vec<TocEntry> = archive.toc().entries.iter().filter(|e| e.has_data()).cloned().collect();
     if archive.is_seekable() && jobs > 1 && targets.len() > 1 {
         archive.locate_blocks();
-        if let Some(report) = verify_parallel(archive, &targets, jobs) {
-            return report;
+        if let Some(entries) = verify_parallel(archive, &targets, jobs) {
+            return entries;
         }
     }
-    Report { entries: targets.iter().map(|e| check_entry(archive, e)).collect() }
+    targets.iter().map(|e| check_entry(archive, e)).collect()
 }
 
-fn verify_parallel(archive: &Archive, targets: &[TocEntry], jobs: usize) -> Option<Report> {
+fn verify_parallel(archive: &Archive, targets: &[TocEntry], jobs: usize) -> Option<Vec<EntryReport>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
     // One reader per thread, made here because `Archive` is `Send` but not `Sync`. Threads
@@ -87,7 +101,7 @@ fn verify_parallel(archive: &Archive, targets: &[TocEntry], jobs: usize) -> Opti
         }
     });
     let slots = results.into_inner().ok()?;
-    Some(Report { entries: slots.into_iter().flatten().collect() })
+    Some(slots.into_iter().flatten().collect())
 }
 
 fn check_entry(archive: &mut Archive, entry: &TocEntry) -> EntryReport {
