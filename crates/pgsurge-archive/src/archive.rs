@@ -471,7 +471,7 @@ impl Archive {
             }
             (Backend::Directory { dir }, DataLocation::File(name)) => {
                 let toc = BlobToc::open(dir, Some(name.as_bstr()), v116).map_err(|e| e.for_entry(label.clone()))?;
-                LoState::Directory { dir: dir.clone(), toc }
+                LoState::Directory { dir: dir.clone(), toc: Box::new(toc) }
             }
             (Backend::TarIndexed { input, index }, DataLocation::File(_)) => {
                 let start = if v116 {
@@ -762,7 +762,8 @@ impl Read for DataReader<'_> {
 
 enum LoState<'a> {
     Custom { data: &'a mut CustomData, codec: Codec },
-    Directory { dir: PathBuf, toc: BlobToc },
+    /// Boxed: a blobs TOC carries its decoder's state, ten times any other variant.
+    Directory { dir: PathBuf, toc: Box<BlobToc> },
     TarIndexed { input: &'a Input, members: &'a [Member], next: usize },
     TarStream { input: &'a mut Input, walk: &'a mut TarStream, current: &'a mut Option<Member>, started: bool },
 }
