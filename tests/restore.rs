@@ -481,3 +481,75 @@ fn pipe_restore_under_a_small_spool_budget() {
     assert_eq!(bad.status, 1, "{}", bad.stderr_text());
     assert!(bad.stderr_text().contains("invalid PGSURGE_SPOOL_LIMIT"), "{}", bad.stderr_text());
 }
+
+/// A row longer than a split load holds whole (16 MB) goes to the owner's own COPY as it
+/// arrives, the rows after it are shared again, and the table loads as pg_restore loads it.
+#[test]
+fn split_load_streams_an_overlong_row_to_its_owner() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let src = fresh_db(cluster, "longrow_src");
+    cluster.psql(
+        &src,
+        "CREATE TABLE wide (id int PRIMARY KEY, note text);
+         INSERT INTO wide SELECT g, md5(g::text) FROM generate_series(1, 200000) g;
+         INSERT INTO wide VALUES (0, repeat('y', 20000000));
+         INSERT INTO wide SELECT g, md5(g::text) FROM generate_series(200001, 400000) g;",
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dump = dir.path().join("longrow.dump");
+    let mut args = vec!["-Fc".to_owned(), "-Z0".to_owned(), "-f".to_owned(), dump.display().to_string()];
+    args.push(src.clone());
+    let out = cluster.run("pg_dump", &args, None);
+    assert_eq!(out.status, 0, "pg_dump: {}", out.stderr_text());
+    cluster.dropdb(&src);
+
+    let (ref_db, db) = (fresh_db(cluster, "longrow_ref"), fresh_db(cluster, "longrow_got"));
+    let want = restore(Tool::PgRestore18, cluster, &ref_db, &dump, &["-j", "3"], false);
+    assert_eq!(want.status, 0, "{}", want.stderr_text());
+    let report = dir.path().join("report.json");
+    let got = restore(Tool::Pgsurge, cluster, &db, &dump, &["-j", "3", "--report", report.to_str().unwrap_or_default()], false);
+    assert_eq!(got.status, 0, "{}", got.stderr_text());
+    let (a, b) = (cluster.fingerprint(&ref_db), cluster.fingerprint(&db));
+    assert!(a == b, "{}", a.diff(&b));
+    assert_eq!(cluster.psql(&db, "SELECT length(note) FROM public.wide WHERE id = 0").trim(), "20000000");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("JSON");
+    let items = json["items"].as_array().expect("items");
+    let wide = items.iter().find(|i| i["desc"] == "TABLE DATA" && i["name"].as_str().is_some_and(|n| n.ends_with(".wide"))).expect("wide's data in the report");
+    assert!(wide["connections"].as_u64() >= Some(2), "wide was loaded by {} connection(s)", wide["connections"]);
+    assert_eq!(wide["rows"].as_u64(), Some(400_001));
+    cluster.dropdb(&ref_db);
+    cluster.dropdb(&db);
+}
+
+/// An archive dumped with `--inserts` holds its rows as SQL statements, which pgsurge splits
+/// and sends one by one (quotes, semicolons and line breaks inside values included): the
+/// database is pg_restore's.
+#[test]
+fn inserts_dump_restores_like_pg_restore() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let src = fresh_db(cluster, "inserts_src");
+    cluster.psql(
+        &src,
+        "CREATE TABLE notes (id int PRIMARY KEY, body text);
+         INSERT INTO notes SELECT g, 'it''s; a \"note\"' || E'\\n' || g FROM generate_series(1, 500) g;",
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dump = dir.path().join("inserts.dump");
+    let mut args = vec!["-Fc".to_owned(), "--inserts".to_owned(), "-f".to_owned(), dump.display().to_string()];
+    args.push(src.clone());
+    let out = cluster.run("pg_dump", &args, None);
+    assert_eq!(out.status, 0, "pg_dump: {}", out.stderr_text());
+    cluster.dropdb(&src);
+    for jobs in [&[][..], &["-j", "2"][..]] {
+        let (ref_db, db) = (fresh_db(cluster, "inserts_ref"), fresh_db(cluster, "inserts_got"));
+        let want = restore(Tool::PgRestore18, cluster, &ref_db, &dump, jobs, false);
+        assert_eq!(want.status, 0, "{}", want.stderr_text());
+        let got = restore(Tool::Pgsurge, cluster, &db, &dump, jobs, false);
+        assert_eq!(got.status, 0, "{}", got.stderr_text());
+        let (a, b) = (cluster.fingerprint(&ref_db), cluster.fingerprint(&db));
+        assert!(a == b, "{jobs:?}: {}", a.diff(&b));
+        assert_eq!(cluster.psql(&db, "SELECT count(*) FROM public.notes WHERE body LIKE 'it''s; a \"note\"%'").trim(), "500");
+        cluster.dropdb(&ref_db);
+        cluster.dropdb(&db);
+    }
+}

@@ -10,10 +10,10 @@
 
 use std::borrow::Cow;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use bstr::ByteSlice;
+use bstr::{BStr, ByteSlice};
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt};
 use pgsurge_archive::{DumpId, Toc, TocEntry};
@@ -21,7 +21,7 @@ use tokio::runtime::Runtime;
 use tokio_postgres::{Client, CopyInSink, Statement};
 
 use super::server_error::{notice_message, server_message, server_message_in};
-use super::split::{PartError, RowCutter, SplitBoard, SplitCopy};
+use super::split::{Cut, PartError, RowCutter, SplitBoard, SplitCopy};
 use super::{Connector, EngineEvent, Failure, ItemRecord, Stopped};
 use crate::options::RestoreOptions;
 use crate::render::{session_settings, RenderError, Target};
@@ -36,8 +36,9 @@ enum DataState {
     Copy { sink: Pin<Box<CopyInSink<Bytes>>>, pending: Vec<u8>, table: String },
     /// The COPY statement failed: its data is discarded, as pg_restore does.
     Discard,
-    /// SQL statements (`--inserts` dumps), split at top-level semicolons.
-    Sql(SqlSplitter),
+    /// SQL statements (`--inserts` dumps), split at top-level semicolons; `what` names the
+    /// entry in errors.
+    Sql { splitter: SqlSplitter, what: String },
     /// Into this connection's COPY and those of idle workers that join (see `split`).
     Split(SplitLoad),
 }
@@ -127,8 +128,35 @@ pub struct Session<'e> {
     /// Why the last split load failed, if a part said.
     split_error: Option<PartError>,
     /// The server's notices, shown under `-v` as pg_restore shows them.
-    notices: std::sync::mpsc::Receiver<String>,
+    notices: Arc<Mutex<NoticeQueue>>,
     notice_handler: crate::connect::NoticeHandler,
+}
+
+/// Notice text a session holds until it can print it (`-v`). A command runs to its end
+/// before its notices are shown, and one command can raise any number of them (a loop of
+/// RAISE NOTICE in a function the archive defines, a trigger firing for every row loaded):
+/// past this much, further ones are only counted.
+const NOTICE_QUEUE_BYTES: usize = 16 << 20;
+
+/// The server's notices not yet shown.
+#[derive(Debug, Default)]
+struct NoticeQueue {
+    notices: Vec<String>,
+    bytes: usize,
+    /// Notices not kept: the queue was full.
+    dropped: u64,
+}
+
+impl NoticeQueue {
+    fn add(&mut self, notice: String) {
+        match self.bytes.checked_add(notice.len()).filter(|&b| b <= NOTICE_QUEUE_BYTES) {
+            Some(bytes) => {
+                self.bytes = bytes;
+                self.notices.push(notice);
+            }
+            None => self.dropped = self.dropped.saturating_add(1),
+        }
+    }
 }
 
 /// The entry a session is working on.
@@ -185,11 +213,12 @@ impl<'e> Session<'e> {
         toc: &'e Toc,
         events: &'e (dyn Fn(EngineEvent) + Sync),
     ) -> Result<Session<'e>, super::EngineError> {
-        let (notice_tx, notices) = std::sync::mpsc::channel();
+        let notices = Arc::new(Mutex::new(NoticeQueue::default()));
+        let queue = notices.clone();
         let verbose = opts.verbose;
         let notice_handler: crate::connect::NoticeHandler = Arc::new(move |n: &tokio_postgres::error::DbError| {
             if verbose {
-                let _ = notice_tx.send(notice_message(n));
+                queue.lock().unwrap_or_else(|e| e.into_inner()).add(notice_message(n));
             }
         });
         let client = rt.block_on(connector.connect(dbname, notice_handler.clone())).map_err(super::EngineError::Connect)?;
@@ -274,8 +303,12 @@ impl<'e> Session<'e> {
 
     /// Prints the notices received so far (`-v` only; nothing is queued otherwise).
     pub(super) fn show_notices(&self) {
-        while let Ok(notice) = self.notices.try_recv() {
+        let queue = std::mem::take(&mut *self.notices.lock().unwrap_or_else(|e| e.into_inner()));
+        for notice in queue.notices {
             self.emit(EngineEvent::Info(notice));
+        }
+        if queue.dropped > 0 {
+            self.emit(EngineEvent::Info(format!("{} more notices from the server not shown: over {} MB of them came during one command", queue.dropped, NOTICE_QUEUE_BYTES >> 20)));
         }
     }
 
@@ -329,7 +362,11 @@ impl<'e> Session<'e> {
             return Ok(());
         }
         match self.rt.block_on(self.client.batch_execute(&text)) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                // As they come, as pg_restore prints them: the queue holds one command's.
+                self.show_notices();
+                Ok(())
+            }
             Err(e) if e.as_db_error().is_some() => self.failed(format!("{what}: {}{}", server_message_in(&e, &text), command(&text)), Some(&e)),
             Err(e) => Err(fatal(e)),
         }
@@ -388,6 +425,7 @@ impl<'e> Session<'e> {
         let chunk = Bytes::from(std::mem::replace(pending, Vec::with_capacity(COPY_SEND)));
         match self.rt.block_on(sink.send(chunk)) {
             Ok(()) => {
+                self.show_notices();
                 if let Some(c) = &self.current {
                     self.emit(EngineEvent::Progress { worker: self.worker, bytes: self.data_bytes - c.bytes, archive_bytes: self.archive_read });
                 }
@@ -492,14 +530,15 @@ impl<'e> Session<'e> {
     }
 
     /// Hands a chunk of rows to the first connection free to take it: this one's COPY, or
-    /// a helper's. After any part failed, the rest of the data is only read.
-    fn split_send(&mut self, chunk: Bytes) -> Result<(), RenderError> {
+    /// a helper's; `own_only` for a piece of a row whose start this COPY took. After any
+    /// part failed, the rest of the data is only read.
+    fn split_send(&mut self, chunk: Bytes, own_only: bool) -> Result<(), RenderError> {
         let DataState::Split(load) = &mut self.data else { return Ok(()) };
         if load.split.failed() {
             return Ok(());
         }
         let Some(sink) = load.sink.as_mut() else { return Ok(()) };
-        let helpers = load.split.helping() > 0;
+        let helpers = load.split.helping() > 0 && !own_only;
         let result = match (&load.to_helpers, helpers) {
             (Some(tx), true) => self.rt.block_on(async {
                 let taker = tokio::select! {
@@ -520,6 +559,7 @@ impl<'e> Session<'e> {
         };
         match result {
             Ok(()) => {
+                self.show_notices();
                 if let Some(c) = &self.current {
                     self.emit(EngineEvent::Progress { worker: self.worker, bytes: self.data_bytes - c.bytes, archive_bytes: self.archive_read });
                 }
@@ -760,7 +800,12 @@ impl Target for Session<'_> {
             (Some(copy), Some(post_after), Some(board)) => self.split_start(copy, te, post_after, board),
             (Some(copy), ..) => self.copy_start(copy, te),
             (None, ..) => {
-                self.data = DataState::Sql(SqlSplitter::new(self.toc.std_strings));
+                let what = if te.desc_is("TABLE DATA") {
+                    format!("table \"{}.{}\"", te.namespace.as_deref().map_or(BStr::new("(null)"), |n| n.as_bstr()), te.tag)
+                } else {
+                    format!("TOC entry {} ({} {})", te.dump_id, te.desc, te.tag)
+                };
+                self.data = DataState::Sql { splitter: SqlSplitter::new(self.toc.std_strings), what };
                 Ok(())
             }
         }
@@ -784,17 +829,27 @@ impl Target for Session<'_> {
                         board.post(&load.split);
                     }
                 }
-                if let Some(chunk) = load.cutter.push(bytes) {
-                    self.split_send(chunk)?;
+                for cut in load.cutter.push(bytes) {
+                    match cut {
+                        Cut::Rows(chunk) => self.split_send(chunk, false)?,
+                        Cut::Own(piece) => self.split_send(piece, true)?,
+                    }
                 }
                 Ok(())
             }
-            DataState::Sql(splitter) => {
+            DataState::Sql { splitter, what } => {
                 let statements = splitter.push(bytes);
+                let too_long = splitter.too_long().map(|start| StatementTooLong { what: what.clone(), start });
                 for stmt in statements {
                     self.execute(&stmt, "could not execute query")?;
                 }
-                Ok(())
+                match too_long {
+                    Some(e) => {
+                        self.data = DataState::Discard;
+                        self.failed(e.to_string(), None)
+                    }
+                    None => Ok(()),
+                }
             }
             DataState::None | DataState::Discard => Ok(()),
         }
@@ -808,7 +863,7 @@ impl Target for Session<'_> {
         self.copy_flush()?;
         if let DataState::Split(load) = &mut self.data {
             if let Some(rest) = load.cutter.finish() {
-                self.split_send(rest)?;
+                self.split_send(rest, false)?;
             }
         }
         match std::mem::replace(&mut self.data, DataState::None) {
@@ -821,7 +876,7 @@ impl Target for Session<'_> {
                 Err(e) if e.as_db_error().is_some() => self.failed(format!("COPY failed for table \"{table}\": {}", server_message(&e)), Some(&e)),
                 Err(e) => Err(fatal(e)),
             },
-            DataState::Sql(mut splitter) => {
+            DataState::Sql { mut splitter, .. } => {
                 if let Some(rest) = splitter.finish() {
                     self.execute(&rest, "could not execute query")?;
                 }
@@ -981,27 +1036,66 @@ impl Encoding {
     }
 }
 
+/// The longest statement `--inserts` data may hold. No server takes a longer one: a Query
+/// message is refused past PostgreSQL's MaxAllocSize (1 GB), so this is as long as the
+/// longest row pg_dump could have written as an INSERT. Longer means the quote or statement
+/// never ends (a damaged archive) and holding it would only cost memory.
+const MAX_STATEMENT: usize = 1 << 30;
+
+/// A statement in SQL data longer than [`MAX_STATEMENT`]: the rest of the entry's data is
+/// skipped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("could not execute query: a statement in the data of {what}, from byte {start} of its data, runs past {MAX_STATEMENT} bytes, more than a server accepts (an unclosed quote?); the rest of its data is skipped")]
+pub struct StatementTooLong {
+    /// The entry: `table "schema.name"`, or the TOC entry.
+    pub what: String,
+    /// Where the statement starts in the entry's data.
+    pub start: u64,
+}
+
 /// Splits SQL data (`--inserts` dumps) into statements at semicolons outside quotes, as
-/// pg_restore's `ExecuteSimpleCommands` does; holds at most one unfinished statement.
+/// pg_restore's `ExecuteSimpleCommands` does; holds at most one unfinished statement, of at
+/// most [`MAX_STATEMENT`] bytes.
 #[derive(Debug)]
 pub struct SqlSplitter {
     std_strings: bool,
     buf: Vec<u8>,
     quote: Option<u8>,
     backslash: bool,
+    /// Bytes taken so far, and where the statement in `buf` started.
+    taken: u64,
+    start: u64,
+    limit: usize,
+    /// Where the statement that ran past `limit` started; nothing is taken after it.
+    overflow: Option<u64>,
 }
 
 impl SqlSplitter {
     pub fn new(std_strings: bool) -> Self {
-        SqlSplitter { std_strings, buf: Vec::new(), quote: None, backslash: false }
+        Self::with_limit(std_strings, MAX_STATEMENT)
+    }
+
+    fn with_limit(std_strings: bool, limit: usize) -> Self {
+        SqlSplitter { std_strings, buf: Vec::new(), quote: None, backslash: false, taken: 0, start: 0, limit, overflow: None }
     }
 
     /// Takes more bytes; returns the statements they complete.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<Vec<u8>> {
         let mut done = Vec::new();
-        for &b in bytes {
-            if self.buf.is_empty() && self.quote.is_none() && b.is_ascii_whitespace() {
-                continue;
+        if self.overflow.is_some() {
+            return done;
+        }
+        for (i, &b) in bytes.iter().enumerate() {
+            if self.buf.is_empty() && self.quote.is_none() {
+                if b.is_ascii_whitespace() {
+                    continue;
+                }
+                self.start = self.taken.saturating_add(i as u64);
+            }
+            if self.buf.len() >= self.limit {
+                self.overflow = Some(self.start);
+                self.buf = Vec::new();
+                break;
             }
             self.buf.push(b);
             match self.quote {
@@ -1021,7 +1115,13 @@ impl SqlSplitter {
                 },
             }
         }
+        self.taken = self.taken.saturating_add(bytes.len() as u64);
         done
+    }
+
+    /// Where a statement that ran past the limit started in the data, once one has.
+    pub fn too_long(&self) -> Option<u64> {
+        self.overflow
     }
 
     /// What is left after the last semicolon, if anything but whitespace.
@@ -1044,6 +1144,30 @@ mod tests {
         assert_eq!(s.finish(), None);
     }
 
+    /// An unclosed quote is not held past the limit: the statements before it still come
+    /// out, then the error says where the runaway statement started, and nothing more is
+    /// taken or left over.
+    #[test]
+    fn a_statement_is_held_up_to_the_limit() {
+        let mut s = SqlSplitter::with_limit(true, 64);
+        let mut got = s.push(b"INSERT INTO t VALUES (1);\n  INSERT INTO t VALUES ('never closed");
+        assert_eq!(s.too_long(), None);
+        got.extend(s.push(&[b'x'; 100]));
+        assert_eq!(got, vec![b"INSERT INTO t VALUES (1);".to_vec()]);
+        assert_eq!(s.too_long(), Some(28));
+        assert!(s.push(b"'); INSERT INTO t VALUES (2);").is_empty(), "nothing after the runaway statement");
+        assert_eq!(s.finish(), None);
+        let e = StatementTooLong { what: "table \"public.t\"".into(), start: 28 };
+        assert_eq!(
+            e.to_string(),
+            "could not execute query: a statement in the data of table \"public.t\", from byte 28 of its data, runs past 1073741824 bytes, more than a server accepts (an unclosed quote?); the rest of its data is skipped"
+        );
+        // A statement of exactly the limit is still whole.
+        let mut s = SqlSplitter::with_limit(true, 10);
+        assert_eq!(s.push(b"SELECT 12;SELECT 123;"), vec![b"SELECT 12;".to_vec()]);
+        assert_eq!(s.too_long(), Some(10));
+    }
+
     #[test]
     fn backslash_escapes_only_without_standard_strings() {
         let mut s = SqlSplitter::new(false);
@@ -1051,6 +1175,20 @@ mod tests {
         let mut s = SqlSplitter::new(true);
         assert_eq!(s.push(b"INSERT INTO t VALUES ('a\\';b');").len(), 1);
         assert!(s.finish().is_some(), "with standard strings the quote closes at \\' and the first ; splits");
+    }
+
+    /// A flood of notices during one command is kept up to the limit, then counted.
+    #[test]
+    fn notice_queue_is_bounded() {
+        let mut q = NoticeQueue::default();
+        let notice = "NOTICE:  x".repeat(100);
+        let fits = NOTICE_QUEUE_BYTES / notice.len();
+        for _ in 0..fits + 5 {
+            q.add(notice.clone());
+        }
+        assert_eq!(q.notices.len(), fits);
+        assert!(q.bytes <= NOTICE_QUEUE_BYTES);
+        assert_eq!(q.dropped, 5);
     }
 
     #[test]

@@ -208,39 +208,91 @@ impl SplitCopy {
     }
 }
 
+/// A row held whole before it is handed out. Rows up to this size go to whichever part is
+/// free; the rest of a longer one (a large text or bytea value: PostgreSQL takes rows up to
+/// 1 GB) goes to the owner's own COPY as it arrives, where the start of it went. So a split
+/// load holds at most this much of a table whatever its rows are — also when the data never
+/// has a newline at all — and a table of huge rows still loads (on the owner's connection).
+/// Large against [`CHUNK`], so rows of a few megabytes are still spread over the parts.
+const LONG_ROW: usize = 16 << 20;
+
+/// Where a piece of a split table's COPY text may go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Cut {
+    /// Whole rows: any part may load them.
+    Rows(Bytes),
+    /// Part of a row longer than [`LONG_ROW`]: only the owner's COPY, which took its start.
+    Own(Bytes),
+}
+
 /// Cuts a table's COPY text into chunks of whole rows. In COPY's text format every raw
 /// newline ends a row (newlines inside values are escaped), and no server encoding uses the
 /// newline byte inside a character, so a cut after a newline never splits a row. The
 /// end-of-data line `\.` and anything after it are dropped: each part ends its own COPY.
 #[derive(Debug, Default)]
 pub(super) struct RowCutter {
+    /// Text from a row start on, not handed out yet.
     pending: Vec<u8>,
+    /// How much of `pending`, from its start, is known to hold no newline: each byte is
+    /// searched once, however long a row takes to end.
+    searched: usize,
+    /// The start of the current row went to the owner's COPY: the rest of it follows there.
+    in_long_row: bool,
     /// The `\.` line was seen.
     ended: bool,
 }
 
 impl RowCutter {
-    /// Takes more of the data; returns a chunk of whole rows once enough has gathered.
-    pub fn push(&mut self, bytes: &[u8]) -> Option<Bytes> {
+    /// Takes more of the data; returns what can be handed out: chunks of whole rows once
+    /// enough has gathered, and the pieces of an overlong row for the owner.
+    pub fn push(&mut self, mut bytes: &[u8]) -> Vec<Cut> {
+        let mut out = Vec::new();
         if self.ended {
-            return None;
+            return out;
+        }
+        if self.in_long_row {
+            let Some(end) = bytes.find_byte(b'\n') else {
+                if !bytes.is_empty() {
+                    out.push(Cut::Own(Bytes::copy_from_slice(bytes)));
+                }
+                return out;
+            };
+            out.push(Cut::Own(Bytes::copy_from_slice(&bytes[..=end])));
+            bytes = &bytes[end + 1..];
+            self.in_long_row = false;
         }
         self.pending.extend_from_slice(bytes);
         if self.pending.len() < CHUNK {
-            return None;
+            return out;
         }
-        let cut = self.pending.rfind_byte(b'\n')? + 1;
-        let rest = self.pending.split_off(cut);
-        let mut chunk = std::mem::replace(&mut self.pending, rest);
-        if let Some(end) = end_marker(&chunk) {
-            chunk.truncate(end);
-            self.ended = true;
-            self.pending.clear();
+        let unsearched = self.pending.get(self.searched..).unwrap_or_default();
+        match unsearched.rfind_byte(b'\n') {
+            Some(at) => {
+                let cut = self.searched + at + 1;
+                let rest = self.pending.split_off(cut);
+                let mut chunk = std::mem::replace(&mut self.pending, rest);
+                // What is left started after the last newline.
+                self.searched = self.pending.len();
+                if let Some(end) = end_marker(&chunk) {
+                    chunk.truncate(end);
+                    self.ended = true;
+                    self.pending.clear();
+                }
+                out.push(Cut::Rows(Bytes::from(chunk)));
+            }
+            None if self.pending.len() >= LONG_ROW => {
+                // One unfinished row, too long to hold: its start goes to the owner now.
+                out.push(Cut::Own(Bytes::from(std::mem::take(&mut self.pending))));
+                self.searched = 0;
+                self.in_long_row = true;
+            }
+            None => self.searched = self.pending.len(),
         }
-        Some(Bytes::from(chunk))
+        out
     }
 
-    /// What is left at the end of the data.
+    /// What is left at the end of the data: the last rows (the very last one may lack its
+    /// newline), for any part.
     pub fn finish(&mut self) -> Option<Bytes> {
         let mut rest = std::mem::take(&mut self.pending);
         if self.ended {
@@ -275,12 +327,25 @@ mod tests {
     use super::*;
 
     fn cut_all(data: &[u8], piece: usize) -> Vec<Bytes> {
+        cuts(data, piece)
+            .into_iter()
+            .map(|c| match c {
+                Cut::Rows(b) => b,
+                Cut::Own(b) => panic!("{} bytes for the owner alone: no row here is that long", b.len()),
+            })
+            .collect()
+    }
+
+    /// Every cut of `data` pushed `piece` bytes at a time, the end included; checks on the
+    /// way that the cutter never holds more than a long row and a piece.
+    fn cuts(data: &[u8], piece: usize) -> Vec<Cut> {
         let mut cutter = RowCutter::default();
         let mut out = Vec::new();
         for p in data.chunks(piece) {
             out.extend(cutter.push(p));
+            assert!(cutter.pending.len() < LONG_ROW + piece, "holding {} bytes", cutter.pending.len());
         }
-        out.extend(cutter.finish());
+        out.extend(cutter.finish().map(Cut::Rows));
         out
     }
 
@@ -307,6 +372,43 @@ mod tests {
         let short = rows(100);
         let chunks = cut_all(&[short.as_slice(), b"\\.\n\n"].concat(), 1);
         assert!(chunks.concat() == short);
+    }
+
+    /// A row longer than LONG_ROW (or data with no newline at all) is not held: its pieces
+    /// go to the owner as they come, up to and including the row's newline, and whole-row
+    /// chunks for any part resume after it.
+    #[test]
+    fn overlong_rows_stream_to_the_owner() {
+        let short = rows(50_000);
+        let long_row: Vec<u8> = [vec![b'x'; 3 * LONG_ROW + 12_345], b"\n".to_vec()].concat();
+        let data = [short.as_slice(), &long_row, &short, b"\\.\n"].concat();
+        for piece in [64 * 1024, 1_000_003] {
+            let cuts = cuts(&data, piece);
+            let mut stream = Vec::new();
+            let mut own = Vec::new();
+            for cut in &cuts {
+                match cut {
+                    Cut::Rows(b) => {
+                        assert!(own.is_empty() || own.ends_with(b"\n"), "piece {piece}: rows handed out inside the long row");
+                        assert!(b.ends_with(b"\n"), "piece {piece}: a chunk ends mid-row");
+                        stream.extend_from_slice(b);
+                    }
+                    Cut::Own(b) => {
+                        own.extend_from_slice(b);
+                        stream.extend_from_slice(b);
+                    }
+                }
+            }
+            assert!(stream == [short.as_slice(), &long_row, &short].concat(), "piece {piece}: the data changed");
+            assert!(own == long_row, "piece {piece}: {} bytes for the owner", own.len());
+        }
+        // No newline at all: nothing held past LONG_ROW, everything to the owner.
+        let cuts = cuts(&vec![b'y'; 2 * LONG_ROW + 7], 64 * 1024);
+        let total: usize = cuts.iter().map(|c| match c {
+            Cut::Own(b) | Cut::Rows(b) => b.len(),
+        }).sum();
+        assert_eq!(total, 2 * LONG_ROW + 7);
+        assert!(matches!(cuts.first(), Some(Cut::Own(_))));
     }
 
     #[test]
