@@ -1,8 +1,6 @@
 //! Raw arguments → checked `RestoreOptions` and what to do with them, applying pg_restore 18's
 //! option rules in its order (RESTORE_SEMANTICS.md §1), with its messages.
 
-use std::io::Read;
-
 use bstr::BString;
 use pgsurge_archive::Format;
 use pgsurge_restore::{RestoreOptions, SectionChoice};
@@ -98,21 +96,27 @@ fn parse_section(name: &str) -> Result<SectionChoice, UsageError> {
     }
 }
 
-/// A fresh `\restrict` key: 63 characters of `[A-Za-z0-9]`, as pg_restore generates.
-pub fn generate_restrict_key() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut bytes = [0u8; 256];
-    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if random.is_err() {
-        // No urandom: fall back to the clock and pid, still unpredictable enough for a key
-        // whose only job is to be absent from the script's data.
-        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0) ^ u128::from(std::process::id());
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = (seed.rotate_left((i % 128) as u32) as u8).wrapping_add(i as u8);
-        }
+/// A fresh `\restrict` key: 63 characters of `[A-Za-z0-9]`, as pg_restore generates, from
+/// the operating system's random source. `None` when that fails, as pg_restore then stops:
+/// a key the archive's author could predict would let its data leave restricted mode.
+pub fn generate_restrict_key() -> Option<String> {
+    restrict_key_from(getrandom::fill)
+}
+
+/// A restrict key from the random bytes `fill` gives.
+fn restrict_key_from<E>(mut fill: impl FnMut(&mut [u8]) -> Result<(), E>) -> Option<String> {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    const LEN: usize = 63;
+    let mut key = String::with_capacity(LEN);
+    let mut bytes = [0u8; 128];
+    while key.len() < LEN {
+        fill(&mut bytes).ok()?;
+        let missing = LEN - key.len();
+        // Rejection sampling keeps the choice uniform (pg_restore's plain modulo favours the
+        // first eight letters slightly): 248 = 4 × 62.
+        key.extend(bytes.iter().filter(|&&b| b < 248).map(|&b| char::from(ALPHABET[usize::from(b) % ALPHABET.len()])).take(missing));
     }
-    // Rejection sampling keeps the choice uniform: 248 = 4 × 62.
-    bytes.iter().filter(|&&b| b < 248).map(|&b| ALPHABET[usize::from(b) % 62] as char).take(63).collect()
+    Some(key)
 }
 
 fn valid_restrict_key(key: &str) -> bool {
@@ -157,7 +161,7 @@ pub fn check(args: &RestoreArgs) -> Result<Plan, UsageError> {
     let restrict_key = match &args.restrict_key {
         Some(k) if !valid_restrict_key(k) => return Err(UsageError::plain("invalid restrict key")),
         Some(k) => k.clone(),
-        None if args.dbname.is_none() => generate_restrict_key(),
+        None if args.dbname.is_none() => generate_restrict_key().ok_or_else(|| UsageError::plain("could not generate restrict key"))?,
         None => String::new(),
     };
 
@@ -328,9 +332,30 @@ mod tests {
 
     #[test]
     fn restrict_keys() {
-        let key = generate_restrict_key();
+        let key = generate_restrict_key().expect("a key");
         assert_eq!(key.len(), 63);
         assert!(valid_restrict_key(&key));
+        assert_ne!(generate_restrict_key().expect("a key"), key);
+        // Bytes past the last whole multiple of 62 are skipped, not folded onto the start of
+        // the alphabet; more are drawn until the key is whole.
+        let mut draws = 0;
+        let key = restrict_key_from(|buf: &mut [u8]| {
+            draws += 1;
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = if i % 2 == 0 { 248 + (i % 8) as u8 } else { 61 };
+            }
+            Ok::<(), ()>(())
+        });
+        assert_eq!((key.as_deref(), draws), (Some("9".repeat(63).as_str()), 1));
+        let mut draws = 0;
+        let key = restrict_key_from(|buf: &mut [u8]| {
+            draws += 1;
+            buf.fill(if draws == 1 { 255 } else { 0 });
+            Ok::<(), ()>(())
+        });
+        assert_eq!(key.as_deref(), Some("a".repeat(63).as_str()));
+        // No random source, no key: nothing predictable instead.
+        assert_eq!(restrict_key_from(|_: &mut [u8]| Err(())), None);
         let mut a = args();
         a.restrict_key = Some("bad key".into());
         assert_eq!(err(a), "invalid restrict key");
