@@ -90,3 +90,41 @@ fn directory_data_file_that_is_a_fifo_is_refused_not_waited_on() {
     assert_eq!(out.status, 1, "{}", out.stderr_text());
     assert!(out.stderr_text().contains("not a regular file"), "{}", out.stderr_text());
 }
+
+/// A data file name with line breaks in a tar archive's TOC (as long as the real one, so the
+/// TOC stays well-formed) cannot end the `-- File:` comment of a verbose script and add lines
+/// of its choosing: pg_restore 18 prints the name as it is, pgsurge blanks the breaks as
+/// pg_restore does for names.
+#[test]
+fn tar_data_file_name_cannot_break_out_of_its_comment() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut tar = std::fs::read(testdata().join("dumps/pg18/src.tar")).expect("the tar fixture");
+    // The TOC is the first member: the first `NNNN.dat` is an entry's file name.
+    let at = tar.windows(8).position(|w| w.ends_with(b".dat") && w[..4].iter().all(u8::is_ascii_digit)).expect("a data file name");
+    tar[at..at + 8].copy_from_slice(b"a\nb\r\\! x");
+    let evil = dir.path().join("evil.tar");
+    std::fs::write(&evil, &tar).expect("the patched archive written");
+    let out = run(&pgsurge(), &s(&["sql", "-v", evil.to_str().expect("a UTF-8 path")]), None);
+    let script = out.stdout_text();
+    assert!(!script.lines().any(|l| l == "b" || l.starts_with("\\!")), "{script}");
+    // Shown blanked — or, if the reader refuses such a name, not shown at all.
+    assert!(script.contains("-- File: a b \\! x\n") || (out.status == 1 && !script.contains("-- File: a")), "{script}");
+}
+
+/// An entry type with a line break cannot add a line to `-l`'s listing (which `-L` reads
+/// back); pg_restore 18 prints the type as it is.
+#[test]
+fn entry_type_with_a_line_break_stays_on_its_listing_line() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut dump = std::fs::read(testdata().join("dumps/pg18/src.custom.none.dump")).expect("the custom fixture");
+    // The one DEFAULT entry's type, with its length before it.
+    let at = dump.windows(12).position(|w| w == b"\x00\x07\x00\x00\x00DEFAULT").expect("a DEFAULT entry") + 5;
+    dump[at..at + 7].copy_from_slice(b"DEF\nULT");
+    let evil = dir.path().join("evil.dump");
+    std::fs::write(&evil, &dump).expect("the patched archive written");
+    let out = run(&pgsurge(), &s(&["list", evil.to_str().expect("a UTF-8 path")]), None);
+    assert_eq!(out.status, 0, "{}", out.stderr_text());
+    let listing = out.stdout_text();
+    assert!(listing.lines().any(|l| l.contains(" DEF ULT public ")), "{listing}");
+    assert!(!listing.lines().any(|l| l.starts_with("ULT")), "{listing}");
+}

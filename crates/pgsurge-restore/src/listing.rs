@@ -9,7 +9,7 @@
 use std::io::{self, Write};
 
 use bstr::BStr;
-use pgsurge_archive::{Archive, CreationTime};
+use pgsurge_archive::{Archive, CreationTime, TocEntry};
 
 use crate::options::RestoreOptions;
 use crate::select::Selection;
@@ -30,28 +30,24 @@ pub fn write_listing(archive: &Archive, sel: &Selection, opts: &RestoreOptions, 
     writeln!(out, ";     Format: {}", archive.format().listing_name())?;
     writeln!(out, ";     Integer: {} bytes", h.int_size)?;
     writeln!(out, ";     Offset: {} bytes", h.off_size)?;
+    // The version strings and entry types are printed as they are by pg_restore; here, as
+    // the names, with line breaks blanked: a listing is fed back with -L, and a line break
+    // in an archive's string would add a line of the archive's choosing to it. (pg_dump
+    // never writes one, so the listing is the same.)
     if let Some(v) = &h.server_version {
         out.write_all(b";     Dumped from database version: ")?;
-        out.write_all(v)?;
+        out.write_all(&sanitize(Some(BStr::new(v)), false))?;
         out.write_all(b"\n")?;
     }
     if let Some(v) = &h.dump_version {
         out.write_all(b";     Dumped by pg_dump version: ")?;
-        out.write_all(v)?;
+        out.write_all(&sanitize(Some(BStr::new(v)), false))?;
         out.write_all(b"\n")?;
     }
     out.write_all(b";\n;\n; Selected TOC Entries:\n;\n")?;
     for (i, te) in toc.entries.iter().enumerate() {
         if opts.verbose || sel.get(i).any() {
-            write!(out, "{}; {} {} ", te.dump_id, catalog_oid(&te.table_oid), catalog_oid(&te.oid))?;
-            out.write_all(&te.desc)?;
-            out.write_all(b" ")?;
-            out.write_all(&sanitize(te.namespace.as_ref().map(BStr::new), true))?;
-            out.write_all(b" ")?;
-            out.write_all(&sanitize(Some(BStr::new(&te.tag)), false))?;
-            out.write_all(b" ")?;
-            out.write_all(&sanitize(te.owner.as_ref().map(BStr::new), false))?;
-            out.write_all(b"\n")?;
+            out.write_all(&entry_line(te))?;
         }
         if opts.verbose && !te.dependencies.is_empty() {
             out.write_all(b";\tdepends on:")?;
@@ -62,6 +58,20 @@ pub fn write_listing(archive: &Archive, sel: &Selection, opts: &RestoreOptions, 
         }
     }
     Ok(())
+}
+
+/// An entry's line: `id; tableoid oid type schema name owner`.
+fn entry_line(te: &TocEntry) -> Vec<u8> {
+    let mut line = format!("{}; {} {} ", te.dump_id, catalog_oid(&te.table_oid), catalog_oid(&te.oid)).into_bytes();
+    line.extend_from_slice(&sanitize(Some(BStr::new(&te.desc)), false));
+    line.push(b' ');
+    line.extend_from_slice(&sanitize(te.namespace.as_ref().map(BStr::new), true));
+    line.push(b' ');
+    line.extend_from_slice(&sanitize(Some(BStr::new(&te.tag)), false));
+    line.push(b' ');
+    line.extend_from_slice(&sanitize(te.owner.as_ref().map(BStr::new), false));
+    line.push(b'\n');
+    line
 }
 
 /// What C's number conversions (`strtol`, `strtoul`, `%u`) read: leading whitespace, an
@@ -188,6 +198,32 @@ mod tests {
         assert_eq!(catalog_oid(b" 42abc"), 42);
         assert_eq!(catalog_oid(b"-1"), u32::MAX);
         assert_eq!(catalog_oid(b"4294967296"), 0);
+    }
+
+    /// One line per entry, whatever line breaks its strings hold.
+    #[test]
+    fn entry_lines_stay_one_line() {
+        let te = TocEntry {
+            dump_id: 7,
+            had_dumper: true,
+            table_oid: "1259".into(),
+            oid: "16390".into(),
+            tag: "t\n8; 0 0 TABLE public x postgres".into(),
+            desc: "TABLE\r\nDATA".into(),
+            section: pgsurge_archive::Section::Data,
+            defn: None,
+            drop_stmt: None,
+            copy_stmt: None,
+            namespace: None,
+            tablespace: None,
+            tableam: None,
+            relkind: 0,
+            owner: Some("postgres".into()),
+            with_oids: None,
+            dependencies: vec![],
+            data: pgsurge_archive::DataLocation::None,
+        };
+        assert_eq!(entry_line(&te), b"7; 1259 16390 TABLE  DATA - t 8; 0 0 TABLE public x postgres postgres\n");
     }
 
     #[test]

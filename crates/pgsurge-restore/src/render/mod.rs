@@ -247,11 +247,13 @@ impl Renderer<'_> {
             self.w(&line)?;
         }
         let header = self.archive.header().clone();
+        // Version strings come from the archive: a line break in one must not end the
+        // comment (pg_restore prints them as they are; pg_dump never writes one).
         if let Some(v) = &header.server_version {
-            self.w(&[b"-- Dumped from database version ", v.as_bytes(), b"\n"].concat())?;
+            self.w(&[b"-- Dumped from database version ".as_slice(), &sanitize(Some(v.as_bstr()), false), b"\n"].concat())?;
         }
         if let Some(v) = &header.dump_version {
-            self.w(&[b"-- Dumped by pg_dump version ", v.as_bytes(), b"\n"].concat())?;
+            self.w(&[b"-- Dumped by pg_dump version ".as_slice(), &sanitize(Some(v.as_bstr()), false), b"\n"].concat())?;
         }
         self.w(b"\n")?;
         if self.opts.verbose {
@@ -571,36 +573,9 @@ impl Renderer<'_> {
 
     /// The `--` block naming an entry (script output only).
     fn comment_header(&mut self, te: &TocEntry, prefix: &str) -> Result<(), RenderError> {
-        let mut s: Vec<u8> = b"--\n".to_vec();
-        if self.opts.verbose {
-            s.extend_from_slice(format!("-- TOC entry {} (class {} OID {})\n", te.dump_id, catalog_oid(&te.table_oid), catalog_oid(&te.oid)).as_bytes());
-            if !te.dependencies.is_empty() {
-                s.extend_from_slice(b"-- Dependencies:");
-                for d in &te.dependencies {
-                    s.extend_from_slice(format!(" {d}").as_bytes());
-                }
-                s.push(b'\n');
-            }
-        }
-        let owner = if self.opts.no_owner { None } else { te.owner.as_ref().map(|o| o.as_bstr()) };
-        s.extend_from_slice(b"-- ");
-        s.extend_from_slice(prefix.as_bytes());
-        s.extend_from_slice(b"Name: ");
-        s.extend_from_slice(&sanitize(Some(te.tag.as_bstr()), false));
-        s.extend_from_slice(b"; Type: ");
-        s.extend_from_slice(&te.desc);
-        s.extend_from_slice(b"; Schema: ");
-        s.extend_from_slice(&sanitize(te.namespace.as_ref().map(|n| n.as_bstr()), true));
-        s.extend_from_slice(b"; Owner: ");
-        s.extend_from_slice(&sanitize(owner, true));
-        if let Some(ts) = te.tablespace.as_ref().map(|t| t.as_bstr()).filter(|t| !t.is_empty()) {
-            if !self.opts.no_tablespaces {
-                s.extend_from_slice(b"; Tablespace: ");
-                s.extend_from_slice(&sanitize(Some(ts), false));
-            }
-        }
-        s.push(b'\n');
-        if self.opts.verbose {
+        let location = if !self.opts.verbose {
+            None
+        } else {
             match self.archive.format() {
                 Format::Custom => {
                     let pos = match te.data {
@@ -609,18 +584,15 @@ impl Renderer<'_> {
                         DataLocation::Block { offset: None } if !self.archive.is_seekable() => 0,
                         _ => self.archive.data_pos(te),
                     };
-                    s.extend_from_slice(format!("-- Data Pos: {pos}\n").as_bytes());
+                    Some(DataComment::Pos(pos))
                 }
-                Format::Directory | Format::Tar => {
-                    if let DataLocation::File(name) = &te.data {
-                        s.extend_from_slice(b"-- File: ");
-                        s.extend_from_slice(name);
-                        s.push(b'\n');
-                    }
-                }
+                Format::Directory | Format::Tar => match &te.data {
+                    DataLocation::File(name) => Some(DataComment::File(name.as_bstr())),
+                    _ => None,
+                },
             }
-        }
-        s.extend_from_slice(b"--\n\n");
+        };
+        let s = entry_comment(te, prefix, self.opts, location);
         self.w(&s)
     }
 
@@ -865,6 +837,63 @@ impl Renderer<'_> {
     }
 }
 
+/// Where an entry's data is, as a verbose script's comment says.
+enum DataComment<'t> {
+    /// A custom archive's data offset.
+    Pos(u64),
+    /// A directory or tar archive's data file.
+    File(&'t BStr),
+}
+
+/// `_printTocEntry`'s comment block: the entry's name, type, schema, owner and tablespace,
+/// and under `-v` its id, dependencies and where its data is. Every archive string in it
+/// has its line breaks blanked, so nothing an archive says can end the comment and become
+/// part of the script. pg_restore 18 does this itself for the names (`sanitize_line`), the
+/// same byte for byte; it prints the type and the data file name as they are, which for any
+/// archive pg_dump wrote is the same text.
+fn entry_comment(te: &TocEntry, prefix: &str, opts: &RestoreOptions, location: Option<DataComment<'_>>) -> Vec<u8> {
+    let mut s: Vec<u8> = b"--\n".to_vec();
+    if opts.verbose {
+        s.extend_from_slice(format!("-- TOC entry {} (class {} OID {})\n", te.dump_id, catalog_oid(&te.table_oid), catalog_oid(&te.oid)).as_bytes());
+        if !te.dependencies.is_empty() {
+            s.extend_from_slice(b"-- Dependencies:");
+            for d in &te.dependencies {
+                s.extend_from_slice(format!(" {d}").as_bytes());
+            }
+            s.push(b'\n');
+        }
+    }
+    let owner = if opts.no_owner { None } else { te.owner.as_ref().map(|o| o.as_bstr()) };
+    s.extend_from_slice(b"-- ");
+    s.extend_from_slice(prefix.as_bytes());
+    s.extend_from_slice(b"Name: ");
+    s.extend_from_slice(&sanitize(Some(te.tag.as_bstr()), false));
+    s.extend_from_slice(b"; Type: ");
+    s.extend_from_slice(&sanitize(Some(te.desc.as_bstr()), false));
+    s.extend_from_slice(b"; Schema: ");
+    s.extend_from_slice(&sanitize(te.namespace.as_ref().map(|n| n.as_bstr()), true));
+    s.extend_from_slice(b"; Owner: ");
+    s.extend_from_slice(&sanitize(owner, true));
+    if let Some(ts) = te.tablespace.as_ref().map(|t| t.as_bstr()).filter(|t| !t.is_empty()) {
+        if !opts.no_tablespaces {
+            s.extend_from_slice(b"; Tablespace: ");
+            s.extend_from_slice(&sanitize(Some(ts), false));
+        }
+    }
+    s.push(b'\n');
+    match location {
+        Some(DataComment::Pos(pos)) => s.extend_from_slice(format!("-- Data Pos: {pos}\n").as_bytes()),
+        Some(DataComment::File(name)) => {
+            s.extend_from_slice(b"-- File: ");
+            s.extend_from_slice(&sanitize(Some(name), false));
+            s.push(b'\n');
+        }
+        None => {}
+    }
+    s.extend_from_slice(b"--\n\n");
+    s
+}
+
 /// Splits a `LARGE OBJECTS` ACL definition into (first half, second half) per command: the
 /// first half runs to just after `LARGE OBJECT ` and the second starts after the OID's digits
 /// (the byte right after `LARGE OBJECT ` is consumed even if it is not a digit, as in
@@ -1067,6 +1096,37 @@ mod tests {
         assert_eq!(parts[1], (&b"GRANT SELECT ON LARGE OBJECT "[..], Some(&b" TO \"bob; LARGE OBJECT 1\""[..])));
         let parts = split_lo_acl(b"SET SESSION AUTHORIZATION alice;\n");
         assert_eq!(parts, vec![(&b"SET SESSION AUTHORIZATION alice"[..], None)]);
+    }
+
+    /// No archive string ends a comment line: a data file name, a type, a name, a schema, an
+    /// owner or a tablespace with CR or LF in it has them blanked, and every line of the
+    /// block stays a comment. Plain names come out as pg_restore 18 prints them.
+    #[test]
+    fn entry_comments_never_break_out() {
+        let mut te = entry("TABLE DATA", "");
+        te.dump_id = 2780;
+        te.dependencies = vec![227];
+        te.tablespace = Some("fast".into());
+        let opts = RestoreOptions { verbose: true, ..RestoreOptions::default() };
+        let plain = entry_comment(&te, "Data for ", &opts, Some(DataComment::File(BStr::new("2780.dat"))));
+        assert_eq!(
+            plain.as_bstr(),
+            "--\n-- TOC entry 2780 (class 0 OID 0)\n-- Dependencies: 227\n-- Data for Name: x; Type: TABLE DATA; Schema: public; Owner: postgres; Tablespace: fast\n-- File: 2780.dat\n--\n\n"
+        );
+        te.tag = "x\nDROP TABLE t;".into();
+        te.desc = "TABLE\rDATA".into();
+        te.namespace = Some("pub\nlic".into());
+        te.owner = Some("post\r\ngres".into());
+        te.tablespace = Some("f\nast".into());
+        let evil = entry_comment(&te, "Data for ", &opts, Some(DataComment::File(BStr::new("a\nb\r\\! rm -rf /\n"))));
+        let text = evil.to_str().unwrap();
+        assert!(!text.contains('\r'));
+        let body = text.strip_suffix("\n\n").unwrap();
+        assert!(body.lines().all(|l| l.starts_with("--")), "{text}");
+        assert!(text.contains("-- File: a b \\! rm -rf / \n"), "{text}");
+        assert!(text.contains("Name: x DROP TABLE t;; Type: TABLE DATA; Schema: pub lic; Owner: post  gres; Tablespace: f ast\n"), "{text}");
+        let terse = entry_comment(&te, "", &RestoreOptions::default(), None);
+        assert!(terse.starts_with(b"--\n-- Name: x DROP") && terse.ends_with(b"Tablespace: f ast\n--\n\n"), "{}", terse.as_bstr());
     }
 
     #[test]
