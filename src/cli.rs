@@ -2,13 +2,14 @@
 //! into `RestoreOptions` happen in `options`.
 //!
 //! `restore` takes pg_restore 18's command line option for option; `list`, `sql` and `verify`
-//! are the friendlier commands beside it.
+//! are the friendlier commands beside it; `completions` and `man` describe the others to a
+//! shell and to man(1).
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-/// pgsurge: restores PostgreSQL databases from pg_dump archives.
+/// Restores PostgreSQL databases from pg_dump archives.
 #[derive(Debug, Parser)]
-#[command(name = "pgsurge", version, disable_help_subcommand = true)]
+#[command(name = "pgsurge", version, long_about = PGSURGE_ABOUT, disable_help_subcommand = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -17,16 +18,76 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Restore an archive, taking pg_restore's own options (pg_restore 18).
-    #[command(disable_help_flag = true, disable_version_flag = true, args_override_self = true, infer_long_args = true)]
+    #[command(
+        long_about = RESTORE_ABOUT,
+        after_help = RESTORE_AFTER_HELP,
+        disable_help_flag = true,
+        disable_version_flag = true,
+        args_override_self = true,
+        infer_long_args = true
+    )]
     Restore(RestoreArgs),
     /// Print the archive's table of contents, as `pg_restore -l` does.
-    #[command(disable_help_flag = true, disable_version_flag = true, args_override_self = true, infer_long_args = true)]
+    #[command(
+        long_about = LIST_ABOUT,
+        after_help = RESTORE_AFTER_HELP,
+        disable_help_flag = true,
+        disable_version_flag = true,
+        args_override_self = true,
+        infer_long_args = true
+    )]
     List(RestoreArgs),
-    /// Print the SQL script pg_restore would write (`pg_restore -f`); to stdout unless -f.
-    #[command(disable_help_flag = true, disable_version_flag = true, args_override_self = true, infer_long_args = true)]
+    /// Print the SQL script `pg_restore -f` would write (to stdout unless -f FILE).
+    #[command(
+        long_about = SQL_ABOUT,
+        after_help = RESTORE_AFTER_HELP,
+        disable_help_flag = true,
+        disable_version_flag = true,
+        args_override_self = true,
+        infer_long_args = true
+    )]
     Sql(RestoreArgs),
     /// Check an archive without a server: decompress all data, check every COPY stream.
     Verify(VerifyArgs),
+    /// Print a completion script for bash, zsh, fish, elvish or powershell.
+    #[command(after_help = COMPLETIONS_AFTER_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the manual page pgsurge(1) or a command's; --dir DIR writes them all.
+    Man(ManArgs),
+}
+
+const PGSURGE_ABOUT: &str = "Restores PostgreSQL databases from pg_dump archives (custom, directory and tar; pg_dump 9.0\nto 18) with pg_restore 18's options and results, in parallel. Started under the name\npg_restore (a symlink to pgsurge), it takes pg_restore's command line and behaves as\npg_restore.";
+
+// The help of `restore`, `list` and `sql` is printed by hand (pg_restore's layout, `-?`), and
+// their manual pages come from the same text; kept within PostgreSQL's 95 columns.
+pub const RESTORE_ABOUT: &str = "Restores a PostgreSQL database from an archive created by pg_dump, taking pg_restore's options.";
+pub const LIST_ABOUT: &str =
+    "Prints the table of contents of an archive created by pg_dump, as `pg_restore -l` does;\ntakes pg_restore's options, so -n, -t, -L, --section ... choose what is listed.";
+pub const SQL_ABOUT: &str =
+    "Prints the SQL script pg_restore would write for an archive created by pg_dump\n(`pg_restore -f`), to standard output unless -f FILE; takes pg_restore's options.";
+pub const RESTORE_AFTER_HELP: &str = "The options -I, -n, -N, -P, -t, -T, and --section can be combined and specified\nmultiple times to select multiple objects.\n\nIf no input file name is supplied, then standard input is used.";
+const COMPLETIONS_AFTER_HELP: &str = "For example:\n  pgsurge completions bash > ~/.local/share/bash-completion/completions/pgsurge\n  pgsurge completions zsh > \"${fpath[1]}/_pgsurge\"\n  pgsurge completions fish > ~/.config/fish/completions/pgsurge.fish";
+
+/// `pgsurge completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    #[arg(value_enum, hide_possible_values = true)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `pgsurge man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Print the page of this command (pgsurge-COMMAND(1)) instead of pgsurge(1).
+    #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+    pub command: Option<String>,
+    #[arg(
+        long = "dir",
+        value_name = "DIR",
+        help = "Write pgsurge.1 and a page per command (pgsurge-restore.1, ...) into DIR,\ncreated if missing, instead of printing pgsurge.1"
+    )]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// `pgsurge verify`.

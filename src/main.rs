@@ -1,6 +1,7 @@
 //! The `pgsurge` binary: parse the command line, run the command, map the outcome to an exit
 //! status. Started under the name `pg_restore`, it takes pg_restore's command line directly.
 
+mod argv;
 mod cli;
 mod commands;
 mod messages;

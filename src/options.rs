@@ -146,15 +146,16 @@ pub fn check(args: &RestoreArgs) -> Result<Plan, UsageError> {
         [_, extra, ..] => return Err(UsageError::with_hint(format!("too many command-line arguments (first is \"{extra}\")"))),
     };
 
-    // 3–4. Where the output goes.
+    // 3–4. Where the output goes. pg_restore 18.6 adds its "Try --help" line to the second
+    // only (the others are pg_fatal).
     if args.dbname.is_none() && args.file.is_none() && !args.list {
-        return Err(UsageError::with_hint("one of -d/--dbname and -f/--file must be specified"));
+        return Err(UsageError::plain("one of -d/--dbname and -f/--file must be specified"));
     }
     if args.dbname.is_some() && args.file.is_some() {
         return Err(UsageError::with_hint("options -d/--dbname and -f/--file cannot be used together"));
     }
     if args.dbname.is_some() && args.restrict_key.is_some() {
-        return Err(UsageError::with_hint("options -d/--dbname and --restrict-key cannot be used together"));
+        return Err(UsageError::plain("options -d/--dbname and --restrict-key cannot be used together"));
     }
 
     // 5. The restrict key, for script (and list) output.
@@ -299,7 +300,11 @@ mod tests {
     #[test]
     fn output_is_required_unless_listing() {
         let a = RestoreArgs::default();
-        assert_eq!(err(a), "one of -d/--dbname and -f/--file must be specified");
+        assert_eq!(check(&a).expect_err("a usage error"), UsageError::plain("one of -d/--dbname and -f/--file must be specified"));
+        let a = RestoreArgs { dbname: Some("x".into()), file: Some("y".into()), ..RestoreArgs::default() };
+        assert_eq!(check(&a).expect_err("a usage error"), UsageError::with_hint("options -d/--dbname and -f/--file cannot be used together"));
+        let a = RestoreArgs { dbname: Some("x".into()), restrict_key: Some("k".into()), ..RestoreArgs::default() };
+        assert_eq!(check(&a).expect_err("a usage error"), UsageError::plain("options -d/--dbname and --restrict-key cannot be used together"));
         let a = RestoreArgs { list: true, ..RestoreArgs::default() };
         assert!(matches!(check(&a).unwrap().mode, Mode::List(Output::Stdout)));
     }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pgsurge_archive::DumpId;
 use pgsurge_restore::engine::{EngineEvent, Failure, ItemRecord, Outcome, Stage};
+use pgsurge_restore::RestoreOptions;
 use serde_json::json;
 
 use crate::messages::{human_bytes, Program};
@@ -36,6 +37,8 @@ pub struct Reporter<'p> {
     display: Display,
     /// `-v`: a line as each entry ends, besides pg_restore's own as it starts.
     verbose: bool,
+    /// What the user already chose, which a hint must not suggest again.
+    given: Given,
     started: Instant,
     bar: Option<ProgressBar>,
     state: Mutex<State>,
@@ -94,7 +97,7 @@ impl DataProgress {
 }
 
 impl<'p> Reporter<'p> {
-    pub fn new(prog: &'p Program, quiet: bool, verbose: bool) -> Reporter<'p> {
+    pub fn new(prog: &'p Program, quiet: bool, opts: &RestoreOptions) -> Reporter<'p> {
         let display = if quiet || prog.name == "pg_restore" {
             Display::Quiet
         } else if std::io::stderr().is_terminal() {
@@ -109,8 +112,9 @@ impl<'p> Reporter<'p> {
             bar
         });
         // pg_restore's own name keeps pg_restore's -v output.
-        let verbose = verbose && prog.name != "pg_restore";
-        Reporter { prog, display, verbose, started: Instant::now(), bar, state: Mutex::new(State::default()) }
+        let verbose = opts.verbose && prog.name != "pg_restore";
+        let given = Given { no_owner: opts.no_owner, no_privileges: opts.no_acl, clean: opts.clean, if_exists: opts.if_exists };
+        Reporter { prog, display, verbose, given, started: Instant::now(), bar, state: Mutex::new(State::default()) }
     }
 
     /// Takes one engine event.
@@ -262,28 +266,32 @@ impl<'p> Reporter<'p> {
             if outcome.jobs == 1 { "" } else { "s" },
             stages.join(", ")
         ));
-        self.prog.info(format_args!(
-            "{} tables, {} rows, {} of table data, {} large objects, {} indexes, {} constraints, {} errors",
-            count(&["TABLE DATA"]),
-            outcome.rows,
-            human_bytes(outcome.data_bytes),
-            outcome.large_objects,
-            count(&["INDEX"]),
-            count(&["CONSTRAINT", "FK CONSTRAINT", "CHECK CONSTRAINT"]),
-            outcome.errors
-        ));
-        let groups = group_failures(&st.failures);
-        let mut hinted = Vec::new();
+        self.prog.info(totals_line(&Totals {
+            tables: count(&["TABLE DATA"]),
+            rows: outcome.rows,
+            data_bytes: outcome.data_bytes,
+            large_objects: outcome.large_objects,
+            indexes: count(&["INDEX"]),
+            constraints: count(&["CONSTRAINT", "FK CONSTRAINT", "CHECK CONSTRAINT"]),
+            errors: outcome.errors,
+        }));
+        let groups = group_failures(&st.failures, self.given);
+        let mut hinted: Vec<&str> = Vec::new();
         for group in groups.iter().take(MAX_GROUPS) {
             self.prog.info(format_args!("  {} × {}", group.count, group.cause));
-            if let Some(hint) = group.hint.filter(|h| !hinted.contains(h)) {
+            if let Some(hint) = group.hint.as_deref().filter(|h| !hinted.contains(h)) {
                 self.prog.hint(format_args!("  {hint}"));
                 hinted.push(hint);
             }
         }
         if groups.len() > MAX_GROUPS {
             let rest: usize = groups[MAX_GROUPS..].iter().map(|g| g.count).sum();
-            self.prog.info(format_args!("  … and {rest} more errors of {} other kinds (all of them in --report FILE)", groups.len() - MAX_GROUPS));
+            let kinds = groups.len() - MAX_GROUPS;
+            self.prog.info(format_args!(
+                "  … and {rest} more {} of {kinds} other {} (all of them in --report FILE)",
+                plural(rest as u64, "error", "errors"),
+                plural(kinds as u64, "kind", "kinds")
+            ));
         }
     }
 
@@ -299,17 +307,18 @@ impl<'p> Reporter<'p> {
         }
         let tables = st.timeline.iter().filter(|i| i.desc == "TABLE DATA" && i.errors == 0).count();
         self.prog.info(format_args!(
-            "stopped after {:.1} s: {} of {} entries had been restored ({} tables' data, {} rows); they stay in the database unless -1 or --transaction-size rolled the last batch back",
+            "stopped after {:.1} s: {} of {} entries had been restored ({tables} {} data, {} {}); they stay in the database unless -1 or --transaction-size rolled the last batch back",
             self.started.elapsed().as_secs_f64(),
             st.items_done,
             st.items_total,
-            tables,
-            st.rows
+            plural(tables as u64, "table's", "tables'"),
+            st.rows,
+            plural(st.rows, "row", "rows")
         ));
     }
 
-    /// Writes the JSON report of `--report FILE`.
-    pub fn write_json(&self, path: &str, outcome: Option<&Outcome>, archive: &str, jobs: usize) -> std::io::Result<()> {
+    /// The JSON report of `--report FILE`.
+    pub fn json(&self, outcome: Option<&Outcome>, archive: &str, jobs: usize) -> String {
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let items: Vec<_> = st
             .timeline
@@ -331,7 +340,7 @@ impl<'p> Reporter<'p> {
                 })
             })
             .collect();
-        let errors: Vec<_> = group_failures(&st.failures).into_iter().map(|g| json!({"cause": g.cause, "sqlstate": g.sqlstate, "count": g.count, "hint": g.hint})).collect();
+        let errors: Vec<_> = group_failures(&st.failures, self.given).into_iter().map(|g| json!({"cause": g.cause, "sqlstate": g.sqlstate, "count": g.count, "hint": g.hint})).collect();
         let report = json!({
             "archive": archive,
             "jobs": jobs,
@@ -348,8 +357,8 @@ impl<'p> Reporter<'p> {
             "errors": errors,
             "items": items,
         });
-        let text = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
-        std::fs::write(path, text + "\n")
+        // A `Value` with string keys always serializes.
+        serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
     }
 }
 
@@ -366,11 +375,59 @@ struct FailureGroup {
     cause: String,
     sqlstate: Option<String>,
     count: usize,
-    hint: Option<&'static str>,
+    hint: Option<String>,
+}
+
+/// The options a hint may otherwise suggest.
+#[derive(Debug, Clone, Copy, Default)]
+struct Given {
+    no_owner: bool,
+    no_privileges: bool,
+    clean: bool,
+    if_exists: bool,
+}
+
+/// The summary's counts.
+struct Totals {
+    tables: usize,
+    rows: u64,
+    data_bytes: u64,
+    large_objects: u64,
+    indexes: usize,
+    constraints: usize,
+    errors: u64,
+}
+
+/// "1 table, 2 rows, …": each count with its noun in the number it needs.
+fn totals_line(t: &Totals) -> String {
+    format!(
+        "{} {}, {} {}, {} of table data, {} {}, {} {}, {} {}, {} {}",
+        t.tables,
+        plural(t.tables as u64, "table", "tables"),
+        t.rows,
+        plural(t.rows, "row", "rows"),
+        human_bytes(t.data_bytes),
+        t.large_objects,
+        plural(t.large_objects, "large object", "large objects"),
+        t.indexes,
+        plural(t.indexes as u64, "index", "indexes"),
+        t.constraints,
+        plural(t.constraints as u64, "constraint", "constraints"),
+        t.errors,
+        plural(t.errors, "error", "errors"),
+    )
+}
+
+fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
 }
 
 /// Failures with the same message pattern (names aside) together, most frequent first.
-fn group_failures(failures: &[Failure]) -> Vec<FailureGroup> {
+fn group_failures(failures: &[Failure], given: Given) -> Vec<FailureGroup> {
     struct Acc {
         count: usize,
         examples: Vec<String>,
@@ -397,7 +454,7 @@ fn group_failures(failures: &[Failure]) -> Vec<FailureGroup> {
         .filter_map(|key| {
             let acc = by_cause.remove(&key)?;
             let cause = if acc.count == 1 || acc.examples.len() <= 1 { acc.first.clone() } else { format!("{} (e.g. {})", key.0, acc.examples.join(", ")) };
-            Some(FailureGroup { hint: hint(&acc.first, key.1.as_deref()), cause, sqlstate: key.1, count: acc.count })
+            Some(FailureGroup { hint: hint(&acc.first, key.1.as_deref(), given), cause, sqlstate: key.1, count: acc.count })
         })
         .collect();
     groups.sort_by_key(|g| std::cmp::Reverse(g.count));
@@ -428,20 +485,34 @@ fn pattern_of(message: &str) -> (String, Vec<String>) {
     (pattern, names)
 }
 
-/// What to do about a server error, for the most common causes of failed restores.
-fn hint(cause: &str, sqlstate: Option<&str>) -> Option<&'static str> {
-    match sqlstate {
-        Some("42704") if cause.starts_with("role ") => Some("create the missing roles first (pg_dumpall --globals-only has them), or restore with --no-owner --no-privileges"),
-        Some("42P07" | "42710" | "42723" | "42P06" | "23505") => Some("the target database already holds these objects: restore into an empty database, or use --clean --if-exists"),
-        Some("0A000" | "58P01") if cause.contains("extension") => Some("the server lacks this extension: install its package on the server, or leave it out with -L or --filter"),
-        Some("42501") => Some("the connecting role lacks privileges: connect as the objects' owner or a superuser, or restore with --no-owner --no-privileges"),
-        Some("42P01" | "3F000" | "42883") => Some("an object it needs is missing — usually a consequence of an earlier error above"),
-        Some("25P02") => Some("an earlier statement in the same transaction failed; fix that one first"),
-        _ if cause.contains("is not available") || cause.contains("could not open extension control file") => {
-            Some("the server lacks this extension: install its package on the server, or leave it out with -L or --filter")
+/// What to do about a server error, for the most common causes of failed restores. Options
+/// the user already gave are not suggested again.
+fn hint(cause: &str, sqlstate: Option<&str>, given: Given) -> Option<String> {
+    // ", or restore with --no-owner --no-privileges", less what was given.
+    let or_options = |verb: &str, options: &[(bool, &str)]| {
+        let missing: Vec<&str> = options.iter().filter(|(given, _)| !given).map(|(_, name)| *name).collect();
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!(", or {verb} {}", missing.join(" "))
         }
-        _ => None,
-    }
+    };
+    let skip_ownership = || or_options("restore with", &[(given.no_owner, "--no-owner"), (given.no_privileges, "--no-privileges")]);
+    let extension = "the server lacks this extension: install its package on the server, or leave it out with -L or --filter";
+    let text = match sqlstate {
+        Some("42704") if cause.starts_with("role ") => format!("create the missing roles first (pg_dumpall --globals-only has them){}", skip_ownership()),
+        Some("42P07" | "42710" | "42723" | "42P06" | "23505") => format!(
+            "the target database already holds these objects: restore into an empty database{}",
+            or_options("use", &[(given.clean, "--clean"), (given.if_exists, "--if-exists")])
+        ),
+        Some("0A000" | "58P01") if cause.contains("extension") => extension.to_owned(),
+        Some("42501") => format!("the connecting role lacks privileges: connect as the objects' owner or a superuser{}", skip_ownership()),
+        Some("42P01" | "3F000" | "42883") => "an object it needs is missing — usually a consequence of an earlier error above".to_owned(),
+        Some("25P02") => "an earlier statement in the same transaction failed; fix that one first".to_owned(),
+        _ if cause.contains("is not available") || cause.contains("could not open extension control file") => extension.to_owned(),
+        _ => return None,
+    };
+    Some(text)
 }
 
 
@@ -456,14 +527,42 @@ mod tests {
     #[test]
     fn failures_group_by_cause_with_hints() {
         let f = vec![failure("role \"app\" does not exist", "42704"), failure("relation \"t\" already exists", "42P07"), failure("role \"app\" does not exist", "42704")];
-        let groups = group_failures(&f);
+        let groups = group_failures(&f, Given::default());
         assert_eq!(groups[0].count, 2);
         assert_eq!(groups[0].cause, "role \"app\" does not exist", "one name: shown as it is");
-        assert!(groups[0].hint.is_some_and(|h| h.contains("--no-owner")));
+        assert!(groups[0].hint.as_deref().is_some_and(|h| h.contains("--no-owner")));
         assert_eq!(groups[1].count, 1);
-        assert!(groups[1].hint.is_some_and(|h| h.contains("--clean")));
+        assert!(groups[1].hint.as_deref().is_some_and(|h| h.contains("--clean")));
         let f = vec![failure("relation \"a\" already exists", "42P07"), failure("relation \"b\" already exists", "42P07")];
-        assert_eq!(group_failures(&f)[0].cause, "relation \"…\" already exists (e.g. \"a\", \"b\")");
+        assert_eq!(group_failures(&f, Given::default())[0].cause, "relation \"…\" already exists (e.g. \"a\", \"b\")");
+    }
+
+    /// A hint suggests only the options the user did not already give.
+    #[test]
+    fn hints_leave_out_what_was_given() {
+        let role = |given| hint("role \"app\" does not exist", Some("42704"), given).unwrap_or_default();
+        let denied = |given| hint("permission denied for schema s", Some("42501"), given).unwrap_or_default();
+        let none = Given::default();
+        let owner = Given { no_owner: true, ..none };
+        let both = Given { no_owner: true, no_privileges: true, ..none };
+        assert!(role(none).ends_with(", or restore with --no-owner --no-privileges"), "{}", role(none));
+        assert!(role(owner).ends_with(", or restore with --no-privileges"), "{}", role(owner));
+        assert_eq!(role(both), "create the missing roles first (pg_dumpall --globals-only has them)");
+        let privileges = Given { no_privileges: true, ..none };
+        assert!(denied(privileges).ends_with(", or restore with --no-owner"), "{}", denied(privileges));
+        assert_eq!(denied(both), "the connecting role lacks privileges: connect as the objects' owner or a superuser");
+        let exists = |given| hint("relation \"t\" already exists", Some("42P07"), given).unwrap_or_default();
+        assert!(exists(none).ends_with(", or use --clean --if-exists"));
+        assert!(exists(Given { clean: true, ..none }).ends_with(", or use --if-exists"));
+        assert!(!exists(Given { clean: true, if_exists: true, ..none }).contains("--"));
+    }
+
+    #[test]
+    fn totals_say_one_thing_in_the_singular() {
+        let one = Totals { tables: 1, rows: 1, data_bytes: 5, large_objects: 1, indexes: 1, constraints: 1, errors: 1 };
+        assert_eq!(totals_line(&one), "1 table, 1 row, 5 B of table data, 1 large object, 1 index, 1 constraint, 1 error");
+        let many = Totals { tables: 2, rows: 0, data_bytes: 0, large_objects: 6, indexes: 3, constraints: 0, errors: 0 };
+        assert_eq!(totals_line(&many), "2 tables, 0 rows, 0 B of table data, 6 large objects, 3 indexes, 0 constraints, 0 errors");
     }
 
     /// The data estimate counts what entries in flight have read of the archive, never past

@@ -58,7 +58,7 @@ pub fn run_env(program: &Path, args: &[String], env: &[(String, String)], stdin:
 }
 
 /// The libpq variables a caller's shell may have set; see [`run_env`].
-const LIBPQ_VARS: &[&str] = &[
+pub const LIBPQ_VARS: &[&str] = &[
     "PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGPASSFILE", "PGSERVICE",
     "PGSERVICEFILE", "PGOPTIONS", "PGCLIENTENCODING", "PGSSLMODE", "PGCONNECT_TIMEOUT", "PGAPPNAME",
     "PGDATESTYLE", "PGTARGETSESSIONATTRS", "PGTZ",

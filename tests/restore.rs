@@ -159,6 +159,8 @@ fn report_file_holds_the_timeline() {
     let db = fresh_db(cluster, "report");
     let dir = tempfile::tempdir().expect("temp dir");
     let report = dir.path().join("report.json");
+    // An earlier, longer file is replaced whole.
+    std::fs::write(&report, " ".repeat(1 << 20) + "garbage").expect("write");
     let out = restore(Tool::Pgsurge, cluster, &db, &archive("pg18/src.custom.gzip.dump"), &["-j", "2", "--report", report.to_str().unwrap_or_default()], false);
     assert_eq!(out.status, 0, "{}", out.stderr_text());
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).expect("report written")).expect("valid JSON");
@@ -173,6 +175,59 @@ fn report_file_holds_the_timeline() {
     // Not a terminal, and quick: no progress lines, only the summary.
     assert!(out.stderr_text().contains("pgsurge: restored in"), "{}", out.stderr_text());
     cluster.dropdb(&db);
+}
+
+/// A report that cannot be written at the end (a full disk: /dev/full) fails the command
+/// although the restore itself went well, which the summary says in the singular where it
+/// counts one (sample.dump has one large object and one index).
+#[test]
+fn report_lost_at_the_end_fails_the_command() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let db = fresh_db(cluster, "fullreport");
+    let out = restore(Tool::Pgsurge, cluster, &db, &testdata().join("sample.dump"), &["--report", "/dev/full"], false);
+    let err = out.stderr_text();
+    assert_eq!(out.status, 1, "{err}");
+    assert!(err.contains("pgsurge: error: could not write report file \"/dev/full\": No space left on device\n"), "{err}");
+    assert_eq!(err.matches("error:").count(), 1, "{err}");
+    assert_eq!(cluster.psql(&db, "SELECT count(*) FROM public.customers").trim(), "1000", "the restore itself went through");
+    assert!(err.contains(" of table data, 1 large object, 1 index, 4 constraints, 0 errors\n"), "{err}");
+    cluster.dropdb(&db);
+}
+
+/// The hint for a missing role suggests only the options the user did not give: an archive
+/// granting to a role and naming it in a policy (which neither -O nor -x skips), restored
+/// after the role is gone.
+#[test]
+fn hints_suggest_only_options_not_given() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let src = fresh_db(cluster, "hintsrc");
+    cluster.psql(
+        &src,
+        "CREATE ROLE hint_gone; CREATE TABLE t (x int); GRANT SELECT ON t TO hint_gone; \
+         ALTER TABLE t ENABLE ROW LEVEL SECURITY; CREATE POLICY p ON t TO hint_gone USING (true)",
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dump = dir.path().join("roles.dump");
+    let mut args = cluster.conn_args(&src);
+    args.extend(["-Fc".to_owned(), "-f".to_owned(), dump.display().to_string()]);
+    let out = cluster.run("pg_dump", &args, None);
+    assert_eq!(out.status, 0, "{}", out.stderr_text());
+    cluster.dropdb(&src);
+    cluster.psql("postgres", "DROP ROLE hint_gone");
+
+    let hint_after = |args: &[&str]| {
+        let db = fresh_db(cluster, "hint");
+        let out = restore(Tool::Pgsurge, cluster, &db, &dump, args, false);
+        cluster.dropdb(&db);
+        let err = out.stderr_text();
+        assert_eq!(out.status, 1, "{args:?}: {err}");
+        let hint = err.lines().find(|l| l.contains("create the missing roles first")).unwrap_or_else(|| panic!("{args:?}: no hint in {err}"));
+        hint.to_owned()
+    };
+    let tail = "create the missing roles first (pg_dumpall --globals-only has them)";
+    assert!(hint_after(&[]).ends_with(&format!("{tail}, or restore with --no-owner --no-privileges")));
+    assert!(hint_after(&["-O"]).ends_with(&format!("{tail}, or restore with --no-privileges")));
+    assert!(hint_after(&["--no-owner", "-x"]).ends_with(tail));
 }
 
 /// With `-e`, a schema error stops the workers too (they load tables while the schema is

@@ -2,6 +2,8 @@
 //! and end with pg_restore's error count and exit status (plus, under the name `pgsurge`, a
 //! summary of where the time went).
 
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,7 +20,52 @@ use crate::options::Plan;
 use crate::messages::human_bytes;
 use crate::report::Reporter;
 
-pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive, selection: &Selection, prog: &Program) -> ExitStatus {
+/// `--report FILE`, opened before the restore starts: a path that cannot be written fails
+/// the command before anything is restored, not after. Until the report is written, an
+/// existing file keeps its content, and a file created for it goes again if the command
+/// fails before the restore (a damaged archive, say).
+pub struct ReportFile {
+    path: String,
+    file: File,
+    created: bool,
+    written: bool,
+}
+
+/// Opens (creating if need be) the report file now; the error is the one line to print.
+pub fn open_report(path: &str) -> Result<ReportFile, String> {
+    let opened = match OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(file) => Ok((file, true)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => OpenOptions::new().write(true).open(path).map(|file| (file, false)),
+        Err(e) => Err(e),
+    };
+    match opened {
+        Ok((file, created)) => Ok(ReportFile { path: path.to_owned(), file, created, written: false }),
+        Err(e) => Err(format!("could not open report file \"{path}\": {}", super::io_reason(&e))),
+    }
+}
+
+impl ReportFile {
+    /// Replaces the file's content with `text`.
+    fn write(&mut self, text: &str) -> io::Result<()> {
+        self.written = true;
+        // Only a regular file can be emptied first; /dev/stdout or a pipe is written as is.
+        if self.file.metadata()?.is_file() {
+            self.file.set_len(0)?;
+        }
+        self.file.write_all(text.as_bytes())?;
+        self.file.flush()
+    }
+}
+
+impl Drop for ReportFile {
+    fn drop(&mut self) {
+        if self.created && !self.written {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive, selection: &Selection, report: Option<ReportFile>, prog: &Program) -> ExitStatus {
     let request = ConnectRequest {
         dbname: Some(dbname.to_owned()),
         host: args.host.clone(),
@@ -52,7 +99,7 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
         jobs
     };
 
-    let reporter = Reporter::new(prog, args.quiet, opts.verbose);
+    let reporter = Reporter::new(prog, args.quiet, opts);
     if opts.verbose {
         prog.info("connecting to database for restore");
     }
@@ -60,10 +107,14 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
     if let Some(spool) = archive.spool().filter(|_| !pg_restore && !args.quiet) {
         prog.info(format_args!("the temporary copy of standard input took at most {} on disk", human_bytes(spool.peak())));
     }
-    if let Some(path) = &args.report {
+    // A report asked for and not written fails the command, however the restore went.
+    let mut report_written = true;
+    if let Some(mut report) = report {
         let archive_name = plan.archive.as_deref().unwrap_or("-");
-        if let Err(e) = reporter.write_json(path, result.as_ref().ok(), archive_name, jobs) {
-            prog.error(format_args!("could not write the report to \"{path}\": {e}"));
+        let text = reporter.json(result.as_ref().ok(), archive_name, jobs);
+        if let Err(e) = report.write(&text) {
+            prog.error(format_args!("could not write report file \"{}\": {}", report.path, super::io_reason(&e)));
+            report_written = false;
         }
     }
     match result {
@@ -73,7 +124,11 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
                 prog.warning(format_args!("errors ignored on restore: {}", outcome.errors));
                 return ExitStatus::Failure;
             }
-            ExitStatus::Success
+            if report_written {
+                ExitStatus::Success
+            } else {
+                ExitStatus::Failure
+            }
         }
         Err(EngineError::Stopped) => {
             reporter.stopped_summary();

@@ -9,7 +9,7 @@ use pgsurge_archive::{Archive, ErrorKind, Format, Source};
 use pgsurge_restore::{listing, render, select};
 
 use super::database;
-use super::{print_restore_help, wants_help_or_version, ExitStatus, RestoreCommand};
+use super::{io_reason, print_restore_help, report_open_error, wants_help_or_version, ExitStatus, RestoreCommand};
 use crate::cli::RestoreArgs;
 use crate::messages::{is_broken_pipe, Program};
 use crate::options::{self, Mode, Output};
@@ -17,7 +17,7 @@ use crate::options::{self, Mode, Output};
 pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> ExitStatus {
     if wants_help_or_version(&args) {
         if args.help {
-            print_restore_help(prog);
+            print_restore_help(prog, command);
         } else {
             let _ = writeln!(io::stdout().lock(), "pg_restore (PostgreSQL) 18.6 (pgsurge {})", env!("CARGO_PKG_VERSION"));
         }
@@ -46,6 +46,17 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
             }
             return ExitStatus::Failure;
         }
+    };
+
+    let report = match (&plan.mode, &args.report) {
+        (Mode::Database(_), Some(path)) => match database::open_report(path) {
+            Ok(report) => Some(report),
+            Err(message) => {
+                prog.error(message);
+                return ExitStatus::Failure;
+            }
+        },
+        _ => None,
     };
 
     let source = match &plan.archive {
@@ -105,7 +116,7 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
     let (output, script) = match &plan.mode {
         Mode::List(o) => (o, false),
         Mode::Script(o) => (o, true),
-        Mode::Database(dbname) => return database::run(&args, dbname, &plan, &mut archive, &selection, prog),
+        Mode::Database(dbname) => return database::run(&args, dbname, &plan, &mut archive, &selection, report, prog),
     };
     let mut out: Box<dyn Write> = match output {
         Output::Stdout => Box::new(BufWriter::with_capacity(256 * 1024, io::stdout().lock())),
@@ -190,27 +201,5 @@ fn stdin_is_file() -> bool {
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
         libc::fstat(0, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFREG
-    }
-}
-
-/// The OS's reason text without Rust's "(os error N)" suffix, as C tools print `strerror`.
-fn io_reason(e: &io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error") {
-        Some(i) => text[..i].to_owned(),
-        None => text,
-    }
-}
-
-fn report_open_error(prog: &Program, source: &Source, e: &pgsurge_archive::Error) {
-    match e.kind() {
-        ErrorKind::Open { source: io, .. } => {
-            prog.error(format_args!("could not open input file \"{source}\": {}", io_reason(io)));
-        }
-        ErrorKind::TextDump => {
-            prog.error(format_args!("{source}: input file appears to be a text format dump (a psql script), not an archive"));
-            prog.hint(format_args!("restore it with psql, e.g. `psql -f {source}`"));
-        }
-        _ => prog.error(format_args!("{source}: {e}")),
     }
 }

@@ -33,10 +33,11 @@ pub fn run(args: VerifyArgs, prog: &Program) -> ExitStatus {
         Ok(a) => a,
         Err(e) => {
             if args.json {
-                let doc = json!({ "archive": source.to_string(), "sound": false, "error": e.to_string() });
+                let (error, hint) = super::open_error(&source, &e);
+                let doc = json!({ "archive": source.to_string(), "sound": false, "error": error, "hint": hint });
                 let _ = writeln!(io::stdout().lock(), "{doc}");
             }
-            prog.error(format_args!("{source}: {e}"));
+            super::report_open_error(prog, &source, &e);
             return ExitStatus::Failure;
         }
     };

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Range;
 
 use super::ConnectError;
 
@@ -133,6 +134,99 @@ pub fn parse(s: &str) -> Result<ConnInfo, ConnectError> {
         parse_key_values(s)
     };
     result.map_err(|message| ConnectError::BadConnInfo { message })
+}
+
+/// Where the secrets (password and the like) lie in a connection string, as byte ranges, for
+/// hiding them from other users where the string is visible (the process's arguments). Finds
+/// them as `parse` would, and also in a string `parse` rejects past them.
+pub fn secret_spans(s: &str) -> Vec<Range<usize>> {
+    let mut spans = match uri_prefix_len(s) {
+        Some(prefix_len) => uri_secret_spans(s, prefix_len),
+        None => key_value_secret_spans(s),
+    };
+    spans.retain(|r| !r.is_empty());
+    spans
+}
+
+fn is_secret(keyword: &str) -> bool {
+    SECRET_KEYWORDS.contains(&keyword)
+}
+
+fn uri_secret_spans(uri: &str, prefix_len: usize) -> Vec<Range<usize>> {
+    let mut spans = Vec::new();
+    let rest = &uri[prefix_len..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    if let Some(at) = authority.rfind('@') {
+        if let Some(colon) = authority[..at].find(':') {
+            spans.push(prefix_len + colon + 1..prefix_len + at);
+        }
+    }
+    let after_start = prefix_len + authority_end;
+    if let Some(q) = uri[after_start..].find('?') {
+        let mut start = after_start + q + 1;
+        for param in uri[start..].split('&') {
+            if let Some((key, _)) = param.split_once('=') {
+                let key = percent_decode(key).unwrap_or_else(|_| key.to_string());
+                if is_secret(&key) {
+                    spans.push(start + key_len(param)..start + param.len());
+                }
+            }
+            start += param.len() + 1;
+        }
+    }
+    spans
+}
+
+/// Length of `key=` in a `key=value` query parameter.
+fn key_len(param: &str) -> usize {
+    param.find('=').map_or(param.len(), |i| i + 1)
+}
+
+/// The values of secret keywords in `key = value` text, tokenized as `parse_key_values` does.
+fn key_value_secret_spans(s: &str) -> Vec<Range<usize>> {
+    let mut spans = Vec::new();
+    let mut chars = s.char_indices().peekable();
+    let skip_space = |chars: &mut std::iter::Peekable<std::str::CharIndices>| {
+        while chars.next_if(|(_, c)| c.is_whitespace()).is_some() {}
+    };
+    loop {
+        skip_space(&mut chars);
+        let Some(&(key_start, _)) = chars.peek() else { return spans };
+        let mut key_end = s.len();
+        while chars.next_if(|(_, c)| !c.is_whitespace() && *c != '=').is_some() {}
+        if let Some(&(i, _)) = chars.peek() {
+            key_end = i;
+        }
+        let secret = is_secret(&s[key_start..key_end]);
+        skip_space(&mut chars);
+        if chars.next_if(|(_, c)| *c == '=').is_none() {
+            return spans;
+        }
+        skip_space(&mut chars);
+        let quoted = chars.next_if(|(_, c)| *c == '\'').is_some();
+        let start = chars.peek().map_or(s.len(), |(i, _)| *i);
+        let mut end = s.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\'' if quoted => {
+                    end = i;
+                    break;
+                }
+                '\\' => {
+                    chars.next();
+                }
+                c if !quoted && c.is_whitespace() => {
+                    end = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        if secret {
+            spans.push(start..end);
+        }
+    }
 }
 
 fn uri_prefix_len(s: &str) -> Option<usize> {
@@ -517,5 +611,48 @@ mod tests {
         let shown = format!("{info:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("\"u\""), "{shown}");
+    }
+
+    #[test]
+    fn secret_spans_cover_every_password() {
+        let masked = |s: &str| {
+            let mut bytes = s.as_bytes().to_vec();
+            for r in secret_spans(s) {
+                bytes[r].fill(b'x');
+            }
+            String::from_utf8(bytes).expect("ASCII")
+        };
+        assert_eq!(
+            masked("postgresql://app:s3cret@db.example/x"),
+            "postgresql://app:xxxxxx@db.example/x"
+        );
+        assert_eq!(
+            masked("postgres://app:p@ss:w@h:5432,h2/x?sslpassword=k&password=two&user=u"),
+            "postgres://app:xxxxxx@h:5432,h2/x?sslpassword=x&password=xxx&user=u"
+        );
+        assert_eq!(
+            masked("postgresql://h?pass%77ord=abc"),
+            "postgresql://h?pass%77ord=xxx"
+        );
+        assert_eq!(masked("postgresql://app@h/x"), "postgresql://app@h/x");
+        assert_eq!(masked("postgresql://app:@h/x"), "postgresql://app:@h/x");
+        assert_eq!(
+            masked(r"host=h password = 'it\'s a secret' user=u"),
+            r"host=h password = 'xxxxxxxxxxxxxx' user=u"
+        );
+        assert_eq!(
+            masked(r"password=se\ cret dbname=x scram_client_key=K"),
+            r"password=xxxxxxxx dbname=x scram_client_key=x"
+        );
+        assert_eq!(masked("password='unterminated"), "password='xxxxxxxxxxxx");
+        assert_eq!(masked("passfile=/p user=password"), "passfile=/p user=password");
+        assert_eq!(masked("mydb"), "mydb");
+        // Every span agrees with what `parse` reads as the password.
+        for s in ["password=abc", "postgresql://u:abc@h", "postgresql://h?password=abc"] {
+            let info = parse(s).expect("valid");
+            let spans = secret_spans(s);
+            assert_eq!(spans.len(), 1, "{s}");
+            assert_eq!(&s[spans[0].clone()], info.get("password").unwrap_or_default(), "{s}");
+        }
     }
 }
