@@ -3,7 +3,7 @@
 
 use bstr::BString;
 use pgsurge_archive::Format;
-use pgsurge_restore::{RestoreOptions, SectionChoice};
+use pgsurge_plan::{RestoreOptions, SectionChoice};
 
 use crate::cli::RestoreArgs;
 
@@ -135,7 +135,7 @@ pub fn check(args: &RestoreArgs) -> Result<Plan, UsageError> {
     let sections = args.section.iter().map(|s| parse_section(s)).collect::<Result<Vec<_>, _>>()?;
     let mut filters = Vec::new();
     for file in &args.filter {
-        let rules = pgsurge_restore::filter::parse_filter_file(file).map_err(|e| UsageError::plain(e.to_string()))?;
+        let rules = pgsurge_plan::filter::parse_filter_file(file).map_err(|e| UsageError::plain(e.to_string()))?;
         filters.extend(rules);
     }
 

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pgsurge_archive::DumpId;
-use pgsurge_restore::engine::{EngineEvent, Failure, ItemRecord, Outcome, Stage};
-use pgsurge_restore::RestoreOptions;
+use pgsurge_plan::RestoreOptions;
+use pgsurge_restore::{EngineEvent, Failure, ItemRecord, Outcome, Stage};
 use serde_json::json;
 
 use crate::messages::{human_bytes, Program};

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use pgsurge_archive::{Archive, Spool};
-use pgsurge_restore::connect::{ConnParams, ConnectError, ConnectRequest, PasswordPolicy};
-use pgsurge_restore::engine::{self, EngineError};
-use pgsurge_restore::select::Selection;
-use pgsurge_restore::RestoreOptions;
+use pgsurge_connect::{ConnParams, ConnectError, ConnectRequest, PasswordPolicy};
+use pgsurge_restore::{self as engine, EngineError};
+use pgsurge_plan::select::Selection;
+use pgsurge_plan::RestoreOptions;
 
 use super::ExitStatus;
 use crate::cli::RestoreArgs;

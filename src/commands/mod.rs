@@ -103,7 +103,7 @@ pub fn pgsurge_main(argv: Vec<OsString>) -> ExitStatus {
 /// the copy parsed, and stays intact.
 fn hide_secrets(argv: &[OsString], args: &RestoreArgs) {
     if let Some(dbname) = &args.dbname {
-        let spans = pgsurge_restore::connect::conninfo::secret_spans(dbname);
+        let spans = pgsurge_connect::conninfo::secret_spans(dbname);
         if !spans.is_empty() {
             crate::argv::mask_value(argv, dbname.as_bytes(), &spans);
         }

@@ -6,7 +6,7 @@ use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 
 use pgsurge_archive::{Archive, ErrorKind, Format, Source};
-use pgsurge_restore::{listing, render, select};
+use pgsurge_plan::{listing, render, select};
 
 use super::database;
 use super::{io_reason, print_restore_help, report_open_error, wants_help_or_version, ExitStatus, RestoreCommand};
@@ -159,7 +159,7 @@ enum Failure {
     Reported,
 }
 
-fn write_script(archive: &mut Archive, selection: &select::Selection, options: &pgsurge_restore::options::RestoreOptions, out: &mut dyn Write, prog: &Program) -> Result<(), Failure> {
+fn write_script(archive: &mut Archive, selection: &select::Selection, options: &pgsurge_plan::options::RestoreOptions, out: &mut dyn Write, prog: &Program) -> Result<(), Failure> {
     let verbose = options.verbose;
     let result = render::write_script_logged(archive, selection, options, out, &mut |w| prog.warning(w), &mut |m| {
         if verbose {

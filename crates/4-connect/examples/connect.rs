@@ -8,7 +8,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use pgsurge_restore::connect::{ConnParams, ConnectRequest, PasswordPolicy};
+use pgsurge_connect::{ConnParams, ConnectRequest, PasswordPolicy};
 
 fn main() -> std::process::ExitCode {
     let mut req = ConnectRequest {

@@ -291,8 +291,10 @@ fn reorder(entries: &mut Vec<TocEntry>, ids: &[DumpId]) {
     *entries = front;
 }
 
-/// The per-entry decisions for `entries` in their current order.
-pub(crate) fn decide(entries: &[TocEntry], opts: &RestoreOptions, listed: Option<&HashSet<DumpId>>) -> Selection {
+/// The per-entry decisions for `entries` in their current order, without a `-L` list's
+/// reordering (`listed` only says which entries it names). Public for callers that build
+/// entries themselves, such as the scheduler's tests.
+pub fn decide(entries: &[TocEntry], opts: &RestoreOptions, listed: Option<&HashSet<DumpId>>) -> Selection {
     let mut names = Names::from(opts);
     let masks = Masks::from(opts);
     let positions: HashMap<DumpId, usize> = entries.iter().enumerate().map(|(i, te)| (te.dump_id, i)).collect();

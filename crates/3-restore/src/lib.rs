@@ -1,6 +1,7 @@
-//! The restore engine: `pgsurge restore -d`. Runs what the renderer decides against a live
-//! server, serially (one connection, pg_restore's three passes) or in parallel
-//! (RESTORE_SEMANTICS.md §12): the leader restores pre-data on its connection, in order,
+//! The restore engine: `pgsurge restore -d`. Runs what `pgsurge-plan` decides (its selection
+//! and its renderer's statements) against a live server, over connections that
+//! `pgsurge-connect` opens: serially (one connection, pg_restore's three passes) or in
+//! parallel, as pg_restore's parallel mode does: the leader restores pre-data on its connection, in order,
 //! while worker threads — one connection each — take items from the [`schedule::Scheduler`]
 //! (a table's data once the schema entries naming it are in, largest first; each table's
 //! indexes and constraints as soon as its data is in; ACLs after), and the leader finishes
@@ -22,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use pgsurge_archive::{Archive, DataRelease, DumpId, Section, Toc};
 
-use crate::options::RestoreOptions;
-use crate::render::{RenderError, Renderer};
-use crate::select::{Pass, Selection};
+use pgsurge_plan::options::RestoreOptions;
+use pgsurge_plan::render::{RenderError, Renderer};
+use pgsurge_plan::select::{Pass, Selection};
 use schedule::{Next, Scheduler};
 pub use server_error::server_message;
 use session::Session;
@@ -37,7 +38,7 @@ pub type ConnectFailure = Box<dyn std::error::Error + Send + Sync>;
 /// named, or the database `--create` made. The implementation spawns the connection's
 /// driver task on the current tokio runtime, which hands the server's notices to `notices`.
 pub trait Connector: Sync {
-    fn connect<'a>(&'a self, dbname: Option<&'a str>, notices: crate::connect::NoticeHandler) -> Pin<Box<dyn Future<Output = Result<tokio_postgres::Client, ConnectFailure>> + Send + 'a>>;
+    fn connect<'a>(&'a self, dbname: Option<&'a str>, notices: pgsurge_connect::NoticeHandler) -> Pin<Box<dyn Future<Output = Result<tokio_postgres::Client, ConnectFailure>> + Send + 'a>>;
 }
 
 /// What the engine tells its reporter.
@@ -728,13 +729,13 @@ fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &Shared, tabl
 /// Whether a TABLE DATA entry's rows go in through its partitioned root (pg_dump
 /// `--load-via-partition-root`): emptying the leaf first could then delete rows that other
 /// partitions' loads routed into it.
-pub(super) fn loads_via_partition_root(te: &pgsurge_archive::TocEntry) -> bool {
+pub(crate) fn loads_via_partition_root(te: &pgsurge_archive::TocEntry) -> bool {
     use bstr::ByteSlice;
     if te.defn.as_ref().is_some_and(|d| d.contains_str("load via partition root")) {
         return true;
     }
     let Some(copy) = te.copy_stmt.as_ref() else { return false };
-    let own = [b"COPY ".as_slice(), crate::sql::qualified_name(te.namespace.as_deref().map(|n| n.as_bytes()), &te.tag).as_slice()].concat();
+    let own = [b"COPY ".as_slice(), pgsurge_plan::sql::qualified_name(te.namespace.as_deref().map(|n| n.as_bytes()), &te.tag).as_slice()].concat();
     match copy.strip_prefix(own.as_slice()) {
         Some(rest) => !matches!(rest.first(), Some(b' ' | b'(')),
         None => !copy.is_empty(),
@@ -749,8 +750,8 @@ fn restore_item(renderer: &mut Renderer<'_>, te: &pgsurge_archive::TocEntry, ind
 }
 
 /// Connections as libpq would open them (conninfo, `PG*` environment, `~/.pgpass`, TLS).
-impl Connector for crate::connect::ConnParams {
-    fn connect<'a>(&'a self, dbname: Option<&'a str>, notices: crate::connect::NoticeHandler) -> Pin<Box<dyn Future<Output = Result<tokio_postgres::Client, ConnectFailure>> + Send + 'a>> {
+impl Connector for pgsurge_connect::ConnParams {
+    fn connect<'a>(&'a self, dbname: Option<&'a str>, notices: pgsurge_connect::NoticeHandler) -> Pin<Box<dyn Future<Output = Result<tokio_postgres::Client, ConnectFailure>> + Send + 'a>> {
         Box::pin(async move {
             let params = match dbname {
                 Some(name) => self.with_dbname(name),

@@ -409,7 +409,7 @@ impl ServerCertVerifier for AnyCert {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connect::{ConnParams, ConnectRequest};
+    use crate::{ConnParams, ConnectRequest};
 
     fn params(dbname: &str, home: &Path) -> ConnParams {
         let req = ConnectRequest {

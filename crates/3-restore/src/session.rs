@@ -23,8 +23,8 @@ use tokio_postgres::{Client, CopyInSink, Statement};
 use super::server_error::{notice_message, server_message, server_message_in};
 use super::split::{Cut, PartError, RowCutter, SplitBoard, SplitCopy};
 use super::{Connector, EngineEvent, Failure, ItemRecord, Stopped};
-use crate::options::RestoreOptions;
-use crate::render::{session_settings, RenderError, Target};
+use pgsurge_plan::options::RestoreOptions;
+use pgsurge_plan::render::{session_settings, RenderError, Target};
 
 /// Bytes of COPY data gathered before they are sent: fewer, larger CopyData messages.
 const COPY_SEND: usize = 256 * 1024;
@@ -129,7 +129,7 @@ pub struct Session<'e> {
     split_error: Option<PartError>,
     /// The server's notices, shown under `-v` as pg_restore shows them.
     notices: Arc<Mutex<NoticeQueue>>,
-    notice_handler: crate::connect::NoticeHandler,
+    notice_handler: pgsurge_connect::NoticeHandler,
 }
 
 /// Notice text a session holds until it can print it (`-v`). A command runs to its end
@@ -216,7 +216,7 @@ impl<'e> Session<'e> {
         let notices = Arc::new(Mutex::new(NoticeQueue::default()));
         let queue = notices.clone();
         let verbose = opts.verbose;
-        let notice_handler: crate::connect::NoticeHandler = Arc::new(move |n: &tokio_postgres::error::DbError| {
+        let notice_handler: pgsurge_connect::NoticeHandler = Arc::new(move |n: &tokio_postgres::error::DbError| {
             if verbose {
                 queue.lock().unwrap_or_else(|e| e.into_inner()).add(notice_message(n));
             }

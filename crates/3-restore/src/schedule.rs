@@ -24,7 +24,7 @@ use petgraph::algo::kosaraju_scc;
 use petgraph::graphmap::DiGraphMap;
 use pgsurge_archive::{DumpId, Section, Toc};
 
-use crate::select::{Pass, Selection};
+use pgsurge_plan::select::{Pass, Selection};
 
 /// Ancestors a lock-conflict check walks through before it assumes the two items touch the
 /// same tree. Real schemas have a handful (partitions of partitions, a few inheritance
@@ -512,7 +512,7 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::options::RestoreOptions;
+    use pgsurge_plan::options::RestoreOptions;
     use pgsurge_archive::{DataLocation, TocEntry};
 
     fn entry(id: DumpId, desc: &str, tag: &str, section: Section, deps: &[DumpId]) -> TocEntry {
@@ -557,12 +557,12 @@ mod tests {
     /// those in `leader`; no data sizes.
     fn plan(entries: Vec<TocEntry>, pending: &[usize], leader: &[usize]) -> Scheduler {
         let toc = Toc::from_entries(entries);
-        let sel = crate::select::decide(&toc.entries, &RestoreOptions::default(), None);
+        let sel = pgsurge_plan::select::decide(&toc.entries, &RestoreOptions::default(), None);
         Scheduler::new(&toc, &sel, pending, leader, &HashMap::new())
     }
 
     fn scheduler(toc: &Toc) -> Scheduler {
-        let sel = crate::select::decide(&toc.entries, &RestoreOptions::default(), None);
+        let sel = pgsurge_plan::select::decide(&toc.entries, &RestoreOptions::default(), None);
         let pending: Vec<usize> = (2..toc.entries.len()).collect();
         let sizes: HashMap<DumpId, u64> = [(3, 10), (4, 1000)].into_iter().collect();
         Scheduler::new(toc, &sel, &pending, &[], &sizes)
@@ -625,7 +625,7 @@ mod tests {
             entries.push(entry(id + 2, "INDEX", &format!("t{t}_idx"), Section::PostData, &[id]));
         }
         let toc = Toc::from_entries(entries);
-        let sel = crate::select::decide(&toc.entries, &RestoreOptions::default(), None);
+        let sel = pgsurge_plan::select::decide(&toc.entries, &RestoreOptions::default(), None);
         let pending: Vec<usize> = (0..toc.entries.len()).filter(|i| i % 3 != 0).collect();
         let sizes: HashMap<DumpId, u64> = (0..tables).map(|t| (2 + t * 3, (t % 97) as u64)).collect();
         let mut s = Scheduler::new(&toc, &sel, &pending, &[], &sizes);
@@ -787,7 +787,7 @@ mod tests {
         let n = 20_000;
         let (entries, pending, leader) = chain(n);
         let toc = Toc::from_entries(entries);
-        let sel = crate::select::decide(&toc.entries, &RestoreOptions::default(), None);
+        let sel = pgsurge_plan::select::decide(&toc.entries, &RestoreOptions::default(), None);
         let mut s = Scheduler::new(&toc, &sel, &pending, &leader, &HashMap::new());
         assert!(s.edges() <= 4 * toc.entries.len(), "{} edges for {} entries", s.edges(), toc.entries.len());
         // The leader creates the first table: nothing can start, since every table's data
@@ -947,7 +947,7 @@ mod tests {
         for round in 0..300 {
             let (entries, pending, leader) = random_toc(&mut rng);
             let toc = Toc::from_entries(entries);
-            let sel = crate::select::decide(&toc.entries, &RestoreOptions::default(), None);
+            let sel = pgsurge_plan::select::decide(&toc.entries, &RestoreOptions::default(), None);
             let mut s = Scheduler::new(&toc, &sel, &pending, &leader, &HashMap::new());
             let reference = spelled_out(&toc, &pending, &leader);
             for (&index, waits) in &reference {
@@ -980,7 +980,7 @@ mod tests {
     fn deep_trees_err_on_the_side_of_a_conflict() {
         let (entries, pending, leader) = chain(300);
         let toc = Toc::from_entries(entries);
-        let sel = crate::select::decide(&toc.entries, &RestoreOptions::default(), None);
+        let sel = pgsurge_plan::select::decide(&toc.entries, &RestoreOptions::default(), None);
         let s = Scheduler::new(&toc, &sel, &pending, &leader, &HashMap::new());
         // t0's constraint waits for the data of every table below it; t298's only for its
         // own and t299's.

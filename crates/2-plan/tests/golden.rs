@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use bstr::ByteSlice;
 use pgsurge_archive::{Archive, Format, Source};
 
-use pgsurge_restore::options::{FilterRule, RestoreOptions, SectionChoice};
-use pgsurge_restore::{filter, listing, render, select};
+use pgsurge_plan::options::{FilterRule, RestoreOptions, SectionChoice};
+use pgsurge_plan::{filter, listing, render, select};
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")

@@ -1,0 +1,22 @@
+//! What pg_restore 18 would do with an archive, decided without a server: which entries, in
+//! which order, and the SQL for each — byte for byte. `pgsurge list` and `pgsurge sql` need
+//! nothing else; the restore engine (`pgsurge-restore`) runs what this crate decides.
+//!
+//! # Layout
+//!
+//! `RestoreOptions` (`options`, with `--filter` rules read by `filter`) → [`select::select`]
+//! (applies a `-L` list read by `list_file`, then decides per entry which parts are wanted
+//! and in which pass: a [`select::Selection`]) → [`listing::write_listing`] (the `-l`
+//! listing) or [`render::Renderer`] (the statements of each entry, handed to a
+//! [`render::Target`]: a script writer here, a live connection in the engine). SQL that
+//! pgsurge composes itself is quoted through `sql`.
+
+pub mod filter;
+pub mod list_file;
+pub mod listing;
+pub mod options;
+pub mod render;
+pub mod select;
+pub mod sql;
+
+pub use options::{FilterRule, RestoreOptions, SectionChoice};
