@@ -75,3 +75,19 @@ pub fn human_bytes(bytes: u64) -> String {
         format!("{v:.1} {}", UNITS[unit])
     }
 }
+
+/// "entry 12 (TABLE DATA public.t), file `3456.dat.gz`, byte 789", or `None` when the error
+/// carries no location.
+pub fn describe_location(location: &pgsurge_archive::Location) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(entry) = &location.entry {
+        parts.push(entry.to_string());
+    }
+    if let Some(file) = &location.file {
+        parts.push(format!("file `{}`", file.display()));
+    }
+    if let Some(offset) = location.offset {
+        parts.push(format!("byte {offset}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}

@@ -1,12 +1,32 @@
 #!/usr/bin/env bash
-# The archive reader must stay free of any async runtime or database client: the restore
-# engine depends on it, never the other way round (ARCHITECTURE.md, "one direction").
+# The crates' dependencies point one way, as their folders read (docs/architecture.md):
+#
+#   1-archive (sources: no runtime, no database) <- 2-plan (no server) <- 3-restore -> 4-connect
+#
+# so the reader and the planner stay free of any async runtime or database client, the
+# connection crate knows nothing of archives, and nothing depends on the engine but the binary.
+# Then: no import cycle between sibling modules of any crate (tools/module-cycles.py; a
+# page of Python, where cargo-modules would need rust-analyzer's crates built first, ten
+# minutes on this machine, and a newer rustc for its current release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tree=$(cargo tree -p pgsurge-archive -e normal --prefix none --locked)
-if grep -Eq '^(tokio|tokio-postgres|postgres|postgres-protocol|pgsurge-restore) ' <<<"$tree"; then
-  echo "check-deps: pgsurge-archive depends on a runtime or database crate:" >&2
-  grep -E '^(tokio|tokio-postgres|postgres|postgres-protocol|pgsurge-restore) ' <<<"$tree" >&2
-  exit 1
-fi
-echo "check-deps: pgsurge-archive has no async runtime or database dependency"
+
+# crate: the crates it must not reach, directly or through others
+declare -A forbidden=(
+  [pgsurge-archive]='tokio|tokio-postgres|postgres-protocol|pgsurge-plan|pgsurge-restore|pgsurge-connect'
+  [pgsurge-plan]='tokio|tokio-postgres|postgres-protocol|pgsurge-restore|pgsurge-connect'
+  [pgsurge-connect]='pgsurge-archive|pgsurge-plan|pgsurge-restore'
+  [pgsurge-restore]='pgsurge'
+)
+status=0
+for crate in pgsurge-archive pgsurge-plan pgsurge-connect pgsurge-restore; do
+  tree=$(cargo tree -p "$crate" -e normal --prefix none --locked)
+  if bad=$(grep -E "^(${forbidden[$crate]}) " <<<"$tree" | sort -u) && [[ -n $bad ]]; then
+    echo "check-deps: $crate depends on what it must not:" >&2
+    echo "$bad" >&2
+    status=1
+  fi
+done
+[[ $status -eq 0 ]] && echo "check-deps: crate dependencies point one way (archive <- plan <- restore -> connect)"
+python3 tools/module-cycles.py crates/*/src src || status=1
+exit $status

@@ -145,7 +145,7 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
             prog.error(&e);
             // When copying standard input failed, that was said already; the archive may be fine.
             let source_failed = e.archive_error().is_some_and(|a| matches!(a.kind(), pgsurge_archive::ErrorKind::Io(io) if io.get_ref().is_some_and(|r| r.is::<pgsurge_archive::SourceFailed>())));
-            if let Some(at) = e.archive_error().filter(|_| !source_failed).and_then(|a| super::restore::describe_location(a.location())) {
+            if let Some(at) = e.archive_error().filter(|_| !source_failed).and_then(|a| crate::messages::describe_location(a.location())) {
                 prog.hint(format_args!("the archive is damaged or incomplete at {at}; `pgsurge verify` checks all of it"));
             }
             reporter.stopped_summary();

@@ -11,7 +11,7 @@ use pgsurge_plan::{listing, render, select};
 use super::database;
 use super::{io_reason, print_restore_help, report_open_error, wants_help_or_version, ExitStatus, RestoreCommand};
 use crate::cli::RestoreArgs;
-use crate::messages::{is_broken_pipe, Program};
+use crate::messages::{describe_location, is_broken_pipe, Program};
 use crate::options::{self, Mode, Output};
 
 pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> ExitStatus {
@@ -177,22 +177,6 @@ fn write_script(archive: &mut Archive, selection: &select::Selection, options: &
             Err(Failure::Reported)
         }
     }
-}
-
-/// "entry 12 (TABLE DATA public.t), file `3456.dat.gz`, byte 789", or `None` when the error
-/// carries no location.
-pub(super) fn describe_location(location: &pgsurge_archive::Location) -> Option<String> {
-    let mut parts = Vec::new();
-    if let Some(entry) = &location.entry {
-        parts.push(entry.to_string());
-    }
-    if let Some(file) = &location.file {
-        parts.push(format!("file `{}`", file.display()));
-    }
-    if let Some(offset) = location.offset {
-        parts.push(format!("byte {offset}"));
-    }
-    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// Whether standard input is a regular file (`< file`), which can be read at any offset.

@@ -21,7 +21,8 @@ use crate::input::{Input, MappedFile};
 use crate::layout::{self, Layout};
 use crate::spool::Spool;
 use crate::tar::{self, Member, TarIndex, TarStream};
-use crate::toc::{DataLocation, DumpId, Toc, TocEntry};
+use crate::ids::DumpId;
+use crate::toc::{DataLocation, Toc, TocEntry};
 
 /// The text a plain-format dump starts with (`TEXT_DUMP_HEADER` in pg_backup_archiver.c).
 const TEXT_DUMP_HEADER: &[u8] = b"--\n-- PostgreSQL database dump\n--\n\n";

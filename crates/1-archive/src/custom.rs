@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crate::error::{Error, ErrorKind, Result};
 use crate::input::Input;
 use crate::spool::Spool;
-use crate::toc::DumpId;
+use crate::ids::DumpId;
 
 /// `BLK_DATA` in pg_backup_archiver.h: a table's data, one compressed stream.
 pub const BLK_DATA: u8 = 1;

@@ -31,7 +31,8 @@ use crate::error::{Error, ErrorKind};
 use crate::header::{Format, Header};
 use crate::input::{Input, MappedFile};
 use crate::tar::{Member, TarIndex, TarStream};
-use crate::toc::{DataLocation, DumpId, Toc, TocEntry};
+use crate::ids::DumpId;
+use crate::toc::{DataLocation, Toc, TocEntry};
 
 /// Bytes of zeros pg_dump ends a tar archive with: two 512-byte blocks.
 const TAR_END: u64 = 1024;

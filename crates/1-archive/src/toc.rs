@@ -6,14 +6,9 @@ use std::collections::HashMap;
 use bstr::{BStr, BString, ByteSlice};
 
 use crate::error::{EntryLabel, Error, ErrorKind, Result};
+use crate::ids::DumpId;
 use crate::header::{ArchiveVersion, Format, Header, K_VERS_1_14, K_VERS_1_16};
 use crate::input::Input;
-
-/// A TOC entry's dump id: positive and unique within an archive.
-pub type DumpId = i32;
-
-/// A PostgreSQL object identifier.
-pub type Oid = u32;
 
 /// The restore section an entry belongs to (`teSection`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -11,6 +11,7 @@
 //! [`render::Target`]: a script writer here, a live connection in the engine). SQL that
 //! pgsurge composes itself is quoted through `sql`.
 
+pub mod c_number;
 pub mod filter;
 pub mod list_file;
 pub mod listing;

@@ -69,7 +69,7 @@ pub fn parse_list(text: &[u8], max_dump_id: DumpId, exists: impl Fn(DumpId) -> b
 /// digits, the rest ignored; `None` when there are no digits. Values beyond `long` saturate
 /// and the conversion to `int` keeps the low 32 bits, as C on Linux does.
 fn strtol(s: &[u8]) -> Option<DumpId> {
-    let (negative, digits) = crate::listing::c_sign_and_digits(s);
+    let (negative, digits) = crate::c_number::c_sign_and_digits(s);
     if digits.is_empty() {
         return None;
     }

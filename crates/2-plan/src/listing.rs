@@ -11,6 +11,7 @@ use std::io::{self, Write};
 use bstr::BStr;
 use pgsurge_archive::{Archive, CreationTime, TocEntry};
 
+use crate::c_number::catalog_oid;
 use crate::options::RestoreOptions;
 use crate::select::Selection;
 
@@ -72,49 +73,6 @@ fn entry_line(te: &TocEntry) -> Vec<u8> {
     line.extend_from_slice(&sanitize(te.owner.as_ref().map(BStr::new), false));
     line.push(b'\n');
     line
-}
-
-/// What C's number conversions (`strtol`, `strtoul`, `%u`) read: leading whitespace, an
-/// optional sign, then the run of decimal digits (possibly empty).
-pub(crate) fn c_sign_and_digits(s: &[u8]) -> (bool, &[u8]) {
-    let mut i = s.iter().take_while(|&&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)).count();
-    let negative = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    let rest = &s[i..];
-    let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    (negative, &rest[..n])
-}
-
-/// A catalog id as pg_restore holds it after `sscanf(s, "%u")`: leading whitespace and a
-/// sign allowed, digits converted like `strtoul` (negative values wrap, overflow saturates,
-/// then the result is cut to 32 bits); 0 when there are no digits.
-pub(crate) fn catalog_oid(s: &[u8]) -> u32 {
-    let (negative, digits) = c_sign_and_digits(s);
-    let mut value: u64 = 0;
-    let mut overflow = false;
-    let mut any = false;
-    for &d in digits {
-        any = true;
-        match value.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))) {
-            Some(v) => value = v,
-            None => overflow = true,
-        }
-    }
-    if !any {
-        return 0;
-    }
-    let value = if overflow { u64::MAX } else if negative { value.wrapping_neg() } else { value };
-    // %u stores the unsigned long into an unsigned int.
-    value as u32
 }
 
 /// `sanitize_line`: CR and LF become spaces; NULL is `-` when `hyphen_if_null`, else empty.
@@ -188,17 +146,6 @@ pub(crate) fn format_time(when: libc::time_t) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn catalog_oids_like_sscanf() {
-        assert_eq!(catalog_oid(b"1259"), 1259);
-        assert_eq!(catalog_oid(b"0"), 0);
-        assert_eq!(catalog_oid(b""), 0);
-        assert_eq!(catalog_oid(b"x1"), 0);
-        assert_eq!(catalog_oid(b" 42abc"), 42);
-        assert_eq!(catalog_oid(b"-1"), u32::MAX);
-        assert_eq!(catalog_oid(b"4294967296"), 0);
-    }
 
     /// One line per entry, whatever line breaks its strings hold.
     #[test]

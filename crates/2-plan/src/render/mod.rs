@@ -16,7 +16,8 @@ use std::io::{self, Write};
 use bstr::{BStr, BString, ByteSlice};
 use pgsurge_archive::{Archive, DataLocation, DumpId, Format, Toc, TocEntry, K_VERS_1_12};
 
-use crate::listing::{catalog_oid, creation_time, format_time, now, sanitize};
+use crate::c_number::catalog_oid;
+use crate::listing::{creation_time, format_time, now, sanitize};
 use crate::options::RestoreOptions;
 use crate::select::{Pass, SelectError, Selection, Wanted};
 use crate::sql::{self, NewlineInDbName};
