@@ -23,7 +23,7 @@ seed() { # target: copy the fixtures it reads into its corpus, once
   [[ -d $corpus ]] && return
   mkdir -p "$corpus"
   case $1 in
-    archive_open) cp testdata/dumps/*/*.dump testdata/dumps/*/*.tar "$corpus"/ ;;
+    archive_open) for f in testdata/dumps/*/*.dump testdata/dumps/*/*.tar; do cp "$f" "$corpus/$(basename "$(dirname "$f")")-$(basename "$f")"; done ;;
     tar_index) for f in testdata/dumps/*/*.tar; do cp "$f" "$corpus/$(basename "$(dirname "$f")")-$(basename "$f")"; done ;;
     directory_toc) for d in testdata/dumps/*/src.dir.*; do cp "$d/toc.dat" "$corpus/$(basename "$(dirname "$d")")-$(basename "$d").toc"; done ;;
   esac
