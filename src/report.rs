@@ -326,7 +326,7 @@ impl<'p> Reporter<'p> {
             .map(|i| {
                 let start = i.started.saturating_duration_since(self.started).as_secs_f64();
                 json!({
-                    "dump_id": i.dump_id,
+                    "dump_id": i.dump_id.0,
                     "desc": i.desc,
                     "name": i.label,
                     "connection": i.worker,
@@ -569,17 +569,17 @@ mod tests {
     /// an entry's own size, and says nothing it cannot know.
     #[test]
     fn data_left_comes_from_archive_bytes() {
-        let sizes: HashMap<DumpId, u64> = [(1, 100), (2, 1000)].into_iter().collect();
+        let sizes: HashMap<DumpId, u64> = [(DumpId(1), 100), (DumpId(2), 1000)].into_iter().collect();
         let mut p = DataProgress { sizes: Arc::new(sizes), total: 1100, ..DataProgress::default() };
-        p.in_flight.insert(1, (2, 500));
+        p.in_flight.insert(1, (DumpId(2), 500));
         p.done = 100;
         assert_eq!(p.loaded(), 600);
-        p.in_flight.insert(1, (2, 4000));
+        p.in_flight.insert(1, (DumpId(2), 4000));
         assert_eq!(p.loaded(), 1100, "never past the entry's size");
         assert_eq!(p.seconds_left(), None, "too early to tell");
         p.since = Some(Instant::now() - Duration::from_secs(10));
         assert_eq!(p.seconds_left(), None, "nothing left");
-        p.in_flight.insert(1, (2, 100));
+        p.in_flight.insert(1, (DumpId(2), 100));
         let left = p.seconds_left().unwrap_or_default();
         assert!((left - 10.0 * 900.0 / 200.0).abs() < 0.5, "900 bytes left at 20 bytes/s: {left}");
         p.total = 0;

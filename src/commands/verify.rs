@@ -110,7 +110,7 @@ fn finding_json(e: &Error) -> serde_json::Value {
     let at = e.location();
     json!({
         "offset": at.offset,
-        "dump_id": at.entry.as_ref().map(|l| l.dump_id),
+        "dump_id": at.entry.as_ref().map(|l| l.dump_id.0),
         "file": at.file.as_ref().map(|f| f.display().to_string()),
         "message": e.to_string(),
     })
@@ -161,7 +161,7 @@ fn print_json(source: &Source, archive: &Archive, report: &Report) -> io::Result
         .iter()
         .map(|e| {
             json!({
-                "dump_id": e.entry.dump_id,
+                "dump_id": e.entry.dump_id.0,
                 "desc": e.entry.desc,
                 "schema": e.entry.namespace,
                 "name": e.entry.tag,

@@ -21,7 +21,7 @@ use crate::input::{Input, MappedFile};
 use crate::layout::{self, Layout};
 use crate::spool::Spool;
 use crate::tar::{self, Member, TarIndex, TarStream};
-use crate::ids::DumpId;
+use crate::ids::{DumpId, Oid};
 use crate::toc::{DataLocation, Toc, TocEntry};
 
 /// The text a plain-format dump starts with (`TEXT_DUMP_HEADER` in pg_backup_archiver.c).
@@ -777,7 +777,7 @@ pub struct LargeObjects<'a> {
 
 /// One large object: its OID and its contents.
 pub struct LargeObject<'b> {
-    pub oid: u32,
+    pub oid: Oid,
     pub data: DataReader<'b>,
 }
 
@@ -834,8 +834,8 @@ impl LargeObjects<'_> {
 }
 
 /// OID of a `blob_<oid>.dat` member.
-fn blob_member_oid(name: &str) -> Option<u32> {
+fn blob_member_oid(name: &str) -> Option<Oid> {
     let rest = name.strip_prefix("blob_")?;
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok().filter(|oid| *oid != 0)
+    digits.parse().ok().filter(|oid| *oid != 0).map(Oid)
 }

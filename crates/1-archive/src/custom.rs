@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crate::error::{Error, ErrorKind, Result};
 use crate::input::Input;
 use crate::spool::Spool;
-use crate::ids::DumpId;
+use crate::ids::{DumpId, Oid};
 
 /// `BLK_DATA` in pg_backup_archiver.h: a table's data, one compressed stream.
 pub const BLK_DATA: u8 = 1;
@@ -601,7 +601,7 @@ impl CustomData {
             let Some((kind, found)) = self.read_block_header()? else {
                 return Err(Error::new(ErrorKind::BlockNotFound(target.unwrap_or_default())).at(pos));
             };
-            let found_id = i32::try_from(found).unwrap_or(0);
+            let found_id = DumpId::try_from(found).unwrap_or_default();
             let known_end = {
                 let mut map = self.shared.lock();
                 map.found(found_id, pos);
@@ -642,7 +642,7 @@ impl CustomData {
             let Some((kind, found)) = self.read_block_header()? else {
                 return Err(Error::new(ErrorKind::BlockNotFoundStream(id)).at(pos));
             };
-            let found_id = i32::try_from(found).unwrap_or(0);
+            let found_id = DumpId::try_from(found).unwrap_or_default();
             self.shared.lock().found(found_id, pos);
             if found_id == id {
                 return self.enter(kind);
@@ -686,7 +686,7 @@ impl CustomData {
         }
         let limit = map.prefix_limit(start, consumed);
         if let Some(release) = &map.release {
-            if limit > start && release.wanted.contains(&map.blocks.get(&start).map_or(0, |b| b.id)) && release.spool.over_budget() {
+            if limit > start && release.wanted.contains(&map.blocks.get(&start).map_or(DumpId(0), |b| b.id)) && release.spool.over_budget() {
                 release.spool.release(start, limit);
             }
         }
@@ -788,7 +788,7 @@ impl CustomData {
 
     /// In a BLK_BLOBS block, reads the next large object's OID and enters its chunk list;
     /// `None` after the OID-0 terminator.
-    pub fn next_blob(&mut self) -> Result<Option<u32>> {
+    pub fn next_blob(&mut self) -> Result<Option<Oid>> {
         if self.phase != Phase::BlobGap {
             return Ok(None);
         }
@@ -805,7 +805,7 @@ impl CustomData {
         if self.input.pos().saturating_sub(self.reported) >= REPORT_STEP {
             self.report(self.input.pos(), self.phase);
         }
-        Ok(Some(oid))
+        Ok(Some(Oid(oid)))
     }
 
     /// Reads raw (still compressed) bytes of the current chunk list; 0 at its terminator.
@@ -928,13 +928,13 @@ mod tests {
         let mut bytes = block(BLK_DATA, 7, &[b"a\n", b"\\.\n\n\n"]);
         bytes.extend(block(BLK_DATA, 9, &[b"b\n"]));
         let mut data = stream(bytes);
-        assert_eq!(data.open_block(9, None).unwrap(), BLK_DATA);
+        assert_eq!(data.open_block(DumpId(9), None).unwrap(), BLK_DATA);
         let mut out = Vec::new();
         RawChunks { data: &mut data }.read_to_end(&mut out).unwrap();
         assert_eq!(out, b"b\n");
-        assert!(data.was_passed(7));
-        let err = data.open_block(7, None).unwrap_err();
-        assert!(matches!(err.kind(), ErrorKind::BlockNotFoundStream(7)), "{err}");
+        assert!(data.was_passed(DumpId(7)));
+        let err = data.open_block(DumpId(7), None).unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::BlockNotFoundStream(DumpId(7))), "{err}");
     }
 
     #[test]
@@ -951,12 +951,12 @@ mod tests {
         }
         bytes.extend(int(0));
         let mut data = stream(bytes);
-        assert_eq!(data.open_block(5, None).unwrap(), BLK_BLOBS);
-        assert_eq!(data.next_blob().unwrap(), Some(16500));
+        assert_eq!(data.open_block(DumpId(5), None).unwrap(), BLK_BLOBS);
+        assert_eq!(data.next_blob().unwrap(), Some(Oid(16500)));
         let mut out = Vec::new();
         RawChunks { data: &mut data }.read_to_end(&mut out).unwrap();
         assert_eq!(out, b"x");
-        assert_eq!(data.next_blob().unwrap(), Some(3_000_000_000));
+        assert_eq!(data.next_blob().unwrap(), Some(Oid(3_000_000_000)));
         out.clear();
         RawChunks { data: &mut data }.read_to_end(&mut out).unwrap();
         assert!(out.is_empty());
@@ -968,10 +968,10 @@ mod tests {
         let mut bytes = block(BLK_DATA, 1, &[b"0123456789"]);
         bytes.extend(block(BLK_DATA, 2, &[b"z"]));
         let mut data = stream(bytes);
-        data.open_block(1, None).unwrap();
+        data.open_block(DumpId(1), None).unwrap();
         let mut two = [0u8; 2];
         data.read_raw(&mut two).unwrap();
-        data.open_block(2, None).unwrap();
+        data.open_block(DumpId(2), None).unwrap();
         let mut out = Vec::new();
         RawChunks { data: &mut data }.read_to_end(&mut out).unwrap();
         assert_eq!(out, b"z");
@@ -1017,12 +1017,12 @@ mod tests {
         let second = ends[0];
         let (_file, _spool, mut a) = spooled(&bytes);
         let mut b = a.fork().expect("fork");
-        assert_eq!(read_block(&mut a, 3), b"three");
+        assert_eq!(read_block(&mut a, DumpId(3)), b"three");
         // The scan passed blocks 1 and 2 and stopped at 3, whose reader then reached its end.
-        assert_eq!(b.position(2), Some(second));
+        assert_eq!(b.position(DumpId(2)), Some(second));
         assert_eq!(a.shared.lock().frontier, bytes.len() as u64);
-        assert_eq!(read_block(&mut b, 2), b"two");
-        assert_eq!(read_block(&mut b, 1), b"one");
+        assert_eq!(read_block(&mut b, DumpId(2)), b"two");
+        assert_eq!(read_block(&mut b, DumpId(1)), b"one");
     }
 
     #[test]
@@ -1030,18 +1030,18 @@ mod tests {
         let (bytes, ends) = area(&[b"one", b"not wanted", b"three"]);
         let (end1, end2, total) = (ends[0], ends[1], ends[2]);
         let (_file, spool, mut a) = spooled(&bytes);
-        let release = a.release_into(Arc::clone(&spool), [1, 3].into_iter().collect());
+        let release = a.release_into(Arc::clone(&spool), [1, 3].into_iter().map(DumpId).collect());
         let mut b = a.fork().expect("fork");
         // Block 1 opened but abandoned: nothing can be given back while its end is unknown.
-        a.open_block(1, None).expect("open");
-        release.done(1);
+        a.open_block(DumpId(1), None).expect("open");
+        release.done(DumpId(1));
         assert_eq!(spool.held(), total);
         // A scan for 3 passes 1 (done) and 2 (not wanted): both go.
-        assert_eq!(read_block(&mut b, 3), b"three");
+        assert_eq!(read_block(&mut b, DumpId(3)), b"three");
         assert_eq!(spool.held(), total - end2);
         let mut buf = [0u8; 4];
         assert!(spool.read_at(end1, &mut buf).is_err());
-        release.done(3);
+        release.done(DumpId(3));
         assert_eq!(spool.held(), 0);
     }
 
@@ -1050,23 +1050,23 @@ mod tests {
         let (bytes, ends) = area(&[b"one", b"two"]);
         let (end1, total) = (ends[0], ends[1]);
         let (_file, spool, mut a) = spooled(&bytes);
-        let release = a.release_into(Arc::clone(&spool), [1, 2].into_iter().collect());
-        assert_eq!(read_block(&mut a, 1), b"one");
+        let release = a.release_into(Arc::clone(&spool), [1, 2].into_iter().map(DumpId).collect());
+        assert_eq!(read_block(&mut a, DumpId(1)), b"one");
         assert_eq!(spool.held(), total);
-        release.done(1);
+        release.done(DumpId(1));
         assert_eq!(spool.held(), total - end1);
         // Known now without a scan, and still readable.
         let mut b = a.fork().expect("fork");
-        assert_eq!(read_block(&mut b, 2), b"two");
+        assert_eq!(read_block(&mut b, DumpId(2)), b"two");
     }
 
     #[test]
     fn toc_offsets_place_every_block_up_front() {
         let (bytes, ends) = area(&[b"one", b"two"]);
         let (second, total) = (ends[0], ends[1]);
-        let (_file, spool, data) = spooled_with(&bytes, &[(1, Some(0)), (2, Some(second))]);
+        let (_file, spool, data) = spooled_with(&bytes, &[(DumpId(1), Some(0)), (DumpId(2), Some(second))]);
         // Block 1 is not wanted: it goes at once, before anything was read.
-        let _release = data.release_into(Arc::clone(&spool), [2].into_iter().collect());
+        let _release = data.release_into(Arc::clone(&spool), [2].into_iter().map(DumpId).collect());
         assert_eq!(spool.held(), total - second);
     }
 
@@ -1154,7 +1154,7 @@ mod tests {
         // A copy is held in memory only up to the length of the header and TOC before.
         let at = |offset: u64| offset + 6;
         let mut data = stream_at(bytes.clone(), 6);
-        assert_eq!(read_block(&mut data, 2), b"two");
+        assert_eq!(read_block(&mut data, DumpId(2)), b"two");
         let area = data.walk_stream(&mut copy_marker).expect("stream");
         assert_eq!(
             stretches(&area),
@@ -1183,7 +1183,7 @@ mod tests {
         // Block 2's chunk length made negative: reading block 3 fails inside block 2.
         bytes[ends[0] as usize + 6] = 1;
         let mut data = stream(bytes.clone());
-        assert!(data.open_block(3, None).is_err());
+        assert!(data.open_block(DumpId(3), None).is_err());
         let area = data.walk_stream(&mut copy_marker).expect("stream");
         assert_eq!(stretches(&area), [format!("block 1 0..{}", ends[0]), format!("unreadable {}..{}", ends[0], bytes.len())]);
     }
@@ -1214,17 +1214,17 @@ mod tests {
     fn over_budget_a_long_block_goes_back_as_it_is_read() {
         let (bytes, second) = long_then_short();
         let (_file, spool, mut a) = spooled(&bytes);
-        let _release = a.release_into(Arc::clone(&spool), [1, 2].into_iter().collect());
+        let _release = a.release_into(Arc::clone(&spool), [1, 2].into_iter().map(DumpId).collect());
         spool.set_budget(Some(1));
         let mut b = a.fork().expect("fork");
-        a.open_block(1, None).expect("open");
+        a.open_block(DumpId(1), None).expect("open");
         read_some(&mut a, 3 << 19);
         // What block 1's reader has read is gone; a scan for block 2 resumes past it.
         let held = spool.held();
         assert!(held < bytes.len() as u64 - (256 << 10), "held {held}");
         assert!(spool.is_released(0));
-        assert_eq!(read_block(&mut b, 2), b"two");
-        assert_eq!(b.position(2), Some(second));
+        assert_eq!(read_block(&mut b, DumpId(2)), b"two");
+        assert_eq!(b.position(DumpId(2)), Some(second));
         // Block 1 is read on to its end all the same.
         read_some(&mut a, 1 << 19);
         let mut rest = Vec::new();
@@ -1236,8 +1236,8 @@ mod tests {
     fn under_budget_a_block_stays_whole_until_done() {
         let (bytes, _) = long_then_short();
         let (_file, spool, mut a) = spooled(&bytes);
-        let _release = a.release_into(Arc::clone(&spool), [1, 2].into_iter().collect());
-        a.open_block(1, None).expect("open");
+        let _release = a.release_into(Arc::clone(&spool), [1, 2].into_iter().map(DumpId).collect());
+        a.open_block(DumpId(1), None).expect("open");
         read_some(&mut a, 3 << 19);
         assert_eq!(spool.held(), bytes.len() as u64);
         assert!(!spool.is_released(0));

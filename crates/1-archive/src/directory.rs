@@ -15,6 +15,7 @@ use bstr::{BStr, ByteSlice};
 
 use crate::compress::{Codec, Decoder};
 use crate::error::{Error, ErrorKind, Result};
+use crate::ids::Oid;
 
 /// Names `toc.dat` may carry (the reader accepts compressed variants, though pg_dump writes
 /// only the plain one).
@@ -118,7 +119,7 @@ impl BlobToc {
     }
 
     /// The next `(oid, file name)`, or `None` at the end of the file.
-    pub fn next_entry(&mut self) -> Result<Option<(u32, String)>> {
+    pub fn next_entry(&mut self) -> Result<Option<(Oid, String)>> {
         let mut line = Vec::new();
         loop {
             line.clear();
@@ -147,7 +148,7 @@ impl BlobToc {
 
 /// "unsigned, whitespace, file name", as pg_restore's `sscanf("%u %1023s")` reads it, with a
 /// name that must be a plain file name.
-fn parse_blob_line(line: &[u8]) -> Option<(u32, String)> {
+fn parse_blob_line(line: &[u8]) -> Option<(Oid, String)> {
     let text = std::str::from_utf8(line).ok()?;
     let mut parts = text.split_ascii_whitespace();
     let oid: u32 = parts.next()?.parse().ok()?;
@@ -155,7 +156,7 @@ fn parse_blob_line(line: &[u8]) -> Option<(u32, String)> {
     if oid == 0 || name.len() > 1023 {
         return None;
     }
-    Some((oid, name.to_owned()))
+    Some((Oid(oid), name.to_owned()))
 }
 
 /// Opens a data file as a buffered reader (used by callers that decode it).
@@ -169,8 +170,8 @@ mod tests {
 
     #[test]
     fn blob_lines() {
-        assert_eq!(parse_blob_line(b"16500 blob_16500.dat"), Some((16500, "blob_16500.dat".into())));
-        assert_eq!(parse_blob_line(b"  42\tblob_42.dat  \n"), Some((42, "blob_42.dat".into())));
+        assert_eq!(parse_blob_line(b"16500 blob_16500.dat"), Some((Oid(16500), "blob_16500.dat".into())));
+        assert_eq!(parse_blob_line(b"  42\tblob_42.dat  \n"), Some((Oid(42), "blob_42.dat".into())));
         assert_eq!(parse_blob_line(b"x blob"), None);
         assert_eq!(parse_blob_line(b"42"), None);
         assert_eq!(parse_blob_line(b"42 ../../etc/passwd"), None);
@@ -239,8 +240,8 @@ mod tests {
         gz.write_all(b"16500 blob_16500.dat\n16501 blob_16501.dat\n").unwrap();
         std::fs::write(dir.path().join("blobs_3108.toc.gz"), gz.finish().unwrap()).unwrap();
         let mut toc = BlobToc::open(dir.path(), Some(BStr::new("blobs_3108.toc")), true).unwrap();
-        assert_eq!(toc.next_entry().unwrap(), Some((16500, "blob_16500.dat".to_owned())));
-        assert_eq!(toc.next_entry().unwrap(), Some((16501, "blob_16501.dat".to_owned())));
+        assert_eq!(toc.next_entry().unwrap(), Some((Oid(16500), "blob_16500.dat".to_owned())));
+        assert_eq!(toc.next_entry().unwrap(), Some((Oid(16501), "blob_16501.dat".to_owned())));
         assert_eq!(toc.next_entry().unwrap(), None);
     }
 

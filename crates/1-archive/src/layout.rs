@@ -454,17 +454,17 @@ mod tests {
 
     #[test]
     fn every_block_claimed_once_is_sound() {
-        let damage = judged(vec![table(1, Some(100)), table(2, Some(150))], 100, 200, vec![block(100, 150, 1), block(150, 200, 2)]);
+        let damage = judged(vec![table(DumpId(1), Some(100)), table(DumpId(2), Some(150))], 100, 200, vec![block(100, 150, 1), block(150, 200, 2)]);
         assert!(damage.is_empty(), "{damage:?}");
         // Without offsets (written to a pipe), the first block of each id is the entry's.
-        let damage = judged(vec![table(1, None), table(2, None)], 100, 200, vec![block(100, 150, 2), block(150, 200, 1)]);
+        let damage = judged(vec![table(DumpId(1), None), table(DumpId(2), None)], 100, 200, vec![block(100, 150, 2), block(150, 200, 1)]);
         assert!(damage.is_empty(), "{damage:?}");
     }
 
     #[test]
     fn unclaimed_blocks_are_one_finding_per_run() {
         let damage = judged(
-            vec![table(2, None)],
+            vec![table(DumpId(2), None)],
             100,
             400,
             vec![block(100, 150, 9), block(150, 200, 7), block(200, 300, 2), block(300, 400, 8)],
@@ -480,15 +480,15 @@ mod tests {
 
     #[test]
     fn a_second_block_of_an_entry_is_stray() {
-        let damage = judged(vec![table(1, None)], 100, 200, vec![block(100, 150, 1), block(150, 200, 1)]);
+        let damage = judged(vec![table(DumpId(1), None)], 100, 200, vec![block(100, 150, 1), block(150, 200, 1)]);
         assert_eq!(damage, ["entry 1 (TABLE DATA public.t1): at byte 150: a data block of this entry, which reads its data from byte 100 instead"]);
-        let damage = judged(vec![table(1, Some(150))], 100, 200, vec![block(100, 150, 1), block(150, 200, 1)]);
+        let damage = judged(vec![table(DumpId(1), Some(150))], 100, 200, vec![block(100, 150, 1), block(150, 200, 1)]);
         assert_eq!(damage, ["entry 1 (TABLE DATA public.t1): at byte 100: a data block of this entry, which reads its data from byte 150 instead"]);
     }
 
     #[test]
     fn offsets_outside_the_data_area_or_shared() {
-        let damage = judged(vec![table(1, Some(40)), table(2, Some(500)), table(3, Some(100)), table(4, Some(100))], 100, 200, vec![block(100, 200, 3)]);
+        let damage = judged(vec![table(DumpId(1), Some(40)), table(DumpId(2), Some(500)), table(DumpId(3), Some(100)), table(DumpId(4), Some(100))], 100, 200, vec![block(100, 200, 3)]);
         assert_eq!(
             damage,
             [
@@ -503,7 +503,7 @@ mod tests {
     fn unreadable_bytes_are_named_by_where_they_lie() {
         let unreadable = |start, end, at_header| Stretch::Unreadable { start, end, at_header, cause: "why".into() };
         let damage = judged(
-            vec![table(1, None), table(2, None)],
+            vec![table(DumpId(1), None), table(DumpId(2), None)],
             100,
             500,
             vec![unreadable(100, 150, true), block(150, 200, 1), unreadable(200, 300, false), block(300, 400, 2), unreadable(400, 500, true)],
@@ -517,7 +517,7 @@ mod tests {
             ]
         );
         // A block broken at its end, or nothing readable at all, is no trailing garbage.
-        let damage = judged(vec![table(1, None)], 100, 300, vec![block(100, 200, 1), unreadable(200, 300, false)]);
+        let damage = judged(vec![table(DumpId(1), None)], 100, 300, vec![block(100, 200, 1), unreadable(200, 300, false)]);
         assert_eq!(damage, ["at byte 200: the last 100 bytes of the archive are not readable data blocks: why"]);
         let damage = judged(vec![], 100, 300, vec![unreadable(100, 300, true)]);
         assert_eq!(damage, ["at byte 100: the last 200 bytes of the archive are not readable data blocks: why"]);
@@ -525,7 +525,7 @@ mod tests {
 
     #[test]
     fn the_toc_copy_is_no_damage() {
-        let toc = Toc::from_entries(vec![table(1, None)]);
+        let toc = Toc::from_entries(vec![table(DumpId(1), None)]);
         let area = Area { start: 100, end: 300, stretches: vec![block(100, 200, 1), Stretch::TocCopy { start: 200 }] };
         let mut layout = Layout::default();
         judge_blocks(&toc, &area, &mut layout);
@@ -545,11 +545,11 @@ mod tests {
 
     #[test]
     fn written_names_cover_large_objects_of_both_layouts() {
-        let mut metadata = entry(5, "BLOB METADATA", DataLocation::None);
+        let mut metadata = entry(DumpId(5), "BLOB METADATA", DataLocation::None);
         metadata.defn = Some("16500\n16501\n".into());
-        let blob = TocEntry { tag: "16600".into(), ..entry(6, "BLOB", DataLocation::None) };
-        let blobs = entry(7, "BLOBS", DataLocation::File("blobs_7.toc".into()));
-        let toc = Toc::from_entries(vec![metadata, blob, blobs, entry(8, "TABLE DATA", DataLocation::File("8.dat".into()))]);
+        let blob = TocEntry { tag: "16600".into(), ..entry(DumpId(6), "BLOB", DataLocation::None) };
+        let blobs = entry(DumpId(7), "BLOBS", DataLocation::File("blobs_7.toc".into()));
+        let toc = Toc::from_entries(vec![metadata, blob, blobs, entry(DumpId(8), "TABLE DATA", DataLocation::File("8.dat".into()))]);
         let dir = written_names(&toc, Format::Directory);
         for name in ["toc.dat", "8.dat.gz", "blobs_7.toc", "blob_16500.dat.lz4", "blob_16501.dat", "blob_16600.dat.zst"] {
             assert!(dir.contains(name), "{name}");

@@ -119,7 +119,7 @@ impl Toc {
     /// A TOC of these entries with no session settings (UTF8, standard strings on), for
     /// planning tests and for callers that build entries themselves.
     pub fn from_entries(entries: Vec<TocEntry>) -> Toc {
-        let max_dump_id = entries.iter().map(|e| e.dump_id).max().unwrap_or(0);
+        let max_dump_id = entries.iter().map(|e| e.dump_id).max().unwrap_or_default();
         let mut toc = Toc { entries, index: HashMap::new(), max_dump_id, encoding: "UTF8".into(), std_strings: true, search_path: None };
         toc.reindex();
         toc
@@ -142,7 +142,7 @@ impl Toc {
         }
         let mut entries = Vec::new();
         let mut index = HashMap::new();
-        let mut max_dump_id = 0;
+        let mut max_dump_id = DumpId(0);
         for _ in 0..count {
             let entry = parse_entry(input, header.version, format)?;
             max_dump_id = max_dump_id.max(entry.dump_id);
@@ -199,7 +199,7 @@ fn parse_entry(input: &mut Input, version: ArchiveVersion, format: Format) -> Re
     if dump_id <= 0 || dump_id > i64::from(i32::MAX) {
         return Err(Error::new(ErrorKind::BadDumpId(dump_id)).at(start));
     }
-    let dump_id = dump_id as DumpId;
+    let dump_id = DumpId::try_from(dump_id).map_err(|_| Error::new(ErrorKind::BadDumpId(dump_id)).at(start))?;
     let had_dumper = input.read_int()? != 0;
     // Every field below is present in all versions we accept (1.12+), except where gated.
     let table_oid = input.read_str_or_empty()?;
@@ -229,7 +229,7 @@ fn parse_entry(input: &mut Input, version: ArchiveVersion, format: Format) -> Re
                     .and_then(|s| s.trim().parse::<i64>().ok())
                     .filter(|v| *v > 0 && *v <= i64::from(i32::MAX))
                     .ok_or_else(|| Error::new(ErrorKind::BadDependency(dep.to_str_lossy().into_owned())).at(dpos))?;
-                dependencies.push(id as DumpId);
+                dependencies.push(DumpId::try_from(id).map_err(|_| Error::new(ErrorKind::BadDependency(id.to_string())).at(dpos))?);
             }
         }
     }

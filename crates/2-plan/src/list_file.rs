@@ -48,7 +48,7 @@ pub fn parse_list(text: &[u8], max_dump_id: DumpId, exists: impl Fn(DumpId) -> b
             continue;
         }
         match strtol(data) {
-            Some(id) if id > 0 && id <= max_dump_id && !seen.contains(&id) => {
+            Some(id) if id > DumpId(0) && id <= max_dump_id && !seen.contains(&id) => {
                 if !exists(id) {
                     return Err(ListFileError::UnknownId(id));
                 }
@@ -79,7 +79,7 @@ fn strtol(s: &[u8]) -> Option<DumpId> {
     }
     let long = if negative { (-value).max(i128::from(i64::MIN)) } else { value.min(i128::from(i64::MAX)) };
     // Truncation to `int` is the point here.
-    Some(long as i64 as i32)
+    Some(DumpId(long as i64 as i32))
 }
 
 #[cfg(test)]
@@ -89,23 +89,23 @@ mod tests {
 
     #[test]
     fn strtol_like_c() {
-        assert_eq!(strtol(b"  +2620x"), Some(2620));
-        assert_eq!(strtol(b"-3"), Some(-3));
+        assert_eq!(strtol(b"  +2620x"), Some(DumpId(2620)));
+        assert_eq!(strtol(b"-3"), Some(DumpId(-3)));
         assert_eq!(strtol(b"abc"), None);
         assert_eq!(strtol(b" + 5"), None);
-        assert_eq!(strtol(b"4294967297"), Some(1));
-        assert_eq!(strtol(b"99999999999999999999999"), Some(-1));
+        assert_eq!(strtol(b"4294967297"), Some(DumpId(1)));
+        assert_eq!(strtol(b"99999999999999999999999"), Some(DumpId(-1)));
     }
 
     #[test]
     fn list_lines() {
         let text = b"; comment line\n\n \t \n9; 2615 16388 SCHEMA - MixedCase postgres\nnot a number\n-5\n0\n3848; beyond\n9; twice\n  +7x; junk\n12";
         let mut warnings = Vec::new();
-        let ids = parse_list(text, 3847, |id| id != 3, &mut |w| warnings.push(w)).unwrap();
+        let ids = parse_list(text, DumpId(3847), |id| id != 3, &mut |w| warnings.push(w)).unwrap();
         assert_eq!(ids, vec![9, 7, 12]);
         assert_eq!(warnings, vec!["line ignored: not a number", "line ignored: -5", "line ignored: 0", "line ignored: 3848", "line ignored: 9"]);
         let mut warnings = Vec::new();
-        let err = parse_list(b"x\n3; no such entry\n5\n", 10, |id| id != 3, &mut |w| warnings.push(w)).unwrap_err();
+        let err = parse_list(b"x\n3; no such entry\n5\n", DumpId(10), |id| id != 3, &mut |w| warnings.push(w)).unwrap_err();
         assert_eq!(err.to_string(), "could not find entry for ID 3");
         assert_eq!(warnings, vec!["line ignored: x"]);
     }

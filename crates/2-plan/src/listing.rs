@@ -146,12 +146,13 @@ pub(crate) fn format_time(when: libc::time_t) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use pgsurge_archive::DumpId;
 
     /// One line per entry, whatever line breaks its strings hold.
     #[test]
     fn entry_lines_stay_one_line() {
         let te = TocEntry {
-            dump_id: 7,
+            dump_id: DumpId(7),
             had_dumper: true,
             table_oid: "1259".into(),
             oid: "16390".into(),

@@ -524,23 +524,23 @@ mod tests {
 
     fn archive_toc() -> Vec<TocEntry> {
         vec![
-            entry(1, "ENCODING", "ENCODING", None, Section::PreData, &[]),
-            entry(2, "SCHEMA", "s1", None, Section::PreData, &[]),
-            entry(3, "COMMENT", "SCHEMA s1", None, Section::None, &[2]),
-            entry(4, "TABLE", "p", Some("public"), Section::PreData, &[]),
-            entry(5, "COMMENT", "TABLE p", Some("public"), Section::None, &[4]),
-            entry(6, "TABLE", "p", Some("s1"), Section::PreData, &[2]),
-            entry(7, "TABLE DATA", "p", Some("public"), Section::Data, &[4]),
-            entry(8, "COMMENT", "COLUMN p.a", Some("public"), Section::None, &[4]),
-            entry(9, "INDEX", "p_idx", Some("public"), Section::PostData, &[4]),
-            entry(10, "ACL", "TABLE p", Some("public"), Section::None, &[4]),
-            entry(11, "STATISTICS DATA", "p", Some("public"), Section::Data, &[4]),
-            entry(12, "STATISTICS DATA", "p_idx", Some("public"), Section::PostData, &[9]),
+            entry(DumpId(1), "ENCODING", "ENCODING", None, Section::PreData, &[]),
+            entry(DumpId(2), "SCHEMA", "s1", None, Section::PreData, &[]),
+            entry(DumpId(3), "COMMENT", "SCHEMA s1", None, Section::None, &[DumpId(2)]),
+            entry(DumpId(4), "TABLE", "p", Some("public"), Section::PreData, &[]),
+            entry(DumpId(5), "COMMENT", "TABLE p", Some("public"), Section::None, &[DumpId(4)]),
+            entry(DumpId(6), "TABLE", "p", Some("s1"), Section::PreData, &[DumpId(2)]),
+            entry(DumpId(7), "TABLE DATA", "p", Some("public"), Section::Data, &[DumpId(4)]),
+            entry(DumpId(8), "COMMENT", "COLUMN p.a", Some("public"), Section::None, &[DumpId(4)]),
+            entry(DumpId(9), "INDEX", "p_idx", Some("public"), Section::PostData, &[DumpId(4)]),
+            entry(DumpId(10), "ACL", "TABLE p", Some("public"), Section::None, &[DumpId(4)]),
+            entry(DumpId(11), "STATISTICS DATA", "p", Some("public"), Section::Data, &[DumpId(4)]),
+            entry(DumpId(12), "STATISTICS DATA", "p_idx", Some("public"), Section::PostData, &[DumpId(9)]),
         ]
     }
 
-    fn wanted_ids(toc: &[TocEntry], sel: &Selection) -> Vec<DumpId> {
-        toc.iter().enumerate().filter(|(i, _)| sel.get(*i).any()).map(|(_, e)| e.dump_id).collect()
+    fn wanted_ids(toc: &[TocEntry], sel: &Selection) -> Vec<i32> {
+        toc.iter().enumerate().filter(|(i, _)| sel.get(*i).any()).map(|(_, e)| e.dump_id.0).collect()
     }
 
     #[test]
@@ -590,14 +590,14 @@ mod tests {
         // -t matches the relation a statistics entry depends on, never an index's name.
         assert_eq!(stats_only(|o| o.tables = vec!["p_idx".into()]), (vec![], Some("table \"p_idx\" not found".into())));
         // Other selections (-P, -T) leave statistics out.
-        assert_eq!(stats_only(|o| o.functions = vec!["f()".into()]).0, Vec::<DumpId>::new());
+        assert_eq!(stats_only(|o| o.functions = vec!["f()".into()]).0, Vec::<i32>::new());
     }
 
     #[test]
     fn no_subscriptions_skips_subscription_tables() {
-        let toc = vec![entry(1, "SUBSCRIPTION", "sub", None, Section::PostData, &[]), entry(2, "SUBSCRIPTION TABLE", "sub t", None, Section::PostData, &[1])];
+        let toc = vec![entry(DumpId(1), "SUBSCRIPTION", "sub", None, Section::PostData, &[]), entry(DumpId(2), "SUBSCRIPTION TABLE", "sub t", None, Section::PostData, &[DumpId(1)])];
         assert_eq!(wanted_ids(&toc, &decide(&toc, &RestoreOptions::default(), None)), vec![1, 2]);
-        assert_eq!(wanted_ids(&toc, &decide(&toc, &RestoreOptions { no_subscriptions: true, ..Default::default() }, None)), Vec::<DumpId>::new());
+        assert_eq!(wanted_ids(&toc, &decide(&toc, &RestoreOptions { no_subscriptions: true, ..Default::default() }, None)), Vec::<i32>::new());
     }
 
     #[test]
@@ -616,10 +616,10 @@ mod tests {
     #[test]
     fn list_order_moves_listed_entries_last() {
         let mut toc = archive_toc();
-        reorder(&mut toc, &[7, 4]);
+        reorder(&mut toc, &[DumpId(7), DumpId(4)]);
         let order: Vec<DumpId> = toc.iter().map(|e| e.dump_id).collect();
         assert_eq!(order, vec![1, 2, 3, 5, 6, 8, 9, 10, 11, 12, 7, 4]);
-        let listed: HashSet<DumpId> = [7, 4, 5].into_iter().collect();
+        let listed: HashSet<DumpId> = [7, 4, 5].into_iter().map(DumpId).collect();
         let sel = decide(&toc, &RestoreOptions { tables: vec!["p".into()], ..Default::default() }, Some(&listed));
         // The comment comes before its table in list order, so its parent is not yet marked.
         assert_eq!(wanted_ids(&toc, &sel), vec![7, 4]);

@@ -515,9 +515,9 @@ mod tests {
     use pgsurge_plan::options::RestoreOptions;
     use pgsurge_archive::{DataLocation, TocEntry};
 
-    fn entry(id: DumpId, desc: &str, tag: &str, section: Section, deps: &[DumpId]) -> TocEntry {
+    fn entry(id: i32, desc: &str, tag: &str, section: Section, deps: &[i32]) -> TocEntry {
         TocEntry {
-            dump_id: id,
+            dump_id: DumpId(id),
             had_dumper: desc == "TABLE DATA",
             table_oid: "0".into(),
             oid: "0".into(),
@@ -533,7 +533,7 @@ mod tests {
             relkind: 0,
             owner: Some("postgres".into()),
             with_oids: None,
-            dependencies: deps.to_vec(),
+            dependencies: deps.iter().map(|&d| DumpId(d)).collect(),
             data: if desc == "TABLE DATA" { DataLocation::Block { offset: None } } else { DataLocation::None },
         }
     }
@@ -564,7 +564,7 @@ mod tests {
     fn scheduler(toc: &Toc) -> Scheduler {
         let sel = pgsurge_plan::select::decide(&toc.entries, &RestoreOptions::default(), None);
         let pending: Vec<usize> = (2..toc.entries.len()).collect();
-        let sizes: HashMap<DumpId, u64> = [(3, 10), (4, 1000)].into_iter().collect();
+        let sizes: HashMap<DumpId, u64> = [(DumpId(3), 10), (DumpId(4), 1000)].into_iter().collect();
         Scheduler::new(toc, &sel, &pending, &[], &sizes)
     }
 
@@ -627,7 +627,7 @@ mod tests {
         let toc = Toc::from_entries(entries);
         let sel = pgsurge_plan::select::decide(&toc.entries, &RestoreOptions::default(), None);
         let pending: Vec<usize> = (0..toc.entries.len()).filter(|i| i % 3 != 0).collect();
-        let sizes: HashMap<DumpId, u64> = (0..tables).map(|t| (2 + t * 3, (t % 97) as u64)).collect();
+        let sizes: HashMap<DumpId, u64> = (0..tables).map(|t| (DumpId(2 + t * 3), (t % 97) as u64)).collect();
         let mut s = Scheduler::new(&toc, &sel, &pending, &[], &sizes);
         let mut done = HashSet::new();
         let mut running = Vec::new();
@@ -739,8 +739,8 @@ mod tests {
     #[test]
     fn cycles_are_left_for_the_leader() {
         let mut entries = toc().entries;
-        entries[4].dependencies = vec![7];
-        entries[6].dependencies = vec![5, 1, 2];
+        entries[4].dependencies = vec![DumpId(7)];
+        entries[6].dependencies = vec![DumpId(5), DumpId(1), DumpId(2)];
         let toc = Toc::from_entries(entries);
         let mut s = scheduler(&toc);
         while let Next::Run(i) = s.next_item() {
@@ -763,7 +763,7 @@ mod tests {
         let mut entries = Vec::new();
         for k in 0..n {
             let id = 1 + 3 * k;
-            let parent: Vec<DumpId> = if k == 0 { vec![] } else { vec![id - 3] };
+            let parent: Vec<i32> = if k == 0 { vec![] } else { vec![id - 3] };
             entries.push(entry(id, "TABLE", &format!("t{k}"), Section::PreData, &parent));
         }
         for k in 0..n {
@@ -837,7 +837,7 @@ mod tests {
     /// left out of both lists (done before the parallel phase).
     fn random_toc(rng: &mut Lcg) -> (Vec<TocEntry>, Vec<usize>, Vec<usize>) {
         let tables = 3 + rng.below(10);
-        let table_id = |k: usize| DumpId::try_from(k + 1).unwrap_or(0);
+        let table_id = |k: usize| i32::try_from(k + 1).unwrap_or(0);
         let mut entries = Vec::new();
         for k in 0..tables {
             let mut parents = Vec::new();
@@ -850,7 +850,7 @@ mod tests {
         }
         let mut next = table_id(tables) + 1;
         let sequence = next;
-        let mut add = |entries: &mut Vec<TocEntry>, desc: &str, section: Section, deps: &[DumpId]| {
+        let mut add = |entries: &mut Vec<TocEntry>, desc: &str, section: Section, deps: &[i32]| {
             entries.push(entry(next, desc, &format!("e{next}"), section, deps));
             next += 1;
         };
@@ -985,7 +985,7 @@ mod tests {
         // t0's constraint waits for the data of every table below it; t298's only for its
         // own and t299's.
         let item = |k: usize| &s.items[s.by_index[&(600 + k)]];
-        let data = |k: i32| 2 + 3 * k;
+        let data = |k: i32| DumpId(2 + 3 * k);
         assert!(s.waits_for(item(0), data(10)));
         assert!(s.waits_for(item(0), data(299)), "beyond the walk's limit: assumed");
         assert!(s.waits_for(item(298), data(299)));

@@ -16,7 +16,7 @@ use std::time::Instant;
 use bstr::{BStr, ByteSlice};
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt};
-use pgsurge_archive::{DumpId, Toc, TocEntry};
+use pgsurge_archive::{DumpId, Oid, Toc, TocEntry};
 use tokio::runtime::Runtime;
 use tokio_postgres::{Client, CopyInSink, Statement};
 
@@ -173,7 +173,7 @@ struct Current {
 }
 
 struct LargeObjectWrite {
-    oid: u32,
+    oid: Oid,
     offset: i64,
 }
 
@@ -886,14 +886,14 @@ impl Target for Session<'_> {
         }
     }
 
-    fn lo_start(&mut self, oid: u32, create: bool, unlink_first: bool) -> Result<(), RenderError> {
+    fn lo_start(&mut self, oid: Oid, create: bool, unlink_first: bool) -> Result<(), RenderError> {
         self.flush_batch()?;
         if create {
             self.flush_lo()?;
             if unlink_first {
                 self.command(format!("SELECT pg_catalog.lo_unlink(oid) FROM pg_catalog.pg_largeobject_metadata WHERE oid = '{oid}';\n").as_bytes())?;
             }
-            let created = self.rt.block_on(self.client.query_one("SELECT pg_catalog.lo_create($1::pg_catalog.oid)", &[&oid]));
+            let created = self.rt.block_on(self.client.query_one("SELECT pg_catalog.lo_create($1::pg_catalog.oid)", &[&oid.0]));
             if let Err(e) = created {
                 return Err(RenderError::Target(format!("could not create large object {oid}: {}", server_message(&e)).into()));
             }
@@ -906,7 +906,7 @@ impl Target for Session<'_> {
     fn lo_data(&mut self, bytes: &[u8]) -> Result<(), RenderError> {
         let Some(lo) = &mut self.lo else { return Ok(()) };
         self.data_bytes += bytes.len() as u64;
-        self.lo_writes.push((lo.oid, lo.offset, Bytes::copy_from_slice(bytes)));
+        self.lo_writes.push((lo.oid.0, lo.offset, Bytes::copy_from_slice(bytes)));
         lo.offset += bytes.len() as i64;
         self.lo_pending_bytes += bytes.len();
         if self.lo_writes.len() >= LO_BATCH_PIECES || self.lo_pending_bytes >= LO_BATCH_BYTES {

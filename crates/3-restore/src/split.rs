@@ -429,7 +429,7 @@ mod tests {
 
     #[test]
     fn parts_commit_together_or_not_at_all() {
-        let (split, tx) = SplitCopy::new(7, "COPY t FROM stdin;".into(), 2);
+        let (split, tx) = SplitCopy::new(DumpId(7), "COPY t FROM stdin;".into(), 2);
         assert!(split.join());
         assert!(split.join());
         split.part_done(Some(10));
@@ -446,13 +446,13 @@ mod tests {
         assert!(helper.join().unwrap_or(false));
         assert!(!split.join(), "closed splits take no helpers");
 
-        let (split, _tx) = SplitCopy::new(8, String::new(), 1);
+        let (split, _tx) = SplitCopy::new(DumpId(8), String::new(), 1);
         assert!(split.join());
         split.part_done(None);
         assert!(!split.close(true).commit);
         assert!(!split.verdict());
 
-        let (split, _tx) = SplitCopy::new(9, String::new(), 1);
+        let (split, _tx) = SplitCopy::new(DumpId(9), String::new(), 1);
         split.abandon();
         assert!(!split.verdict());
         assert!(!split.join());

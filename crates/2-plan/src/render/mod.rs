@@ -625,7 +625,7 @@ impl Renderer<'_> {
     /// (ignoring double-quoted role names) and re-issued for every OID of the group's BLOB
     /// METADATA entry (the ACL's first dependency).
     fn acl_per_blob(&mut self, te: &TocEntry) -> Result<(), RenderError> {
-        let meta_id = te.dependencies.first().copied().unwrap_or(0);
+        let meta_id = te.dependencies.first().copied().unwrap_or_default();
         let toc = self.toc;
         let meta = toc.get(meta_id).ok_or(RenderError::MissingBlobMetadata(meta_id))?;
         let defn = te.defn.as_deref().map(|d| d.as_bytes()).unwrap_or_default();
@@ -1033,7 +1033,7 @@ mod tests {
 
     fn entry(desc: &str, drop: &str) -> TocEntry {
         TocEntry {
-            dump_id: 1,
+            dump_id: DumpId(1),
             had_dumper: false,
             table_oid: "0".into(),
             oid: "0".into(),
@@ -1105,8 +1105,8 @@ mod tests {
     #[test]
     fn entry_comments_never_break_out() {
         let mut te = entry("TABLE DATA", "");
-        te.dump_id = 2780;
-        te.dependencies = vec![227];
+        te.dump_id = DumpId(2780);
+        te.dependencies = vec![DumpId(227)];
         te.tablespace = Some("fast".into());
         let opts = RestoreOptions { verbose: true, ..RestoreOptions::default() };
         let plain = entry_comment(&te, "Data for ", &opts, Some(DataComment::File(BStr::new("2780.dat"))));

@@ -9,7 +9,7 @@
 
 use std::io::Write;
 
-use pgsurge_archive::TocEntry;
+use pgsurge_archive::{Oid, TocEntry};
 
 use super::RenderError;
 use crate::sql;
@@ -82,7 +82,7 @@ pub trait Target {
 
     /// A large object's contents begin. `create` (archives before 1.12) means the object is
     /// created here, after unlinking any old one when `unlink_first` (`--clean`).
-    fn lo_start(&mut self, oid: u32, create: bool, unlink_first: bool) -> Result<(), RenderError>;
+    fn lo_start(&mut self, oid: Oid, create: bool, unlink_first: bool) -> Result<(), RenderError>;
     fn lo_data(&mut self, bytes: &[u8]) -> Result<(), RenderError>;
     fn lo_end(&mut self) -> Result<(), RenderError>;
 }
@@ -141,7 +141,7 @@ impl Target for ScriptTarget<'_> {
         Ok(())
     }
 
-    fn lo_start(&mut self, oid: u32, create: bool, unlink_first: bool) -> Result<(), RenderError> {
+    fn lo_start(&mut self, oid: Oid, create: bool, unlink_first: bool) -> Result<(), RenderError> {
         let mut s = Vec::new();
         if create {
             if unlink_first {
