@@ -8,14 +8,17 @@
 //! (applies a `-L` list read by `list_file`, then decides per entry which parts are wanted
 //! and in which pass: a [`select::Selection`]) → [`listing::write_listing`] (the `-l`
 //! listing) or [`render::Renderer`] (the statements of each entry, handed to a
-//! [`render::Target`]: a script writer here, a live connection in the engine). SQL that
-//! pgsurge composes itself is quoted through `sql`.
+//! [`render::Target`]: a script writer here, a live connection in the engine). A parallel
+//! restore also gets a [`plan::Plan`]: the items, what each waits for, locks and weighs,
+//! built once for the engine's scheduler. SQL that pgsurge composes itself is quoted
+//! through `sql`.
 
 pub mod c_number;
 pub mod filter;
 pub mod list_file;
 pub mod listing;
 pub mod options;
+pub mod plan;
 pub mod render;
 pub mod select;
 pub mod sql;

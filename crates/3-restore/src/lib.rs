@@ -21,11 +21,12 @@ use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use pgsurge_archive::{Archive, DataRelease, DumpId, Section, Toc};
+use pgsurge_archive::{Archive, DataRelease, DumpId, Toc};
 
 use pgsurge_plan::options::RestoreOptions;
 use pgsurge_plan::render::{RenderError, Renderer};
-use pgsurge_plan::select::{Pass, Selection};
+use pgsurge_plan::plan::{self, Plan};
+use pgsurge_plan::select::Selection;
 use schedule::{Next, Scheduler};
 pub use server_error::server_message;
 use session::Session;
@@ -327,16 +328,16 @@ fn parallel(archive: &mut Archive, run: Run<'_>, jobs: usize, archive_major: Opt
     if !archive.is_seekable() {
         return Err(EngineError::NotParallel("a parallel restore needs an archive it can read at any offset; restore this one with -j 1".into()));
     }
-    let sizes = if archive.is_spooled() { archive_order(toc, sel) } else { data_bytes.clone() };
+    let plan = Arc::new(Plan::parallel(toc, sel, opts, &data_bytes, archive.is_spooled()));
+    let schema: Vec<usize> = plan.items.iter().filter(|it| it.leader).map(|it| it.index).collect();
     let mut outcome = Outcome { jobs, ..Outcome::default() };
-    let (schema, pending) = split_phases(toc, sel);
     let mut readers = Vec::with_capacity(jobs);
     for _ in 0..jobs {
         readers.push(archive.try_clone_reader().ok_or_else(|| EngineError::NotParallel("this archive cannot be read by several workers at once".into()))?);
     }
     let shared = Shared {
         scheduler: Mutex::new(SchedulerState {
-            scheduler: Scheduler::new(toc, sel, &pending, &schema, &sizes),
+            scheduler: Scheduler::new(Arc::clone(&plan)),
             abort: false,
             splits: Vec::new(),
             created: HashMap::new(),
@@ -344,7 +345,7 @@ fn parallel(archive: &mut Archive, run: Run<'_>, jobs: usize, archive_major: Opt
         }),
         wake: Condvar::new(),
     };
-    let tables = Tables { sizes: &data_bytes, spool: limit_spool(archive, toc, sel, opts) };
+    let tables = Tables { plan: &plan, sizes: &data_bytes, spool: limit_spool(archive, toc, sel, opts) };
 
     // The leader creates the schema on its connection while the workers, one connection
     // each, take table data and post-data from the scheduler as their tables come into being.
@@ -421,27 +422,6 @@ fn poisoned() -> EngineError {
     EngineError::Session("scheduler lock poisoned".into())
 }
 
-/// TOC positions the leader restores itself — pre-data of the main pass, and what comes
-/// before the first data or post-data entry — and those left to the workers, each in TOC
-/// order.
-fn split_phases(toc: &Toc, sel: &Selection) -> (Vec<usize>, Vec<usize>) {
-    let (mut schema, mut pending) = (Vec::new(), Vec::new());
-    let mut past_schema = false;
-    for (index, te) in toc.entries.iter().enumerate() {
-        let Some(es) = sel.entry(index) else { continue };
-        if matches!(te.section, Section::Data | Section::PostData) {
-            past_schema = true;
-        }
-        let leader = es.pass == Pass::Main && (te.section == Section::PreData || (te.section == Section::None && !past_schema));
-        if leader {
-            schema.push(index);
-        } else {
-            pending.push(index);
-        }
-    }
-    (schema, pending)
-}
-
 /// The leader's part: the start of the restore (preflight, `--clean`'s drops) and the schema
 /// entries in TOC order, each reported done to the scheduler once committed. Workers connect
 /// once the database they are to work in is settled: at once, or under `--create` after the
@@ -512,28 +492,6 @@ fn lead(archive: &mut Archive, run: Run<'_>, shared: &Shared, schema: &[usize], 
 /// without the TRUNCATE that pg_restore puts first.
 const WRAP_MIN_BYTES: u64 = 1 << 20;
 
-/// Priorities for a source that arrives in archive order (a pipe being spooled): the earlier
-/// an entry's data comes, the sooner it can start, so a worker never waits on a late table
-/// while an early one sits ready. (Offsets where the TOC has them; else TOC order, the order
-/// pg_dump writes data in.)
-fn archive_order(toc: &Toc, sel: &Selection) -> HashMap<DumpId, u64> {
-    let mut data: Vec<(u64, usize, DumpId)> = sel
-        .data_ids(toc)
-        .into_iter()
-        .filter_map(|id| {
-            let pos = toc.position(id)?;
-            let offset = match toc.entries.get(pos)?.data {
-                pgsurge_archive::DataLocation::Block { offset: Some(o) } => o,
-                _ => u64::MAX,
-            };
-            Some((offset, pos, id))
-        })
-        .collect();
-    data.sort_unstable();
-    let n = data.len() as u64;
-    data.into_iter().enumerate().map(|(rank, (_, _, id))| (id, n - rank as u64)).collect()
-}
-
 /// Checks what the target holds before anything is restored: a schema restore into a
 /// database with relations of its own will collide with them.
 fn preflight(session: &mut Session<'_>, sel: &Selection, opts: &RestoreOptions, archive_major: Option<u32>) {
@@ -560,6 +518,8 @@ fn major_of(version: &[u8]) -> Option<u32> {
 
 /// What the workers know of the tables' data.
 struct Tables<'a> {
+    /// What each item is (whether idle workers may help load it).
+    plan: &'a Plan,
     /// Archive bytes of each entry's data, where known.
     sizes: &'a HashMap<DumpId, u64>,
     /// A pipe's temporary copy, whose finished entries' bytes are given back.
@@ -576,26 +536,6 @@ fn limit_spool(archive: &Archive, toc: &Toc, sel: &Selection, opts: &RestoreOpti
         return None;
     };
     archive.release_as_read(sel.data_ids(toc).into_iter().collect(), budget)
-}
-
-/// Whether a table's data may be loaded by several connections: large (or of unknown size,
-/// from a pipe), sent as COPY, and needing nothing of the owner's session that a helper's
-/// would lack — the COPY names its schema (archives with a SEARCHPATH entry), and no
-/// `SET SESSION AUTHORIZATION` per object.
-///
-/// `Some(n)`: helpers are invited once the table has produced `n` bytes of COPY text (at
-/// once for a table known to be large, later for one of unknown size).
-fn splittable(te: &pgsurge_archive::TocEntry, toc: &Toc, opts: &RestoreOptions, sizes: &HashMap<DumpId, u64>) -> Option<u64> {
-    let copy = te.copy_stmt.as_ref().is_some_and(|c| !c.is_empty());
-    let same_session = opts.no_owner || !opts.use_set_session_authorization;
-    if !copy || !same_session || toc.search_path.is_none() || opts.no_split_tables {
-        return None;
-    }
-    match sizes.get(&te.dump_id) {
-        Some(&n) if n >= split::SPLIT_MIN_BYTES => Some(0),
-        Some(_) => None,
-        None => Some(split::SPLIT_UNKNOWN_AFTER),
-    }
 }
 
 /// What one connection did, for the outcome.
@@ -674,7 +614,7 @@ fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &Shared, tabl
             }
         };
         let Some(te) = toc.entries.get(index) else { continue };
-        let table_data = te.desc_is("TABLE DATA") && sel.entry(index).is_some_and(|e| e.wanted.data) && !loads_via_partition_root(te);
+        let table_data = te.desc_is("TABLE DATA") && sel.entry(index).is_some_and(|e| e.wanted.data) && !plan::loads_via_partition_root(te);
         let table = te.dependencies.first();
         // Data of a table this run created goes in right after a TRUNCATE in the same
         // transaction, so the server can skip WAL for it (wal_level=minimal), as pg_restore
@@ -690,7 +630,7 @@ fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &Shared, tabl
         let failed = table.copied().filter(|_| opts.no_data_for_failed_tables && created == Some(false));
         // A large table is offered to idle workers instead (its parts cannot wait on a
         // TRUNCATE's lock); should the split load fail, it is loaded again the plain way.
-        session.split_next = if table_data { splittable(te, toc, opts, tables.sizes) } else { None };
+        session.split_next = tables.plan.by_index.get(&index).and_then(|&i| tables.plan.items.get(i)).and_then(|it| it.split_after);
         let mut wrap_now = wrap && session.split_next.is_none();
         loop {
             let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker().with_failed_tables(failed);
@@ -724,22 +664,6 @@ fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &Shared, tabl
         shared.wake.notify_all();
     }
     Ok(Totals::of(&session, errors))
-}
-
-/// Whether a TABLE DATA entry's rows go in through its partitioned root (pg_dump
-/// `--load-via-partition-root`): emptying the leaf first could then delete rows that other
-/// partitions' loads routed into it.
-pub(crate) fn loads_via_partition_root(te: &pgsurge_archive::TocEntry) -> bool {
-    use bstr::ByteSlice;
-    if te.defn.as_ref().is_some_and(|d| d.contains_str("load via partition root")) {
-        return true;
-    }
-    let Some(copy) = te.copy_stmt.as_ref() else { return false };
-    let own = [b"COPY ".as_slice(), pgsurge_plan::sql::qualified_name(te.namespace.as_deref().map(|n| n.as_bytes()), &te.tag).as_slice()].concat();
-    match copy.strip_prefix(own.as_slice()) {
-        Some(rest) => !matches!(rest.first(), Some(b' ' | b'(')),
-        None => !copy.is_empty(),
-    }
 }
 
 fn restore_item(renderer: &mut Renderer<'_>, te: &pgsurge_archive::TocEntry, index: usize, wrap: bool) -> Result<(), RenderError> {

@@ -1,63 +1,15 @@
-//! The parallel phase's ready queue (RESTORE_SEMANTICS.md §12): which TOC entries may run
-//! now, given what has finished, what is running, the restore passes and the locks entries
-//! take. A plain data structure — every decision is synchronous and tested without a server;
-//! workers only ask it for the next item and tell it when one is done.
-//!
-//! The leader's pre-data entries are items too, run by the leader in TOC order and never
-//! handed out: a table's data may start loading as soon as the table, and every pre-data
-//! entry that names it, is in — while the leader goes on creating the rest of the schema.
-//! Whatever is not a table's data or post-data (sequence values, large objects, data
-//! loaded through a partition root) still waits for the whole schema, as in pg_restore.
-//!
-//! What an item waits for through its table's inheritance tree (the schema entries naming
-//! its ancestors, the data of its descendants) is never spelled out item by item: on a long
-//! chain of inheriting tables that is quadratic in the number of tables, and an archive can
-//! hold any chain. Each strongly connected group of tables gets two gates instead — "every
-//! entry naming this group or its ancestors is done", "every descendant's data is in" — each
-//! waiting for its own group's entries and its neighbours' gates, so planning is linear in
-//! the TOC and the waits are the same.
+//! The parallel phase's ready queue: which items of the [`Plan`] may run now, given what has
+//! finished, what is running, the restore passes and the locks items take. A plain data
+//! structure over an immutable plan — every decision is synchronous and tested without a
+//! server; workers only ask it for the next item and tell it when one is done.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use petgraph::algo::kosaraju_scc;
-use petgraph::graphmap::DiGraphMap;
-use pgsurge_archive::{DumpId, Section, Toc};
-
-use pgsurge_plan::select::{Pass, Selection};
-
-/// Ancestors a lock-conflict check walks through before it assumes the two items touch the
-/// same tree. Real schemas have a handful (partitions of partitions, a few inheritance
-/// levels); only a hostile archive goes deeper, and there the check stays cheap and errs on
-/// the safe side (the items do not run side by side).
-const ANCESTRY_WALK_LIMIT: usize = 256;
-
-/// One TOC entry waiting for the parallel phase.
-#[derive(Debug, Clone)]
-struct Item {
-    /// Position in the TOC.
-    index: usize,
-    dump_id: DumpId,
-    pass: Pass,
-    /// Whether anything of it is restored; unwanted items complete without a worker but
-    /// still release their dependents.
-    wanted: bool,
-    /// Work estimate: the archive bytes of its data, or of the data it waits for.
-    size: u64,
-    /// Its own dependencies still in the archive (after re-pointing table → table data),
-    /// sorted.
-    deps: Vec<DumpId>,
-    /// The tables among its dependencies (before re-pointing): it also waits for the schema
-    /// entries naming them or their ancestors, and post-data for their descendants' data.
-    tables: Vec<DumpId>,
-    post_data: bool,
-    /// Tables (or their data) the item locks exclusively.
-    lock_deps: Vec<DumpId>,
-    /// The leader runs it (a pre-data entry); workers never get it.
-    leader: bool,
-    /// Not to start before every leader item is done.
-    after_schema: bool,
-}
+use pgsurge_archive::DumpId;
+use pgsurge_plan::plan::Plan;
+use pgsurge_plan::select::Pass;
 
 /// Ready-set order: largest first, then lowest dump id; the item's index last.
 type ReadyKey = (Reverse<u64>, DumpId, usize);
@@ -81,51 +33,10 @@ pub enum Next {
     Done,
 }
 
-/// The inheritance trees (inheritance and partitions) as the lock-conflict checks need them.
-#[derive(Debug, Default)]
-struct Trees {
-    /// Table → the tables its TABLE entry depends on (parents, and any other table it names).
-    parents: HashMap<DumpId, Vec<DumpId>>,
-    /// TABLE DATA → its table.
-    table_of_data: HashMap<DumpId, DumpId>,
-    /// Leader entry → the tables it names.
-    leader_names: HashMap<DumpId, Vec<DumpId>>,
-}
-
-impl Trees {
-    /// Whether a walk up through parents from `from` (any depth; `from` itself too when
-    /// `with_self`) meets a table that `hit` accepts. `None` when the walk passes
-    /// [`ANCESTRY_WALK_LIMIT`] tables first.
-    fn up(&self, from: &[DumpId], with_self: bool, hit: impl Fn(DumpId) -> bool) -> Option<bool> {
-        if with_self && from.iter().any(|&t| hit(t)) {
-            return Some(true);
-        }
-        let mut seen = HashSet::new();
-        let mut stack = from.to_vec();
-        while let Some(t) = stack.pop() {
-            for &p in self.parents.get(&t).into_iter().flatten() {
-                if hit(p) {
-                    return Some(true);
-                }
-                if seen.insert(p) {
-                    if seen.len() > ANCESTRY_WALK_LIMIT {
-                        return None;
-                    }
-                    stack.push(p);
-                }
-            }
-        }
-        Some(false)
-    }
-}
-
 #[derive(Debug)]
 pub struct Scheduler {
-    items: Vec<Item>,
-    by_id: HashMap<DumpId, usize>,
-    /// Item by TOC position.
-    by_index: HashMap<usize, usize>,
-    /// Unfinished dependencies per node: the items, then the gates (see the module's doc).
+    plan: Arc<Plan>,
+    /// Unfinished dependencies per node: the items, then the gates (see [`Plan::waits`]).
     waiting_on: Vec<usize>,
     /// Nodes that depend on each node.
     dependents: Vec<Vec<usize>>,
@@ -141,223 +52,25 @@ pub struct Scheduler {
     leader_open: usize,
     /// Ready items that wait for the schema to be complete.
     parked: Vec<usize>,
-    trees: Trees,
-}
-
-/// A gate: a node no worker runs, done once everything it waits for is.
-#[derive(Debug, Default)]
-struct Gate {
-    /// Items (by dump id) and other gates (by number) it waits for.
-    ids: Vec<DumpId>,
-    gates: Vec<usize>,
-    /// It waits for something; an empty gate is left out of the plan.
-    live: bool,
 }
 
 impl Scheduler {
-    /// Plans the items at TOC positions `pending` (in TOC order) for the workers, and those at
-    /// `leader` for the leader, which reports each done through [`Scheduler::complete`].
-    /// Entries in neither count as done. `sizes` are the archive's data sizes.
-    pub fn new(toc: &Toc, sel: &Selection, pending: &[usize], leader: &[usize], sizes: &HashMap<DumpId, u64>) -> Scheduler {
-        // TABLE → its TABLE DATA: post-data entries wait for the data, not just the table.
-        let mut data_of_table: HashMap<DumpId, DumpId> = HashMap::new();
-        for te in &toc.entries {
-            if te.desc_is("TABLE DATA") {
-                if let Some(&table) = te.dependencies.first() {
-                    data_of_table.insert(table, te.dump_id);
-                }
-            }
-        }
-        let is_table = |id: &DumpId| toc.get(*id).is_some_and(|d| d.desc_is("TABLE"));
-        let mut trees = Trees { table_of_data: data_of_table.iter().map(|(&t, &d)| (d, t)).collect(), ..Trees::default() };
-        // Table → the leader's entries that name it (its defaults, separate CHECK constraints,
-        // partition attachment, inheriting children, views over it): its data and
-        // post-data wait for them all, so no worker locks a table the schema still changes.
-        let mut followers: HashMap<DumpId, Vec<DumpId>> = HashMap::new();
-        for te in leader.iter().filter_map(|&i| toc.entries.get(i)) {
-            for dep in te.dependencies.iter().filter(|d| is_table(d)) {
-                followers.entry(*dep).or_default().push(te.dump_id);
-                trees.leader_names.entry(te.dump_id).or_default().push(*dep);
-            }
-        }
-        // The tables that inherit from a table or are its partitions (their TABLE entries
-        // depend on it). What post-data adds to a table reaches them too — a trigger, a NOT
-        // VALID constraint checks every row loaded after it — so it waits for their data as
-        // well, as it would after pg_restore's data stage. And a schema entry naming a
-        // table's ancestor can lock the whole tree (attaching a partitioned table locks its
-        // partitions, and a partition's COPY reads its parent): a table's data and
-        // post-data wait for those too, or the two deadlock.
-        let mut graph: DiGraphMap<DumpId, ()> = DiGraphMap::new();
-        for te in toc.entries.iter().filter(|te| te.desc_is("TABLE")) {
-            graph.add_node(te.dump_id);
-            for dep in te.dependencies.iter().filter(|d| is_table(d)) {
-                // Child → parent.
-                graph.add_edge(te.dump_id, *dep, ());
-                trees.parents.entry(te.dump_id).or_default().push(*dep);
-            }
-        }
-        let to_come: HashSet<DumpId> = pending.iter().chain(leader).filter_map(|&i| toc.entries.get(i)).map(|te| te.dump_id).collect();
-
-        // Tables that name each other in a cycle (only in a damaged archive) share their
-        // gates, which keeps the gates acyclic. Groups come parents first.
-        let groups = kosaraju_scc(&graph);
-        let group_of: HashMap<DumpId, usize> = groups.iter().enumerate().flat_map(|(g, members)| members.iter().map(move |&t| (t, g))).collect();
-        let neighbours = |g: usize, dir: petgraph::Direction| -> Vec<usize> {
-            let mut v: Vec<usize> = groups[g].iter().flat_map(|&t| graph.neighbors_directed(t, dir)).filter_map(|t| group_of.get(&t).copied()).filter(|&h| h != g).collect();
-            v.sort_unstable();
-            v.dedup();
-            v
-        };
-        // "Every leader entry naming this group or one of its ancestors is done".
-        let mut named: Vec<Gate> = Vec::with_capacity(groups.len());
-        for (g, members) in groups.iter().enumerate() {
-            let ids: Vec<DumpId> = members.iter().flat_map(|t| followers.get(t).into_iter().flatten().copied()).collect();
-            let gates: Vec<usize> = neighbours(g, petgraph::Direction::Outgoing).into_iter().filter(|&p| named.get(p).is_some_and(|gate| gate.live)).collect();
-            let live = !ids.is_empty() || !gates.is_empty();
-            named.push(Gate { ids, gates, live });
-        }
-        // "The data of every table in this group and below it is in" (children first).
-        let mut below: Vec<Gate> = (0..groups.len()).map(|_| Gate::default()).collect();
-        for g in (0..groups.len()).rev() {
-            let ids: Vec<DumpId> = groups[g].iter().filter_map(|t| data_of_table.get(t)).copied().filter(|d| to_come.contains(d)).collect();
-            let gates: Vec<usize> = neighbours(g, petgraph::Direction::Incoming).into_iter().filter(|&c| below[c].live).collect();
-            let live = !ids.is_empty() || !gates.is_empty();
-            below[g] = Gate { ids, gates, live };
-        }
-
-        let mut items = Vec::with_capacity(pending.len() + leader.len());
-        for &index in leader {
-            let Some(te) = toc.entries.get(index) else { continue };
-            items.push(Item {
-                index,
-                dump_id: te.dump_id,
-                pass: Pass::Main,
-                wanted: true,
-                size: 0,
-                deps: Vec::new(),
-                tables: Vec::new(),
-                post_data: false,
-                lock_deps: Vec::new(),
-                leader: true,
-                after_schema: false,
-            });
-        }
-        // Per item, the gates it waits for (numbered as nodes after the items, `named`
-        // first).
-        let mut item_gates: Vec<Vec<usize>> = vec![Vec::new(); items.len()];
-        for &index in pending {
-            let Some(te) = toc.entries.get(index) else { continue };
-            let es = sel.entry(index);
-            let mut size = sizes.get(&te.dump_id).copied().unwrap_or(0);
-            let mut deps = Vec::with_capacity(te.dependencies.len());
-            let mut tables = Vec::new();
-            let mut gates = Vec::new();
-            let mut lock_deps = Vec::new();
-            let post_data = te.section == Section::PostData;
-            let table_data = te.desc_is("TABLE DATA") && !super::loads_via_partition_root(te);
-            for &dep in &te.dependencies {
-                if let Some(&g) = group_of.get(&dep) {
-                    tables.push(dep);
-                    if named[g].live {
-                        gates.push(g);
-                    }
-                    // Its own data is among its dependencies already (re-pointed below).
-                    if post_data && below[g].live {
-                        gates.push(groups.len() + g);
-                    }
-                }
-                let mut dep = dep;
-                if post_data {
-                    if let Some(&data) = data_of_table.get(&dep) {
-                        dep = data;
-                        size = size.max(sizes.get(&data).copied().unwrap_or(0));
-                    }
-                }
-                if post_data && !te.desc_is("INDEX") {
-                    if let Some(d) = toc.get(dep) {
-                        if d.desc_is("TABLE") || d.desc_is("TABLE DATA") {
-                            lock_deps.push(dep);
-                        }
-                    }
-                }
-                // Only what is still to come can hold an item back.
-                if to_come.contains(&dep) {
-                    deps.push(dep);
-                }
-            }
-            deps.sort_unstable();
-            deps.dedup();
-            tables.sort_unstable();
-            tables.dedup();
-            gates.sort_unstable();
-            gates.dedup();
-            item_gates.push(gates);
-            items.push(Item {
-                index,
-                dump_id: te.dump_id,
-                pass: es.map_or(Pass::Main, |e| e.pass),
-                wanted: es.is_some_and(|e| e.wanted.any()),
-                size,
-                deps,
-                tables,
-                post_data,
-                lock_deps,
-                leader: false,
-                after_schema: !(table_data || post_data),
-            });
-        }
-        let by_id: HashMap<DumpId, usize> = items.iter().enumerate().map(|(i, it)| (it.dump_id, i)).collect();
-        let n = items.len();
-        // A gate's followers are the leader's own items, by position: found through
-        // `by_id`, a damaged archive's duplicate dump id could point one at a worker's item.
-        let leader_item: HashMap<DumpId, Vec<usize>> = items.iter().enumerate().filter(|(_, it)| it.leader).fold(HashMap::new(), |mut m, (i, it)| {
-            m.entry(it.dump_id).or_insert_with(Vec::new).push(i);
-            m
-        });
-        let nodes = n + 2 * groups.len();
+    /// The scheduler of `plan`, every item waiting; the leader reports each of its items
+    /// done through [`Scheduler::complete`].
+    pub fn new(plan: Arc<Plan>) -> Scheduler {
+        let nodes = plan.waits.len();
         let mut waiting_on = vec![0usize; nodes];
         let mut dependents = vec![Vec::new(); nodes];
-        let mut link = |node: usize, on: usize| {
-            waiting_on[node] += 1;
-            dependents[on].push(node);
-        };
-        for (i, item) in items.iter().enumerate() {
-            for dep in &item.deps {
-                if let Some(&d) = by_id.get(dep) {
-                    link(i, d);
-                }
-            }
-            for &g in &item_gates[i] {
-                link(i, n + g);
+        for (node, waits) in plan.waits.iter().enumerate() {
+            waiting_on[node] = waits.len();
+            for &on in waits {
+                dependents[on].push(node);
             }
         }
-        for (g, gate) in named.iter().enumerate().filter(|(_, gate)| gate.live) {
-            for id in &gate.ids {
-                for &d in leader_item.get(id).into_iter().flatten() {
-                    link(n + g, d);
-                }
-            }
-            for &p in &gate.gates {
-                link(n + g, n + p);
-            }
-        }
-        for (g, gate) in below.iter().enumerate().filter(|(_, gate)| gate.live) {
-            let node = n + groups.len() + g;
-            for id in &gate.ids {
-                if let Some(&d) = by_id.get(id) {
-                    link(node, d);
-                }
-            }
-            for &c in &gate.gates {
-                link(node, n + groups.len() + c);
-            }
-        }
-        let by_index = items.iter().enumerate().map(|(i, it)| (it.index, i)).collect();
-        let leader_open = items.iter().filter(|it| it.leader).count();
+        let n = plan.items.len();
+        let leader_open = plan.items.iter().filter(|it| it.leader).count();
         let mut s = Scheduler {
-            items,
-            by_id,
-            by_index,
+            plan,
             waiting_on,
             dependents,
             ready: Default::default(),
@@ -366,10 +79,9 @@ impl Scheduler {
             pass: Pass::Main,
             leader_open,
             parked: Vec::new(),
-            trees,
         };
         for i in 0..n {
-            if s.waiting_on[i] == 0 && !s.items[i].leader {
+            if s.waiting_on[i] == 0 && !s.plan.items[i].leader {
                 s.push_ready(i);
             }
         }
@@ -377,7 +89,7 @@ impl Scheduler {
     }
 
     fn push_ready(&mut self, i: usize) {
-        let it = &self.items[i];
+        let it = &self.plan.items[i];
         if it.after_schema && self.leader_open > 0 {
             self.parked.push(i);
             return;
@@ -385,41 +97,13 @@ impl Scheduler {
         self.ready[pass_slot(it.pass)].insert((Reverse(it.size), it.dump_id, i));
     }
 
-    /// Whether item `item` waits for `id`, directly or through its tables' trees: what its
-    /// list of dependencies would hold if the gates were spelled out. Asked only of the few
-    /// ids items lock, so it is answered by walking up from them.
-    fn waits_for(&self, item: &Item, id: DumpId) -> bool {
-        if item.deps.binary_search(&id).is_ok() {
-            return true;
-        }
-        if item.tables.is_empty() {
-            return false;
-        }
-        // A leader entry naming one of its tables or their ancestors.
-        if id != item.dump_id {
-            if let Some(names) = self.trees.leader_names.get(&id) {
-                if self.trees.up(&item.tables, true, |t| names.contains(&t)) != Some(false) {
-                    return true;
-                }
-            }
-        }
-        // The data of a table below one of its tables.
-        if item.post_data && self.by_id.contains_key(&id) {
-            if let Some(&table) = self.trees.table_of_data.get(&id) {
-                if self.trees.up(&[table], false, |t| t != table && item.tables.binary_search(&t).is_ok()) != Some(false) {
-                    return true;
-                }
-            }
-        }
-        false
-    }
-
     fn conflicts(&self, i: usize) -> bool {
-        let a = &self.items[i];
+        let plan = &self.plan;
+        let a = &plan.items[i];
         self.running.iter().any(|&r| {
-            let b = &self.items[r];
-            a.lock_deps.iter().any(|&l| self.waits_for(b, l) || b.lock_deps.contains(&l) || l == b.dump_id)
-                || b.lock_deps.iter().any(|&l| self.waits_for(a, l) || l == a.dump_id)
+            let b = &plan.items[r];
+            a.lock_deps.iter().any(|&l| plan.waits_for(b, l) || b.lock_deps.contains(&l) || l == b.dump_id)
+                || b.lock_deps.iter().any(|&l| plan.waits_for(a, l) || l == a.dump_id)
         })
     }
 
@@ -431,12 +115,12 @@ impl Scheduler {
             if let Some(key) = found {
                 self.ready[slot].remove(&key);
                 let i = key.2;
-                if !self.items[i].wanted {
+                if !self.plan.items[i].wanted {
                     self.finish_item(i);
                     continue;
                 }
                 self.running.push(i);
-                return Next::Run(self.items[i].index);
+                return Next::Run(self.plan.items[i].index);
             }
             let pass_has_ready = !self.ready[slot].is_empty();
             if pass_has_ready || !self.running.is_empty() || self.leader_open > 0 {
@@ -454,7 +138,7 @@ impl Scheduler {
     /// A worker (or the leader) finished the item at TOC position `index` (successfully or
     /// not: pg_restore releases dependents either way).
     pub fn complete(&mut self, index: usize) {
-        if let Some(&i) = self.by_index.get(&index) {
+        if let Some(&i) = self.plan.by_index.get(&index) {
             self.running.retain(|&r| r != i);
             self.finish_item(i);
         }
@@ -474,7 +158,7 @@ impl Scheduler {
                 continue;
             }
             self.finished[i] = true;
-            if self.items.get(i).is_some_and(|it| it.leader) {
+            if self.plan.items.get(i).is_some_and(|it| it.leader) {
                 self.leader_open -= 1;
                 if self.leader_open == 0 {
                     for p in std::mem::take(&mut self.parked) {
@@ -485,7 +169,7 @@ impl Scheduler {
             for d in std::mem::take(&mut self.dependents[i]) {
                 self.waiting_on[d] -= 1;
                 if self.waiting_on[d] == 0 {
-                    if d < self.items.len() {
+                    if d < self.plan.items.len() {
                         self.push_ready(d);
                     } else {
                         done.push(d);
@@ -498,22 +182,30 @@ impl Scheduler {
     /// TOC positions of wanted items never run (dependency cycles, or dependencies on
     /// items that never became ready): the leader restores them serially at the end.
     pub fn leftovers(&self) -> Vec<usize> {
-        let mut v: Vec<usize> = self.items.iter().enumerate().filter(|(i, it)| !self.finished[*i] && it.wanted && !it.leader).map(|(_, it)| it.index).collect();
+        let mut v: Vec<usize> = self.plan.items.iter().enumerate().filter(|(i, it)| !self.finished[*i] && it.wanted && !it.leader).map(|(_, it)| it.index).collect();
         v.sort_unstable();
         v
     }
 
     /// Whether the item with this dump id is one of the scheduler's.
     pub fn contains(&self, id: DumpId) -> bool {
-        self.by_id.contains_key(&id)
+        self.plan.by_id.contains_key(&id)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::{HashMap, HashSet};
+
+    use pgsurge_archive::{Section, Toc};
     use pgsurge_plan::options::RestoreOptions;
+    use pgsurge_plan::select::Selection;
     use pgsurge_archive::{DataLocation, TocEntry};
+
+    fn sched(toc: &Toc, sel: &Selection, pending: &[usize], leader: &[usize], sizes: &HashMap<DumpId, u64>) -> Scheduler {
+        Scheduler::new(Arc::new(Plan::build(toc, sel, pending, leader, sizes)))
+    }
 
     fn entry(id: i32, desc: &str, tag: &str, section: Section, deps: &[i32]) -> TocEntry {
         TocEntry {
@@ -558,14 +250,14 @@ mod tests {
     fn plan(entries: Vec<TocEntry>, pending: &[usize], leader: &[usize]) -> Scheduler {
         let toc = Toc::from_entries(entries);
         let sel = pgsurge_plan::select::decide(&toc.entries, &RestoreOptions::default(), None);
-        Scheduler::new(&toc, &sel, pending, leader, &HashMap::new())
+        sched(&toc, &sel, pending, leader, &HashMap::new())
     }
 
     fn scheduler(toc: &Toc) -> Scheduler {
         let sel = pgsurge_plan::select::decide(&toc.entries, &RestoreOptions::default(), None);
         let pending: Vec<usize> = (2..toc.entries.len()).collect();
         let sizes: HashMap<DumpId, u64> = [(DumpId(3), 10), (DumpId(4), 1000)].into_iter().collect();
-        Scheduler::new(toc, &sel, &pending, &[], &sizes)
+        sched(toc, &sel, &pending, &[], &sizes)
     }
 
     #[test]
@@ -628,7 +320,7 @@ mod tests {
         let sel = pgsurge_plan::select::decide(&toc.entries, &RestoreOptions::default(), None);
         let pending: Vec<usize> = (0..toc.entries.len()).filter(|i| i % 3 != 0).collect();
         let sizes: HashMap<DumpId, u64> = (0..tables).map(|t| (DumpId(2 + t * 3), (t % 97) as u64)).collect();
-        let mut s = Scheduler::new(&toc, &sel, &pending, &[], &sizes);
+        let mut s = sched(&toc, &sel, &pending, &[], &sizes);
         let mut done = HashSet::new();
         let mut running = Vec::new();
         loop {
@@ -788,7 +480,7 @@ mod tests {
         let (entries, pending, leader) = chain(n);
         let toc = Toc::from_entries(entries);
         let sel = pgsurge_plan::select::decide(&toc.entries, &RestoreOptions::default(), None);
-        let mut s = Scheduler::new(&toc, &sel, &pending, &leader, &HashMap::new());
+        let mut s = sched(&toc, &sel, &pending, &leader, &HashMap::new());
         assert!(s.edges() <= 4 * toc.entries.len(), "{} edges for {} entries", s.edges(), toc.entries.len());
         // The leader creates the first table: nothing can start, since every table's data
         // waits for the tables below it to be created (their creation locks it).
@@ -948,12 +640,12 @@ mod tests {
             let (entries, pending, leader) = random_toc(&mut rng);
             let toc = Toc::from_entries(entries);
             let sel = pgsurge_plan::select::decide(&toc.entries, &RestoreOptions::default(), None);
-            let mut s = Scheduler::new(&toc, &sel, &pending, &leader, &HashMap::new());
+            let mut s = sched(&toc, &sel, &pending, &leader, &HashMap::new());
             let reference = spelled_out(&toc, &pending, &leader);
             for (&index, waits) in &reference {
-                let item = &s.items[s.by_index[&index]];
+                let item = &s.plan.items[s.plan.by_index[&index]];
                 for te in &toc.entries {
-                    assert_eq!(s.waits_for(item, te.dump_id), waits.contains(&te.dump_id), "round {round}: item {} waiting for {}", item.dump_id, te.dump_id);
+                    assert_eq!(s.plan.waits_for(item, te.dump_id), waits.contains(&te.dump_id), "round {round}: item {} waiting for {}", item.dump_id, te.dump_id);
                 }
             }
             let mut order: Vec<usize> = pending.iter().chain(&leader).copied().collect();
@@ -963,33 +655,33 @@ mod tests {
             for &finished in &order {
                 s.complete(finished);
                 for (&index, waits) in &reference {
-                    let i = s.by_index[&index];
+                    let i = s.plan.by_index[&index];
                     if s.finished[i] {
                         continue;
                     }
-                    let free = waits.iter().all(|d| s.by_id.get(d).is_none_or(|&j| s.finished[j]));
+                    let free = waits.iter().all(|d| s.plan.by_id.get(d).is_none_or(|&j| s.finished[j]));
                     assert_eq!(s.waiting_on[i] == 0, free, "round {round}: item at {index} after {finished} finished");
                 }
             }
         }
     }
 
-    /// Past [`ANCESTRY_WALK_LIMIT`] ancestors, a lock check assumes the worst: the items do
+    /// Past `pgsurge_plan::plan::ANCESTRY_WALK_LIMIT` ancestors, a lock check assumes the worst: the items do
     /// not run side by side. Within it, the answer is exact.
     #[test]
     fn deep_trees_err_on_the_side_of_a_conflict() {
         let (entries, pending, leader) = chain(300);
         let toc = Toc::from_entries(entries);
         let sel = pgsurge_plan::select::decide(&toc.entries, &RestoreOptions::default(), None);
-        let s = Scheduler::new(&toc, &sel, &pending, &leader, &HashMap::new());
+        let s = sched(&toc, &sel, &pending, &leader, &HashMap::new());
         // t0's constraint waits for the data of every table below it; t298's only for its
         // own and t299's.
-        let item = |k: usize| &s.items[s.by_index[&(600 + k)]];
+        let item = |k: usize| &s.plan.items[s.plan.by_index[&(600 + k)]];
         let data = |k: i32| DumpId(2 + 3 * k);
-        assert!(s.waits_for(item(0), data(10)));
-        assert!(s.waits_for(item(0), data(299)), "beyond the walk's limit: assumed");
-        assert!(s.waits_for(item(298), data(299)));
-        assert!(!s.waits_for(item(298), data(10)));
-        assert!(!s.waits_for(item(10), data(5)));
+        assert!(s.plan.waits_for(item(0), data(10)));
+        assert!(s.plan.waits_for(item(0), data(299)), "beyond the walk's limit: assumed");
+        assert!(s.plan.waits_for(item(298), data(299)));
+        assert!(!s.plan.waits_for(item(298), data(10)));
+        assert!(!s.plan.waits_for(item(10), data(5)));
     }
 }

@@ -18,14 +18,6 @@ use bytes::Bytes;
 use pgsurge_archive::DumpId;
 use tokio::sync::mpsc;
 
-/// Archive bytes below which a table is always loaded by one connection: a smaller table
-/// finishes before a helper would have set up its part.
-pub(super) const SPLIT_MIN_BYTES: u64 = 8 << 20;
-
-/// COPY text a table of unknown size (from a pipe) must have produced before idle workers
-/// are invited: small tables are done before a helper could set up.
-pub(super) const SPLIT_UNKNOWN_AFTER: u64 = 32 << 20;
-
 /// Size of the chunks handed out: large enough that a connection sends whole runs of rows,
 /// small enough that all parts end within moments of each other.
 const CHUNK: usize = 1 << 20;
