@@ -1,5 +1,5 @@
 //! Raw arguments → checked `RestoreOptions` and what to do with them, applying pg_restore 18's
-//! option rules in its order (RESTORE_SEMANTICS.md §1), with its messages.
+//! option rules in its order (pg_restore.c `main`), with its messages.
 
 use bstr::BString;
 use pgsurge_archive::Format;

@@ -209,7 +209,7 @@ fn restore_and_fingerprint(
 /// Restores `rel` on `major` with pg_restore 18 and with `tool`, the same way, and describes
 /// what differs: the fingerprints always; the exit status on servers 17+ only, where
 /// pg_restore's preamble succeeds (on older ones its `SET transaction_timeout` is a counted
-/// error pgsurge need not copy; RESTORE_SEMANTICS §10). `Ok` holds pg_restore 18's
+/// error pgsurge need not copy; pg_backup_archiver.c `warn_or_exit_horribly`). `Ok` holds pg_restore 18's
 /// fingerprint, `None` if the major is not installed.
 fn compare(tool: Tool, major: u32, rel: &str, setup: Setup, args: &[&str], stdin: bool) -> Result<Option<Fingerprint>, String> {
     let Some(cluster) = Cluster::shared(major) else { return Ok(None) };

@@ -108,7 +108,7 @@ fn truncated_directory_file_and_missing_file() {
 
 // Accounting for every byte: what the TOC's entries alone never show.
 
-/// Where a custom archive's TOC starts: just past the header (ARCHIVE_FORMAT.md §3).
+/// Where a custom archive's TOC starts: just past the header (pg_backup_archiver.c `ReadHead`).
 fn toc_start(bytes: &[u8]) -> usize {
     let int_size = usize::from(bytes[8]);
     let int = |at: usize| -> (i64, usize) {

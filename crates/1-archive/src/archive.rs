@@ -1,4 +1,4 @@
-//! Opening an archive (format detection, ARCHIVE_FORMAT.md §11) and reading its data: table
+//! Opening an archive (format detection as pg_backup_archiver.c `_discoverArchiveFormat` does it) and reading its data: table
 //! data as one decompressed stream, large objects one stream each.
 //!
 //! Random-access sources (a file, a directory, a tar file) serve any entry at any time;

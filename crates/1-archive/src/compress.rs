@@ -1,4 +1,4 @@
-//! Decompression of data streams (ARCHIVE_FORMAT.md §5.4, §7): one `Decoder` per data item or
+//! Decompression of data streams (PostgreSQL's compress_io.c and compress_{gzip,lz4,zstd}.c): one `Decoder` per data item or
 //! large object, over whatever yields its raw bytes.
 //!
 //! The algorithm always comes from outside (the custom header, or a directory file's suffix);

@@ -1,4 +1,4 @@
-//! Data blocks of custom-format archives (ARCHIVE_FORMAT.md §5, §6): finding a block by
+//! Data blocks of custom-format archives (pg_backup_custom.c): finding a block by
 //! offset or by scanning, and reading its chunk list as one raw stream.
 //!
 //! Works the same over a mapped file (seek to known offsets, remember what scanning finds)

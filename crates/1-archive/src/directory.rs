@@ -1,4 +1,4 @@
-//! Directory-format archives (ARCHIVE_FORMAT.md §7, §9): `toc.dat` plus one file per data item
+//! Directory-format archives (pg_backup_directory.c): `toc.dat` plus one file per data item
 //! and per large object, each compressed as its suffix says.
 //!
 //! Every name a TOC or blobs TOC gives is untrusted: it must be a plain file name inside the

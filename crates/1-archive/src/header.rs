@@ -1,4 +1,4 @@
-//! The archive header (ARCHIVE_FORMAT.md §1, §3): magic, version, integer sizes, format,
+//! The archive header (pg_backup_archiver.c `ReadHead`): magic, version, integer sizes, format,
 //! compression, creation time and the names and versions pg_dump recorded.
 
 use bstr::BString;

@@ -1,4 +1,4 @@
-//! The one cursor through which all archive bytes are read (ARCHIVE_FORMAT.md §2).
+//! The one cursor through which all archive bytes are read (pg_backup_archiver.c `ReadInt`, `ReadStr`, `ReadOffset`).
 //!
 //! `Input` is a window of a memory-mapped file (random access, the length known), a
 //! forward-only stream (standard input, a pipe), or a spool that a pipe is still filling
@@ -386,7 +386,7 @@ impl Input {
     }
 
 
-    /// `Int` (ARCHIVE_FORMAT.md §2): a sign byte, then `int_size` little-endian magnitude bytes.
+    /// `Int` (pg_backup_archiver.c `ReadInt`): a sign byte, then `int_size` little-endian magnitude bytes.
     pub fn read_int(&mut self) -> Result<i64> {
         let start = self.pos;
         let sign = self.read_byte()?;

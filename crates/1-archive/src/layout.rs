@@ -3,7 +3,7 @@
 //! TOC does not know of (a damaged TOC count), bytes between or after the blocks, offsets
 //! pointing into the TOC, and files or members nobody names.
 //!
-//! What is damage follows from what pg_dump writes (ARCHIVE_FORMAT.md §5, §6, §9, §10):
+//! What is damage follows from what pg_dump writes (pg_backup_custom.c, pg_backup_directory.c, pg_backup_tar.c):
 //!
 //! * custom: the first data block starts where the TOC ends and the last one's terminator
 //!   ends the file, each block claimed by exactly one entry with data — except that pg_dump

@@ -1,4 +1,4 @@
-//! Tar-format archives (ARCHIVE_FORMAT.md §10): ustar member headers, read strictly forward
+//! Tar-format archives (pg_backup_tar.c): ustar member headers, read strictly forward
 //! from a stream, or indexed once from a mapped file so any member can be read at any time.
 
 use std::collections::{HashMap, HashSet};

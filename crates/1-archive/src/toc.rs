@@ -1,4 +1,4 @@
-//! The table of contents (ARCHIVE_FORMAT.md §4): typed entries exactly as the archive states
+//! The table of contents (pg_backup_archiver.c `ReadToc`): typed entries exactly as the archive states
 //! them. Does not read data; see `custom`, `directory` and `tar` for that.
 
 use std::collections::HashMap;

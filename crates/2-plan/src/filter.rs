@@ -1,4 +1,4 @@
-//! `--filter` files (RESTORE_SEMANTICS.md §11): one `include|exclude <type> <name>` rule per
+//! `--filter` files (pg_restore.c): one `include|exclude <type> <name>` rule per
 //! line, tokenised and normalised exactly as pg_restore 17+ does (`src/bin/pg_dump/filter.c`
 //! and `read_restore_filters` in `pg_restore.c`), becoming `FilterRule`s that selection
 //! treats like `-t -n -I -P -T -N`.

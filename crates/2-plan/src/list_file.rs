@@ -1,4 +1,4 @@
-//! `-L` list files (RESTORE_SEMANTICS.md §11, pg_backup_archiver.c `SortTocFromFile`): which
+//! `-L` list files (pg_backup_archiver.c `SortTocFromFile`): which
 //! dump ids a list names, in its order, with pg_restore's leniency — comments after `;`,
 //! blank lines, leading numbers parsed like `strtol`, bad lines warned about and skipped.
 //!

@@ -1,5 +1,5 @@
 //! The `-l` table-of-contents summary, byte for byte as pg_restore 18 prints it
-//! (RESTORE_SEMANTICS.md §11, pg_backup_archiver.c `PrintTOCSummary`), and the two text
+//! (pg_backup_archiver.c `PrintTOCSummary`), and the two text
 //! conventions it shares with script comments: names with line breaks blanked
 //! (`sanitize_line`) and archive times in the local zone (`PGDUMP_STRFTIME_FMT`).
 //!

@@ -1,7 +1,7 @@
 //! What the user asked for, checked: the option set pg_restore 18 accepts, as typed values.
 //!
 //! The CLI builds a `RestoreOptions` from raw arguments and applies the conflict rules of
-//! RESTORE_SEMANTICS.md §1 (`RestoreOptions::validate`); selection (`select`), listing
+//! pg_restore.c `main` (`RestoreOptions::validate`); selection (`select`), listing
 //! (`listing`) and script rendering (`render`) only read it.
 
 use std::path::PathBuf;
@@ -16,7 +16,7 @@ pub enum SectionChoice {
     PostData,
 }
 
-/// One `--filter` rule, already normalised (RESTORE_SEMANTICS.md §11).
+/// One `--filter` rule, already normalised (pg_restore.c).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FilterRule {
     IncludeTable(BString),

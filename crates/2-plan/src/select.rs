@@ -1,6 +1,6 @@
 //! Which parts of which TOC entries a restore wants, in which order, and in which pass —
 //! pg_restore's `SortTocFromFile` (`-L`), `_tocEntryRequired` and `_tocEntryRestorePass`, and
-//! `--strict-names` (RESTORE_SEMANTICS.md §2, §5, §11).
+//! `--strict-names` (pg_backup_archiver.c `_tocEntryRequired`).
 //!
 //! Selection only decides; `listing` and `render` print what it decided. The `-L` file's
 //! syntax is `list_file`'s business, the `--filter` file's `filter`'s.
@@ -87,7 +87,7 @@ pub struct Selection {
     /// listing for `-l`, before any script output otherwise).
     strict_error: Option<SelectError>,
     /// Whether any entry's schema part is wanted; when none is, the restore is an "implied
-    /// no-schema restore" (RESTORE_SEMANTICS §2), which lets `--disable-triggers` act.
+    /// no-schema restore" (pg_backup_archiver.c `_tocEntryRequired`), which lets `--disable-triggers` act.
     restores_schema: bool,
     /// Schema parts were allowed, yet no selected entry has one (pg_restore's "implied
     /// no-schema restore").
@@ -236,7 +236,7 @@ impl Names {
 }
 
 /// Which kinds of parts the options allow at all (pg_restore 18's `dumpSchema`, `dumpData`,
-/// `dumpStatistics`, RESTORE_SEMANTICS §2 rule 8).
+/// `dumpStatistics`, pg_backup_archiver.c `_tocEntryRequired`).
 #[derive(Debug, Clone, Copy)]
 struct Masks {
     schema: bool,
@@ -357,7 +357,7 @@ fn stats_named(te: &TocEntry, ctx: &Context<'_>, names: &mut Names) -> bool {
     named
 }
 
-/// `_tocEntryRequired` of pg_restore 18 (RESTORE_SEMANTICS §2), rules in its order.
+/// `_tocEntryRequired` of pg_restore 18 (pg_backup_archiver.c), rules in its order.
 fn required(te: &TocEntry, section: Section, ctx: &Context<'_>, names: &mut Names) -> Wanted {
     let none = Wanted::default();
     let opts = ctx.opts;

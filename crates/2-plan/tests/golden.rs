@@ -149,7 +149,7 @@ fn parse(args: &[String]) -> Result<(RestoreOptions, Mode), String> {
             other => return Err(format!("option {other} is the CLI's")),
         }
     }
-    // The conflicts pg_restore rejects before reading anything (RESTORE_SEMANTICS §1).
+    // The conflicts pg_restore rejects before reading anything (pg_restore.c `main`).
     let conflicts = [
         o.schema_only && o.data_only,
         o.schema_only && o.statistics_only,

@@ -1,4 +1,4 @@
-//! The SQL script pg_restore 18 writes with `-f` (RESTORE_SEMANTICS.md §3–§9): preamble,
+//! The SQL script pg_restore 18 writes with `-f` (pg_backup_archiver.c `RestoreArchive`, `_printTocEntry`): preamble,
 //! `--clean` drops, the three restore passes with each entry's comment header, definition,
 //! ownership and data, transaction batching, `\connect` for `--create`, and the footer —
 //! byte for byte, from `RestoreArchive`, `restore_toc_entry`, `_printTocEntry` and their
@@ -792,7 +792,7 @@ impl Renderer<'_> {
         Ok(())
     }
 
-    /// A BLOBS entry's large objects (ARCHIVE_FORMAT.md §8.4), in a transaction of their own
+    /// A BLOBS entry's large objects (pg_backup_archiver.c `StartRestoreLO`), in a transaction of their own
     /// unless the whole restore is one (`-1`, `--transaction-size`).
     fn large_objects(&mut self, te: &TocEntry) -> Result<(), RenderError> {
         if !te.has_data() {

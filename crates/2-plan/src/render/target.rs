@@ -1,7 +1,7 @@
 //! Where rendered output goes: the [`Target`] a renderer drives, and [`ScriptTarget`], which
 //! writes pg_restore's `-f` script.
 //!
-//! One renderer serves both the script and the restore (ARCHITECTURE.md, "One renderer"):
+//! One renderer serves both the script and the restore (docs/architecture.md):
 //! it decides *what* happens, entry by entry, and says so to a target in terms that both can
 //! carry out — text only a script shows, commands pg_restore would send as one Query each,
 //! table data, large objects, a move to another database. A script target prints all of it;
