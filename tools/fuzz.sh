@@ -25,6 +25,9 @@ seed() { # target: copy the fixtures it reads into its corpus, once
   case $1 in
     archive_open) for f in testdata/dumps/*/*.dump testdata/dumps/*/*.tar; do cp "$f" "$corpus/$(basename "$(dirname "$f")")-$(basename "$f")"; done ;;
     tar_index) for f in testdata/dumps/*/*.tar; do cp "$f" "$corpus/$(basename "$(dirname "$f")")-$(basename "$f")"; done ;;
+    list_and_filter) cp testdata/golden/lists/* testdata/golden/filters/* "$corpus"/ 2>/dev/null || true ;;
+    conninfo) printf '%s' 'postgresql://app:secret@db.example:5433/app?sslmode=require&password=x' >"$corpus/uri"
+      printf '%s' "host=/tmp port=5432 dbname='my db' password='s\\'cret' user=app" >"$corpus/kv" ;;
     directory_toc) for d in testdata/dumps/*/src.dir.*; do cp "$d/toc.dat" "$corpus/$(basename "$(dirname "$d")")-$(basename "$d").toc"; done ;;
   esac
 }
