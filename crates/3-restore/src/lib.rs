@@ -10,10 +10,17 @@
 //! Workers never print: everything the user should see travels as [`EngineEvent`]s to the
 //! caller's reporter.
 
+mod connection;
+mod copy;
+mod encoding;
+mod failure;
+mod inserts;
+mod large_objects;
+mod progress;
 pub mod schedule;
 mod server_error;
-mod session;
 mod split;
+mod target;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -28,9 +35,10 @@ use pgsurge_plan::render::{RenderError, Renderer};
 use pgsurge_plan::plan::{self, Plan};
 use pgsurge_plan::select::Selection;
 use schedule::{Next, Scheduler};
+pub use failure::Stopped;
 pub use server_error::server_message;
-use session::Session;
 use split::{SplitBoard, SplitCopy};
+use target::Session;
 
 /// Why a connection could not be opened, in words a user can act on.
 pub type ConnectFailure = Box<dyn std::error::Error + Send + Sync>;
@@ -136,11 +144,6 @@ pub enum EngineError {
     Runtime(std::io::Error),
 }
 
-/// Marker inside [`RenderError::Target`]: the restore stops, the error was reported.
-#[derive(Debug, thiserror::Error)]
-#[error("restore stopped at the first error")]
-pub struct Stopped;
-
 impl From<RenderError> for EngineError {
     fn from(e: RenderError) -> Self {
         match e {
@@ -224,11 +227,11 @@ fn serial(archive: &mut Archive, run: Run<'_>, archive_major: Option<u32>) -> Re
     session.finish_entry();
     result?;
     Ok(Outcome {
-        errors: session.errors,
-        large_objects: session.large_objects,
+        errors: session.errors(),
+        large_objects: session.large_objects(),
         jobs: 1,
-        rows: session.rows,
-        data_bytes: session.data_bytes,
+        rows: session.rows(),
+        data_bytes: session.data_bytes(),
         stage_times: vec![(Stage::PreData, started.elapsed())],
     })
 }
@@ -412,7 +415,7 @@ fn parallel(archive: &mut Archive, run: Run<'_>, jobs: usize, archive_major: Opt
         }
         drop(renderer);
         leader.finish_entry();
-        outcome.absorb(&Totals::of(&leader, leader.errors));
+        outcome.absorb(&Totals::of(&leader, leader.errors()));
     }
     outcome.stage_times.push((Stage::Finish, phase3.elapsed()));
     Ok(outcome)
@@ -485,7 +488,7 @@ fn lead(archive: &mut Archive, run: Run<'_>, shared: &Shared, schema: &[usize], 
         }
     }
     leader.finish_entry();
-    Ok(Totals::of(&leader, leader.errors))
+    Ok(Totals::of(&leader, leader.errors()))
 }
 
 /// Archive bytes of table data below which a worker loads a table created in this run
@@ -495,7 +498,7 @@ const WRAP_MIN_BYTES: u64 = 1 << 20;
 /// Checks what the target holds before anything is restored: a schema restore into a
 /// database with relations of its own will collide with them.
 fn preflight(session: &mut Session<'_>, sel: &Selection, opts: &RestoreOptions, archive_major: Option<u32>) {
-    let server_major = session.server_version / 10_000;
+    let server_major = session.server_version() / 10_000;
     if let Some(archive_major) = archive_major.filter(|&a| server_major >= 10 && a > server_major) {
         session.emit(EngineEvent::ServerOlderThanArchive { archive_major, server_major });
     }
@@ -551,7 +554,7 @@ struct Totals {
 
 impl Totals {
     fn of(session: &Session<'_>, errors: u64) -> Totals {
-        Totals { errors, large_objects: session.large_objects, rows: session.rows, bytes: session.data_bytes }
+        Totals { errors, large_objects: session.large_objects(), rows: session.rows(), bytes: session.data_bytes() }
     }
 }
 
@@ -593,10 +596,7 @@ fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &Shared, tabl
     let Some(dbname) = shared.database()? else { return Ok(Totals::default()) };
     let rt = runtime()?;
     let mut session = Session::connect(&rt, connector, dbname.as_deref(), opts, toc, events)?;
-    session.worker = worker + 1;
-    // Errors of the connection's own settings are printed but not counted, as pg_restore's
-    // workers do.
-    session.errors = 0;
+    session.become_worker(worker + 1);
     let mut errors = 0;
     let (mut warn, mut info) = log_sinks(opts, events);
     session.set_board(shared);
@@ -630,14 +630,15 @@ fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &Shared, tabl
         let failed = table.copied().filter(|_| opts.no_data_for_failed_tables && created == Some(false));
         // A large table is offered to idle workers instead (its parts cannot wait on a
         // TRUNCATE's lock); should the split load fail, it is loaded again the plain way.
-        session.split_next = tables.plan.by_index.get(&index).and_then(|&i| tables.plan.items.get(i)).and_then(|it| it.split_after);
-        let mut wrap_now = wrap && session.split_next.is_none();
+        let split = tables.plan.by_index.get(&index).and_then(|&i| tables.plan.items.get(i)).and_then(|it| it.split_after);
+        session.offer_split(split);
+        let mut wrap_now = wrap && split.is_none();
         loop {
             let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker().with_failed_tables(failed);
             restore_item(&mut renderer, te, index, wrap_now)?;
             drop(renderer);
             // The data never reached a COPY (skipped): the offer lapses with the item.
-            session.split_next = None;
+            session.offer_split(None);
             if !session.take_split_failed() {
                 break;
             }
@@ -650,13 +651,8 @@ fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &Shared, tabl
             }
             wrap_now = wrap;
         }
-        // pg_restore's leader counts a failed item once more besides its statement errors;
-        // the session counts this item's alone.
-        if session.errors > 0 {
-            errors += session.errors + 1;
-        }
-        session.finish_entry();
-        session.errors = 0;
+        // As pg_restore counts a worker's item (see failure::Failures::item_errors).
+        errors += session.finish_worker_item();
         if let Some(spool) = &tables.spool {
             spool.done(te.dump_id);
         }

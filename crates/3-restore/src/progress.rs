@@ -1,0 +1,95 @@
+//! What the reporter hears of a session's work: that an entry started, how much of its table
+//! data has been sent, and its record once finished (time, rows, bytes, errors, connections);
+//! and the session's totals for the restore's outcome.
+
+use std::time::Instant;
+
+use pgsurge_archive::{DumpId, TocEntry};
+
+use super::{EngineEvent, ItemRecord};
+
+pub(super) struct Progress<'e> {
+    events: &'e (dyn Fn(EngineEvent) + Sync),
+    /// Which worker this session is (0: the leader).
+    pub worker: usize,
+    /// Rows and bytes sent as data (COPY text, SQL data, large objects), for the summary.
+    pub rows: u64,
+    pub data_bytes: u64,
+    /// Archive bytes read of the table data being loaded.
+    archive_read: u64,
+    /// The entry being restored, for its finish event.
+    current: Option<Current>,
+}
+
+/// The entry a session is working on, and the totals when it began.
+struct Current {
+    dump_id: DumpId,
+    desc: String,
+    label: String,
+    started: Instant,
+    rows: u64,
+    bytes: u64,
+    errors: u64,
+    /// Connections that loaded its data.
+    connections: usize,
+}
+
+impl<'e> Progress<'e> {
+    pub fn new(events: &'e (dyn Fn(EngineEvent) + Sync)) -> Progress<'e> {
+        Progress { events, worker: 0, rows: 0, data_bytes: 0, archive_read: 0, current: None }
+    }
+
+    /// Whether `dump_id` is the entry in progress (a worker's TRUNCATE wrapping starts it
+    /// twice: one item).
+    pub fn is_current(&self, dump_id: DumpId) -> bool {
+        self.current.as_ref().is_some_and(|c| c.dump_id == dump_id)
+    }
+
+    /// Reports `te` started; `errors` is the session's count so far.
+    pub fn begin(&mut self, te: &TocEntry, errors: u64) {
+        let label = match &te.namespace {
+            Some(ns) if !ns.is_empty() => format!("{} {}.{}", te.desc, ns, te.tag),
+            _ => format!("{} {}", te.desc, te.tag),
+        };
+        (self.events)(EngineEvent::ItemStarted { worker: self.worker, dump_id: te.dump_id, label: label.clone() });
+        self.current = Some(Current { dump_id: te.dump_id, desc: te.desc.to_string(), label, started: Instant::now(), rows: self.rows, bytes: self.data_bytes, errors, connections: 1 });
+    }
+
+    /// Reports the entry in progress finished, if there is one; `errors` is the session's
+    /// count now.
+    pub fn finish(&mut self, errors: u64) {
+        if let Some(c) = self.current.take() {
+            (self.events)(EngineEvent::ItemFinished(ItemRecord {
+                worker: self.worker,
+                dump_id: c.dump_id,
+                desc: c.desc,
+                label: c.label,
+                started: c.started,
+                elapsed: c.started.elapsed(),
+                rows: self.rows - c.rows,
+                bytes: self.data_bytes - c.bytes,
+                errors: errors.saturating_sub(c.errors),
+                connections: c.connections,
+            }));
+        }
+    }
+
+    /// How many archive bytes of the entry's table data have been read.
+    pub fn read(&mut self, archive_bytes: u64) {
+        self.archive_read = archive_bytes;
+    }
+
+    /// Reports the table data sent so far by the entry in progress.
+    pub fn sent(&self) {
+        if let Some(c) = &self.current {
+            (self.events)(EngineEvent::Progress { worker: self.worker, bytes: self.data_bytes - c.bytes, archive_bytes: self.archive_read });
+        }
+    }
+
+    /// The entry's data was loaded over `n` connections.
+    pub fn loaded_over(&mut self, n: usize) {
+        if let Some(c) = &mut self.current {
+            c.connections = n;
+        }
+    }
+}

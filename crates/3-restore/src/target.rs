@@ -1,0 +1,257 @@
+//! A worker's [`Session`] — its connection, table data, large objects and report — and the
+//! adapter that makes it the renderer's [`Target`]. The renderer only turns an entry into
+//! statements; this is the one place the engine hears from it, and where the engine's
+//! errors become the renderer's. Each call is handed to the part whose job it is:
+//! `connection` (commands, settings, `--create`'s move), `copy` (COPY data, split loads),
+//! `inserts` (SQL data), `large_objects`, `progress` (what the reporter hears), and
+//! `failure` (what a failure does).
+
+use pgsurge_archive::{Oid, Toc, TocEntry};
+use pgsurge_plan::options::RestoreOptions;
+use pgsurge_plan::render::{session_settings, RenderError, Target};
+use tokio::runtime::Runtime;
+
+use super::connection::Connection;
+use super::copy::TableCopy;
+use super::encoding::Encoding;
+use super::failure::SessionError;
+use super::inserts::InsertData;
+use super::large_objects::LargeObjects;
+use super::progress::Progress;
+use super::split::{SplitBoard, SplitCopy};
+use super::{Connector, EngineError, EngineEvent};
+
+/// One connection's work on a restore: the leader's, or a parallel worker's.
+pub struct Session<'e> {
+    conn: Connection<'e>,
+    copy: TableCopy<'e>,
+    /// The entry's SQL data (`--inserts` dumps), while it is being run.
+    inserts: Option<InsertData>,
+    lo: LargeObjects,
+    progress: Progress<'e>,
+    /// The archive's standard_conforming_strings, for cutting SQL data into statements.
+    std_strings: bool,
+}
+
+impl From<SessionError> for RenderError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Stopped(s) => RenderError::Target(Box::new(s)),
+            SessionError::Fatal(message) => RenderError::Target(message.into()),
+            SessionError::Connect(e) => RenderError::Target(e),
+        }
+    }
+}
+
+impl<'e> Session<'e> {
+    /// Connects (to `dbname`, or the database the user named) and applies the session
+    /// settings pg_restore starts every connection with.
+    pub fn connect(
+        rt: &'e Runtime,
+        connector: &'e dyn Connector,
+        dbname: Option<&str>,
+        opts: &'e RestoreOptions,
+        toc: &'e Toc,
+        events: &'e (dyn Fn(EngineEvent) + Sync),
+    ) -> Result<Session<'e>, EngineError> {
+        let settings = Box::new(move |version| session_settings(opts, toc, Some(version)));
+        let mut conn = Connection::open(rt, connector, dbname, opts, Encoding::for_archive(&toc.encoding), settings, events).map_err(EngineError::Connect)?;
+        conn.setup().map_err(|e| EngineError::Session(e.to_string()))?;
+        Ok(Session { conn, copy: TableCopy::new(), inserts: None, lo: LargeObjects::default(), progress: Progress::new(events), std_strings: toc.std_strings })
+    }
+
+    /// This session is worker `n` of the parallel phase (0: the leader), for reports. The
+    /// failures of its connection's settings do not count, as with pg_restore's workers.
+    pub fn become_worker(&mut self, n: usize) {
+        self.progress.worker = n;
+        self.conn.failures.forgive_all();
+    }
+
+    /// Reports the entry in progress as finished (the next one starts, or the work ends).
+    pub fn finish_entry(&mut self) {
+        self.conn.show_notices();
+        self.conn.failures.end_entry();
+        self.progress.finish(self.conn.failures.errors());
+    }
+
+    /// Reports a parallel worker's item as finished, and returns what it adds to the
+    /// restore's error count; the next item counts from zero.
+    pub fn finish_worker_item(&mut self) -> u64 {
+        let errors = self.conn.failures.item_errors();
+        self.finish_entry();
+        self.conn.failures.forgive_all();
+        errors
+    }
+
+    /// Failures counted so far.
+    pub fn errors(&self) -> u64 {
+        self.conn.failures.errors()
+    }
+
+    pub fn large_objects(&self) -> u64 {
+        self.lo.count
+    }
+
+    /// Rows and bytes of data sent, for the summary.
+    pub fn rows(&self) -> u64 {
+        self.progress.rows
+    }
+
+    pub fn data_bytes(&self) -> u64 {
+        self.progress.data_bytes
+    }
+
+    /// `server_version_num` of the server.
+    pub fn server_version(&self) -> u32 {
+        self.conn.server_version
+    }
+
+    /// Tables, views, sequences and foreign tables outside the system schemas; `None` when
+    /// the question itself failed.
+    pub fn user_relations(&mut self) -> Option<u64> {
+        self.conn.user_relations()
+    }
+
+    pub fn emit(&self, event: EngineEvent) {
+        self.conn.emit(event);
+    }
+
+    /// Offers tables to idle workers through `board` (the parallel phase).
+    pub fn set_board(&mut self, board: &'e dyn SplitBoard) {
+        self.copy.set_board(board);
+    }
+
+    /// Loads the next table data with help from idle workers, invited once it has produced
+    /// `post_after` bytes of COPY text; `None` for one connection.
+    pub fn offer_split(&mut self, post_after: Option<u64>) {
+        self.copy.split_next = post_after;
+    }
+
+    /// Whether the last table data was a split load that rolled back and must be loaded
+    /// again (on this connection alone); asking forgets it.
+    pub fn take_split_failed(&mut self) -> bool {
+        self.copy.take_split_failed()
+    }
+
+    /// A split load failed and cannot be loaded again: its first part's failure is the
+    /// table's.
+    pub fn split_failure_stands(&mut self, table: &str) -> Result<(), RenderError> {
+        Ok(self.copy.split_failure_stands(&mut self.conn, table)?)
+    }
+
+    /// Loads a part of a table another worker is loading.
+    pub fn help(&mut self, split: &SplitCopy) -> Result<(), RenderError> {
+        self.flush_all()?;
+        Ok(TableCopy::help(&mut self.conn, split)?)
+    }
+
+    /// Everything held back goes out before anything else is sent.
+    fn flush_all(&mut self) -> Result<(), SessionError> {
+        self.conn.flush_batch()?;
+        self.lo.flush(&mut self.conn)
+    }
+}
+
+impl Target for Session<'_> {
+    fn text(&mut self, _text: &[u8]) -> Result<(), RenderError> {
+        Ok(())
+    }
+
+    fn command(&mut self, sql: &[u8]) -> Result<(), RenderError> {
+        self.flush_all()?;
+        Ok(self.conn.command(sql)?)
+    }
+
+    fn setting(&mut self, sql: &[u8], failure: &str) -> Result<(), RenderError> {
+        self.flush_all()?;
+        Ok(self.conn.setting(sql, failure)?)
+    }
+
+    fn batched_command(&mut self, sql: &[u8]) -> Result<(), RenderError> {
+        if !self.conn.failures.may_batch() {
+            return self.command(sql);
+        }
+        self.lo.flush(&mut self.conn)?;
+        Ok(self.conn.batch(sql)?)
+    }
+
+    fn flush(&mut self) -> Result<(), RenderError> {
+        Ok(self.flush_all()?)
+    }
+
+    fn preamble(&mut self, _sql: &[u8]) -> Result<(), RenderError> {
+        Ok(())
+    }
+
+    fn connect(&mut self, dbname: &[u8], _script: &[u8]) -> Result<(), RenderError> {
+        self.flush_all()?;
+        Ok(self.conn.move_to(dbname)?)
+    }
+
+    fn entry(&mut self, te: &TocEntry) {
+        if self.progress.is_current(te.dump_id) {
+            // The same entry again (a worker's TRUNCATE wrapping): one item.
+            return;
+        }
+        self.finish_entry();
+        self.progress.begin(te, self.conn.failures.errors());
+        let owner = te.owner.as_ref().map(|o| o.to_string()).unwrap_or_default();
+        self.conn.failures.begin_entry(te.dump_id, format!("from TOC entry {}; {} {} {} {} {}", te.dump_id, te.table_oid, te.oid, te.desc, te.tag, owner));
+    }
+
+    fn entry_succeeded(&self) -> bool {
+        self.conn.failures.entry_succeeded()
+    }
+
+    fn session_lost(&mut self) -> bool {
+        self.conn.take_lost()
+    }
+
+    fn data_start(&mut self, te: &TocEntry, copy: Option<&[u8]>) -> Result<(), RenderError> {
+        self.flush_all()?;
+        self.progress.read(0);
+        self.inserts = None;
+        let split = self.copy.split_next.take();
+        match copy {
+            Some(copy) => Ok(self.copy.start(&mut self.conn, &self.progress, copy, te, split)?),
+            None => {
+                self.inserts = Some(InsertData::new(te, self.std_strings));
+                Ok(())
+            }
+        }
+    }
+
+    fn data(&mut self, bytes: &[u8]) -> Result<(), RenderError> {
+        self.progress.data_bytes += bytes.len() as u64;
+        let done = match &mut self.inserts {
+            Some(inserts) => inserts.data(&mut self.conn, bytes),
+            None => self.copy.data(&mut self.conn, &self.progress, bytes),
+        };
+        Ok(done?)
+    }
+
+    fn data_read(&mut self, archive_bytes: u64) {
+        self.progress.read(archive_bytes);
+    }
+
+    fn data_end(&mut self) -> Result<(), RenderError> {
+        let done = match self.inserts.take() {
+            Some(inserts) => inserts.end(&mut self.conn),
+            None => self.copy.end(&mut self.conn, &mut self.progress),
+        };
+        Ok(done?)
+    }
+
+    fn lo_start(&mut self, oid: Oid, create: bool, unlink_first: bool) -> Result<(), RenderError> {
+        Ok(self.lo.start(&mut self.conn, oid, create, unlink_first)?)
+    }
+
+    fn lo_data(&mut self, bytes: &[u8]) -> Result<(), RenderError> {
+        Ok(self.lo.data(&mut self.conn, &mut self.progress, bytes)?)
+    }
+
+    fn lo_end(&mut self) -> Result<(), RenderError> {
+        self.lo.end();
+        Ok(())
+    }
+}
