@@ -414,24 +414,10 @@ mod tests {
 
     fn entry(dump_id: DumpId, desc: &str, data: DataLocation) -> TocEntry {
         TocEntry {
-            dump_id,
             had_dumper: !matches!(data, DataLocation::None),
-            table_oid: "0".into(),
-            oid: "0".into(),
-            tag: format!("t{dump_id}").into(),
-            desc: desc.into(),
-            section: Section::Data,
-            defn: None,
-            drop_stmt: None,
-            copy_stmt: None,
-            namespace: Some("public".into()),
-            tablespace: None,
-            tableam: None,
-            relkind: 0,
             owner: None,
-            with_oids: None,
-            dependencies: Vec::new(),
             data,
+            ..TocEntry::new(dump_id, desc, &format!("t{dump_id}"), Section::Data, Vec::new())
         }
     }
 

@@ -71,6 +71,32 @@ pub struct TocEntry {
 }
 
 impl TocEntry {
+    /// An entry of this identity in `public`, owned by `postgres`, with no definition and no
+    /// data: the base that callers building entries themselves (planning and rendering tests)
+    /// fill in with `..TocEntry::new(…)`.
+    pub fn new(dump_id: DumpId, desc: &str, tag: &str, section: Section, dependencies: Vec<DumpId>) -> TocEntry {
+        TocEntry {
+            dump_id,
+            had_dumper: false,
+            table_oid: "0".into(),
+            oid: "0".into(),
+            tag: tag.into(),
+            desc: desc.into(),
+            section,
+            defn: None,
+            drop_stmt: None,
+            copy_stmt: None,
+            namespace: Some("public".into()),
+            tablespace: None,
+            tableam: None,
+            relkind: 0,
+            owner: Some("postgres".into()),
+            with_oids: None,
+            dependencies,
+            data: DataLocation::None,
+        }
+    }
+
     pub fn desc_is(&self, desc: &str) -> bool {
         self.desc.as_bytes() == desc.as_bytes()
     }

@@ -497,28 +497,13 @@ fn required(te: &TocEntry, section: Section, ctx: &Context<'_>, names: &mut Name
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use pgsurge_archive::DataLocation;
 
     fn entry(id: DumpId, desc: &str, tag: &str, ns: Option<&str>, section: Section, deps: &[DumpId]) -> TocEntry {
         TocEntry {
-            dump_id: id,
             had_dumper: desc == "TABLE DATA" || desc == "BLOBS",
-            table_oid: "0".into(),
-            oid: "0".into(),
-            tag: tag.into(),
-            desc: desc.into(),
-            section,
             defn: if desc == "TABLE DATA" { None } else { Some(format!("-- {desc} {tag}\n").into()) },
-            drop_stmt: None,
-            copy_stmt: None,
             namespace: ns.map(Into::into),
-            tablespace: None,
-            tableam: None,
-            relkind: 0,
-            owner: Some("postgres".into()),
-            with_oids: None,
-            dependencies: deps.to_vec(),
-            data: DataLocation::None,
+            ..TocEntry::new(id, desc, tag, section, deps.to_vec())
         }
     }
 

@@ -209,24 +209,10 @@ mod tests {
 
     fn entry(id: i32, desc: &str, tag: &str, section: Section, deps: &[i32]) -> TocEntry {
         TocEntry {
-            dump_id: DumpId(id),
             had_dumper: desc == "TABLE DATA",
-            table_oid: "0".into(),
-            oid: "0".into(),
-            tag: tag.into(),
-            desc: desc.into(),
-            section,
             defn: Some(format!("-- {desc} {tag}\n").into()),
-            drop_stmt: None,
-            copy_stmt: None,
-            namespace: Some("public".into()),
-            tablespace: None,
-            tableam: None,
-            relkind: 0,
-            owner: Some("postgres".into()),
-            with_oids: None,
-            dependencies: deps.iter().map(|&d| DumpId(d)).collect(),
             data: if desc == "TABLE DATA" { DataLocation::Block { offset: None } } else { DataLocation::None },
+            ..TocEntry::new(DumpId(id), desc, tag, section, deps.iter().map(|&d| DumpId(d)).collect())
         }
     }
 

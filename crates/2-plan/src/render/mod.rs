@@ -1032,26 +1032,7 @@ mod tests {
     use pgsurge_archive::Section;
 
     fn entry(desc: &str, drop: &str) -> TocEntry {
-        TocEntry {
-            dump_id: DumpId(1),
-            had_dumper: false,
-            table_oid: "0".into(),
-            oid: "0".into(),
-            tag: "x".into(),
-            desc: desc.into(),
-            section: Section::PreData,
-            defn: None,
-            drop_stmt: Some(drop.into()),
-            copy_stmt: None,
-            namespace: Some("public".into()),
-            tablespace: None,
-            tableam: None,
-            relkind: 0,
-            owner: Some("postgres".into()),
-            with_oids: None,
-            dependencies: vec![],
-            data: DataLocation::None,
-        }
+        TocEntry { drop_stmt: Some(drop.into()), ..TocEntry::new(DumpId(1), desc, "x", Section::PreData, vec![]) }
     }
 
     fn if_exists(desc: &str, drop: &str) -> (String, Vec<String>) {
