@@ -103,6 +103,33 @@ fn more_options_match_pg_restore() {
     check(failures);
 }
 
+/// `-L`: a list that leaves entries out and moves the table data last, newest table first
+/// (after the triggers, so a serial restore fires them and a parallel one, which loads a
+/// table before its post-data, does not). Serial and parallel restores each match
+/// pg_restore's, and the archive's own order never changes under the reader.
+#[test]
+fn list_file_order_and_omissions_match_pg_restore() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let rel = "pg18/src.custom.gzip.dump";
+    let listing = run(&pgsurge(), &["list".to_string(), archive(rel).display().to_string()], None);
+    assert_eq!(listing.status, 0, "{}", listing.stderr_text());
+    let lines: Vec<String> = listing.stdout_text().lines().filter(|l| !l.starts_with(';') && !l.trim().is_empty()).map(str::to_string).collect();
+    let is_data = |l: &str| l.contains(" TABLE DATA ");
+    let mut list: Vec<String> = lines.iter().filter(|l| !is_data(l) && !l.contains(" COMMENT ")).cloned().collect();
+    let data: Vec<&String> = lines.iter().filter(|l| is_data(l)).collect();
+    assert!(data.len() > 2 && list.len() < lines.len() - data.len(), "the archive has table data and comments to move and leave out");
+    list.extend(data.into_iter().rev().cloned());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("order.list");
+    std::fs::write(&path, list.join("\n") + "\n").expect("write list");
+    let path = path.display().to_string();
+    let failures: Vec<String> = [&["-L", path.as_str(), "-j", "1"][..], &["-L", path.as_str(), "-j", "2"][..]]
+        .iter()
+        .filter_map(|args| compare(cluster, rel, Tool::Pgsurge, args, false))
+        .collect();
+    check(failures);
+}
+
 /// Servers 14–17, each given archives its own pg_dump wrote (and pg_dump 18's into 17).
 /// pg_restore 18 itself counts an error on pre-17 servers (`SET transaction_timeout`);
 /// pgsurge sends only what the server has, so it must finish without any.

@@ -105,7 +105,7 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
         }
     }
     let mut warn = |w: String| prog.warning(w);
-    let selection = match select::select(&mut archive, &plan.options, &mut warn) {
+    let selection = match select::select(&archive, &plan.options, &mut warn) {
         Ok(s) => s,
         Err(e) => {
             prog.error(e);

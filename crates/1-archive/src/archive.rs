@@ -286,11 +286,6 @@ impl Archive {
         &self.toc
     }
 
-    /// The TOC, for callers that reorder it (`-L`).
-    pub fn toc_mut(&mut self) -> &mut Toc {
-        &mut self.toc
-    }
-
     pub fn format(&self) -> Format {
         self.format
     }

@@ -205,8 +205,9 @@ impl Toc {
         }
     }
 
-    /// Rebuilds the id index after `entries` was reordered.
-    pub fn reindex(&mut self) {
+    /// Builds the id index over `entries` (read once; a restore's order lives in its
+    /// selection, never in the TOC).
+    fn reindex(&mut self) {
         self.index = self.entries.iter().enumerate().map(|(i, e)| (e.dump_id, i)).collect();
     }
 }

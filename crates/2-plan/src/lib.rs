@@ -11,15 +11,17 @@
 //! [`render::Target`]: a script writer here, a live connection in the engine). A parallel
 //! restore also gets a [`plan::Plan`]: the items, what each waits for, locks and weighs,
 //! built once for the engine's scheduler. SQL that pgsurge composes itself is quoted
-//! through `sql`.
+//! through `sql`; archive names and times are printed through `sanitize` and `local_time`.
 
 pub mod c_number;
 pub mod filter;
 pub mod list_file;
 pub mod listing;
+mod local_time;
 pub mod options;
 pub mod plan;
 pub mod render;
+mod sanitize;
 pub mod select;
 pub mod sql;
 

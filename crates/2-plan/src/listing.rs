@@ -1,7 +1,6 @@
 //! The `-l` table-of-contents summary, byte for byte as pg_restore 18 prints it
-//! (pg_backup_archiver.c `PrintTOCSummary`), and the two text
-//! conventions it shares with script comments: names with line breaks blanked
-//! (`sanitize_line`) and archive times in the local zone (`PGDUMP_STRFTIME_FMT`).
+//! (pg_backup_archiver.c `PrintTOCSummary`). Names are printed through `sanitize` and
+//! times through `local_time`, which script comments share.
 //!
 //! Which entries appear is `select`'s decision; `--strict-names` is checked by the caller
 //! after the listing, as pg_restore does.
@@ -9,10 +8,12 @@
 use std::io::{self, Write};
 
 use bstr::BStr;
-use pgsurge_archive::{Archive, CreationTime, TocEntry};
+use pgsurge_archive::{Archive, TocEntry};
 
 use crate::c_number::catalog_oid;
+use crate::local_time::{creation_time, format_time};
 use crate::options::RestoreOptions;
+use crate::sanitize::sanitize;
 use crate::select::Selection;
 
 /// Writes the summary for the entries `sel` wants (every entry with `-v`).
@@ -46,7 +47,7 @@ pub fn write_listing(archive: &Archive, sel: &Selection, opts: &RestoreOptions, 
         out.write_all(b"\n")?;
     }
     out.write_all(b";\n;\n; Selected TOC Entries:\n;\n")?;
-    for (i, te) in toc.entries.iter().enumerate() {
+    for (i, te) in sel.order().iter().filter_map(|&i| toc.entries.get(i).map(|te| (i, te))) {
         if opts.verbose || sel.get(i).any() {
             out.write_all(&entry_line(te))?;
         }
@@ -73,73 +74,6 @@ fn entry_line(te: &TocEntry) -> Vec<u8> {
     line.extend_from_slice(&sanitize(te.owner.as_ref().map(BStr::new), false));
     line.push(b'\n');
     line
-}
-
-/// `sanitize_line`: CR and LF become spaces; NULL is `-` when `hyphen_if_null`, else empty.
-pub(crate) fn sanitize(s: Option<&BStr>, hyphen_if_null: bool) -> Vec<u8> {
-    match s {
-        Some(s) => s.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }).collect(),
-        None if hyphen_if_null => b"-".to_vec(),
-        None => Vec::new(),
-    }
-}
-
-extern "C" {
-    /// POSIX; not exported by the libc crate. `localtime_r` need not call it itself.
-    fn tzset();
-}
-
-/// The archive's creation time as pg_restore reconstructs it: `mktime` of the broken-down
-/// local time pg_dump wrote, in this process's time zone, retrying with `isdst` unknown when
-/// the first try fails (as it does for `isdst = 1` under `TZ=UTC`). -1 when both fail, which
-/// pg_restore then prints as that instant.
-pub(crate) fn creation_time(t: &CreationTime) -> libc::time_t {
-    // SAFETY: `tm` is fully initialised before use; tzset and mktime only read the
-    // environment and the structure passed in.
-    unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        tm.tm_sec = t.sec;
-        tm.tm_min = t.min;
-        tm.tm_hour = t.hour;
-        tm.tm_mday = t.mday;
-        tm.tm_mon = t.mon;
-        tm.tm_year = t.year;
-        tm.tm_isdst = t.isdst;
-        tzset();
-        let when = libc::mktime(&mut tm);
-        if when != -1 {
-            return when;
-        }
-        tm.tm_isdst = -1;
-        libc::mktime(&mut tm)
-    }
-}
-
-/// The current time, for the `-- Completed on` comment of verbose scripts.
-pub(crate) fn now() -> libc::time_t {
-    // SAFETY: time(NULL) only returns a value.
-    unsafe { libc::time(std::ptr::null_mut()) }
-}
-
-/// `%Y-%m-%d %H:%M:%S %Z` in the local zone (`PGDUMP_STRFTIME_FMT`), or `[unknown]` when it
-/// cannot be formatted, as the `-l` header prints it.
-pub(crate) fn format_time(when: libc::time_t) -> String {
-    // SAFETY: `local` is written by localtime_r before strftime reads it; strftime writes at
-    // most `buf.len()` bytes and returns how many it wrote.
-    unsafe {
-        tzset();
-        let mut local: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&when, &mut local).is_null() {
-            return "[unknown]".to_owned();
-        }
-        let mut buf = [0u8; 64];
-        let fmt = b"%Y-%m-%d %H:%M:%S %Z\0";
-        let n = libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr().cast(), &local);
-        if n == 0 {
-            return "[unknown]".to_owned();
-        }
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    }
 }
 
 #[cfg(test)]
@@ -172,13 +106,5 @@ mod tests {
             data: pgsurge_archive::DataLocation::None,
         };
         assert_eq!(entry_line(&te), b"7; 1259 16390 TABLE  DATA - t 8; 0 0 TABLE public x postgres postgres\n");
-    }
-
-    #[test]
-    fn sanitized_names() {
-        assert_eq!(sanitize(Some(BStr::new("a\nb\rc")), false), b"a b c");
-        assert_eq!(sanitize(None, true), b"-");
-        assert_eq!(sanitize(None, false), b"");
-        assert_eq!(sanitize(Some(BStr::new("")), true), b"");
     }
 }

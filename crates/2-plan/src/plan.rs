@@ -5,7 +5,7 @@
 //! help load it. Nothing here talks to a server; the scheduler (`pgsurge-restore`) keeps
 //! only what changes while the restore runs (what is done, running, ready).
 //!
-//! The leader's pre-data entries are items too, run by the leader in TOC order and never
+//! The leader's pre-data entries are items too, run by the leader in restore order and never
 //! handed out: a table's data may start loading as soon as the table, and every pre-data
 //! entry that names it, is in — while the leader goes on creating the rest of the schema.
 //! Whatever is not a table's data or post-data (sequence values, large objects, data
@@ -125,7 +125,8 @@ struct Gate {
 /// The items of a parallel restore and how they wait for each other.
 #[derive(Debug)]
 pub struct Plan {
-    /// The leader's items first (in TOC order), then the workers' (in TOC order).
+    /// The leader's items first, then the workers', each in restore order (the archive's,
+    /// or a `-L` list's).
     pub items: Vec<Item>,
     /// Item by dump id.
     pub by_id: HashMap<DumpId, usize>,
@@ -154,7 +155,7 @@ impl Plan {
         plan
     }
 
-    /// Plans the items at TOC positions `pending` (in TOC order) for the workers, and those at
+    /// Plans the items at TOC positions `pending` (in restore order) for the workers, and those at
     /// `leader` for the leader, which reports each done as it commits. Entries in neither
     /// count as done. `sizes` weigh the items.
     pub fn build(toc: &Toc, sel: &Selection, pending: &[usize], leader: &[usize], sizes: &HashMap<DumpId, u64>) -> Plan {
@@ -385,13 +386,13 @@ impl Plan {
 }
 
 /// TOC positions the leader restores itself — pre-data of the main pass, and what comes
-/// before the first data or post-data entry — and those left to the workers, each in TOC
-/// order.
+/// before the first data or post-data entry — and those left to the workers, each in
+/// restore order.
 pub fn split_phases(toc: &Toc, sel: &Selection) -> (Vec<usize>, Vec<usize>) {
     let (mut schema, mut pending) = (Vec::new(), Vec::new());
     let mut past_schema = false;
-    for (index, te) in toc.entries.iter().enumerate() {
-        let Some(es) = sel.entry(index) else { continue };
+    for (index, es) in sel.in_order() {
+        let Some(te) = toc.entries.get(index) else { continue };
         if matches!(te.section, Section::Data | Section::PostData) {
             past_schema = true;
         }

@@ -67,8 +67,7 @@ impl Pass {
     }
 }
 
-/// The decision for one entry, at the same index as the entry in the (possibly `-L`
-/// reordered) TOC.
+/// The decision for one entry, at the same index as the entry in the archive's TOC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntrySelection {
     pub wanted: Wanted,
@@ -78,11 +77,14 @@ pub struct EntrySelection {
     pub pass: Pass,
 }
 
-/// The outcome of selection, per entry in the archive's current TOC order.
+/// The outcome of selection: a decision per entry, by its position in the archive's TOC
+/// (which selection never reorders), and the order to restore them in.
 #[derive(Debug)]
 pub struct Selection {
-    /// Parallel to `archive.toc().entries` as `select` left them.
+    /// Parallel to `archive.toc().entries`.
     entries: Vec<EntrySelection>,
+    /// TOC positions in restore order: the archive's own, or as a `-L` list reorders it.
+    order: Vec<usize>,
     /// `--strict-names` failure, reported by the caller at the right moment (after the
     /// listing for `-l`, before any script output otherwise).
     strict_error: Option<SelectError>,
@@ -95,7 +97,7 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// What is wanted of the entry at `index` in the archive's current TOC order.
+    /// What is wanted of the entry at TOC position `index`.
     pub fn get(&self, index: usize) -> Wanted {
         self.entries.get(index).map(|e| e.wanted).unwrap_or_default()
     }
@@ -105,8 +107,20 @@ impl Selection {
         self.entries.get(index)
     }
 
+    /// The decisions by TOC position.
     pub fn entries(&self) -> &[EntrySelection] {
         &self.entries
+    }
+
+    /// TOC positions in the order a restore (and `-l`) takes them: the archive's, or the
+    /// `-L` list's (pg_restore's `SortTocFromFile`).
+    pub fn order(&self) -> &[usize] {
+        &self.order
+    }
+
+    /// The decisions with their TOC positions, in restore order.
+    pub fn in_order(&self) -> impl DoubleEndedIterator<Item = (usize, &EntrySelection)> + '_ {
+        self.order.iter().filter_map(|&i| self.entries.get(i).map(|e| (i, e)))
     }
 
     /// The `--strict-names` failure, if a name given to `-n -t -I -P -T` (or `--filter`)
@@ -254,71 +268,79 @@ impl Masks {
     }
 }
 
-/// Applies `-L` (reordering the archive's TOC), then decides per entry what is wanted, and
+/// Applies `-L` (the order of the restore, not of the archive's TOC), then decides per entry what is wanted, and
 /// checks `--strict-names` (the failure is kept in the `Selection`, not returned, so that
 /// `-l` can print its listing first). `warn` receives pg_restore's warnings, such as
 /// `line ignored: …`, without the `pg_restore: warning: ` prefix.
-pub fn select(archive: &mut Archive, opts: &RestoreOptions, warn: &mut dyn FnMut(String)) -> Result<Selection, SelectError> {
-    let listed = match &opts.use_list {
+pub fn select(archive: &Archive, opts: &RestoreOptions, warn: &mut dyn FnMut(String)) -> Result<Selection, SelectError> {
+    let toc = archive.toc();
+    match &opts.use_list {
         Some(path) => {
             let text = list_file::read_list_file(path)?;
-            let toc = archive.toc();
             let ids = list_file::parse_list(&text, toc.max_dump_id, |id| toc.get(id).is_some(), warn)?;
-            let toc = archive.toc_mut();
-            reorder(&mut toc.entries, &ids);
-            toc.reindex();
-            Some(ids.into_iter().collect::<HashSet<_>>())
+            let order = reorder(&toc.entries, &ids);
+            Ok(decide_in(&toc.entries, order, opts, Some(&ids.into_iter().collect())))
         }
-        None => None,
-    };
-    Ok(decide(&archive.toc().entries, opts, listed.as_ref()))
+        None => Ok(decide(&toc.entries, opts, None)),
+    }
 }
 
-/// `SortTocFromFile`'s reordering: each listed entry moves to the end as it is read, so the
-/// listed ones end up in list order after all unlisted ones (which keep their order).
-fn reorder(entries: &mut Vec<TocEntry>, ids: &[DumpId]) {
-    let listed: HashSet<DumpId> = ids.iter().copied().collect();
-    let mut by_id: HashMap<DumpId, TocEntry> = HashMap::new();
-    let mut front = Vec::with_capacity(entries.len());
-    for te in entries.drain(..) {
-        if listed.contains(&te.dump_id) {
-            by_id.insert(te.dump_id, te);
-        } else {
-            front.push(te);
+/// `SortTocFromFile`'s order, as TOC positions: each listed entry moves to the end as it
+/// is read, so the listed ones end up in list order after all unlisted ones (which keep
+/// their order). `ids` holds each id once (`list_file::parse_list` drops repeats).
+fn reorder(entries: &[TocEntry], ids: &[DumpId]) -> Vec<usize> {
+    let positions: HashMap<DumpId, usize> = entries.iter().enumerate().map(|(i, te)| (te.dump_id, i)).collect();
+    let mut listed: Vec<usize> = Vec::with_capacity(ids.len());
+    let mut seen: HashSet<usize> = HashSet::with_capacity(ids.len());
+    for p in ids.iter().filter_map(|id| positions.get(id).copied()) {
+        if seen.insert(p) {
+            listed.push(p);
         }
     }
-    front.extend(ids.iter().filter_map(|id| by_id.remove(id)));
-    *entries = front;
+    let mut order: Vec<usize> = (0..entries.len()).filter(|p| !seen.contains(p)).collect();
+    order.extend(listed);
+    order
 }
 
-/// The per-entry decisions for `entries` in their current order, without a `-L` list's
-/// reordering (`listed` only says which entries it names). Public for callers that build
-/// entries themselves, such as the scheduler's tests.
+/// The per-entry decisions for `entries` in TOC order, without a `-L` list's reordering
+/// (`listed` only says which entries it names). Public for callers that build entries
+/// themselves, such as the scheduler's tests.
 pub fn decide(entries: &[TocEntry], opts: &RestoreOptions, listed: Option<&HashSet<DumpId>>) -> Selection {
+    decide_in(entries, (0..entries.len()).collect(), opts, listed)
+}
+
+/// The per-entry decisions, taking the entries in `order` (TOC positions, each once): a
+/// SECTION_NONE entry's section and a dependent entry's parent are judged by what comes
+/// before it in that order, as pg_restore's single pass over its sorted TOC sees them.
+fn decide_in(entries: &[TocEntry], order: Vec<usize>, opts: &RestoreOptions, listed: Option<&HashSet<DumpId>>) -> Selection {
     let mut names = Names::from(opts);
     let masks = Masks::from(opts);
     let positions: HashMap<DumpId, usize> = entries.iter().enumerate().map(|(i, te)| (te.dump_id, i)).collect();
-    let mut decided: Vec<EntrySelection> = Vec::with_capacity(entries.len());
+    let mut decided: Vec<Option<EntrySelection>> = vec![None; entries.len()];
     let mut current = Section::PreData;
-    for te in entries {
+    for &p in &order {
+        let Some(te) = entries.get(p) else { continue };
         if te.section != Section::None {
             current = te.section;
         }
         let ctx = Context { entries, positions: &positions, decided: &decided, opts, listed, masks };
         let wanted = required(te, current, &ctx, &mut names);
-        decided.push(EntrySelection { wanted, section: current, pass: Pass::of(te) });
+        decided[p] = Some(EntrySelection { wanted, section: current, pass: Pass::of(te) });
     }
     let strict_error = if opts.strict_names { names.strict_check() } else { None };
+    let unreached = EntrySelection { wanted: Wanted::default(), section: Section::None, pass: Pass::Main };
+    let decided: Vec<EntrySelection> = decided.into_iter().map(|d| d.unwrap_or(unreached)).collect();
     let any_schema = decided.iter().any(|e| e.wanted.schema);
-    Selection { entries: decided, strict_error, restores_schema: masks.schema && any_schema, implied_no_schema: masks.schema && !any_schema }
+    Selection { entries: decided, order, strict_error, restores_schema: masks.schema && any_schema, implied_no_schema: masks.schema && !any_schema }
 }
 
 /// What `required` consults besides the entry itself.
 struct Context<'a> {
     entries: &'a [TocEntry],
     positions: &'a HashMap<DumpId, usize>,
-    /// Decisions for the entries before the current one, by TOC position.
-    decided: &'a [EntrySelection],
+    /// Decisions for the entries before the current one in restore order, by TOC position
+    /// (`None` for those still to come).
+    decided: &'a [Option<EntrySelection>],
     opts: &'a RestoreOptions,
     listed: Option<&'a HashSet<DumpId>>,
     masks: Masks,
@@ -327,10 +349,10 @@ struct Context<'a> {
 impl Context<'_> {
     /// For a dependent entry (comment, ACL, …) under a name selection: whether one of its
     /// dependencies, other than ACL entries, is an entry already marked for restore. Entries
-    /// later in the TOC count as unmarked, which is what pg_restore's single pass sees.
+    /// later in restore order count as unmarked, which is what pg_restore's single pass sees.
     fn parent_selected(&self, te: &TocEntry) -> bool {
         te.dependencies.iter().any(|&dep| match self.positions.get(&dep) {
-            Some(&p) => self.entries.get(p).is_some_and(|e| !e.desc_is("ACL")) && self.decided.get(p).is_some_and(|d| d.wanted.nonzero()),
+            Some(&p) => self.entries.get(p).is_some_and(|e| !e.desc_is("ACL")) && self.decided.get(p).and_then(Option::as_ref).is_some_and(|d| d.wanted.nonzero()),
             None => false,
         })
     }
@@ -600,13 +622,17 @@ mod tests {
 
     #[test]
     fn list_order_moves_listed_entries_last() {
-        let mut toc = archive_toc();
-        reorder(&mut toc, &[DumpId(7), DumpId(4)]);
-        let order: Vec<DumpId> = toc.iter().map(|e| e.dump_id).collect();
-        assert_eq!(order, vec![1, 2, 3, 5, 6, 8, 9, 10, 11, 12, 7, 4]);
+        let toc = archive_toc();
+        let order = reorder(&toc, &[DumpId(7), DumpId(4)]);
+        let ids: Vec<DumpId> = order.iter().map(|&p| toc[p].dump_id).collect();
+        assert_eq!(ids, vec![1, 2, 3, 5, 6, 8, 9, 10, 11, 12, 7, 4]);
         let listed: HashSet<DumpId> = [7, 4, 5].into_iter().map(DumpId).collect();
-        let sel = decide(&toc, &RestoreOptions { tables: vec!["p".into()], ..Default::default() }, Some(&listed));
+        let sel = decide_in(&toc, order, &RestoreOptions { tables: vec!["p".into()], ..Default::default() }, Some(&listed));
         // The comment comes before its table in list order, so its parent is not yet marked.
-        assert_eq!(wanted_ids(&toc, &sel), vec![7, 4]);
+        let wanted: Vec<DumpId> = sel.in_order().filter(|(_, e)| e.wanted.any()).map(|(p, _)| toc[p].dump_id).collect();
+        assert_eq!(wanted, vec![7, 4]);
+        // The decisions stay by TOC position: the archive is not reordered.
+        assert_eq!(sel.entries().len(), toc.len());
+        assert!(sel.get(toc.iter().position(|e| e.dump_id == 4).unwrap_or(usize::MAX)).any());
     }
 }

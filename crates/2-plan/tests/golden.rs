@@ -5,6 +5,9 @@
 //! command line are the binary's business, tested in the root package's `tests/`; cases
 //! that only the CLI can judge are counted as skipped here.
 
+// Test code: a panic (unwrap) is the failure report, and stderr is where a test explains it.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -195,7 +198,7 @@ fn run(case: &Case, opts: &RestoreOptions, mode: &Mode) -> (Vec<u8>, String, i32
         Err(e) => return (stdout, format!("OPEN: {e}\n"), 1),
     };
     let mut warnings = Vec::new();
-    let sel = select::select(&mut archive, opts, &mut |w| warnings.push(w));
+    let sel = select::select(&archive, opts, &mut |w| warnings.push(w));
     for w in &warnings {
         stderr.push_str(&format!("pg_restore: warning: {w}\n"));
     }

@@ -426,7 +426,7 @@ fn poisoned() -> EngineError {
 }
 
 /// The leader's part: the start of the restore (preflight, `--clean`'s drops) and the schema
-/// entries in TOC order, each reported done to the scheduler once committed. Workers connect
+/// entries in restore order, each reported done to the scheduler once committed. Workers connect
 /// once the database they are to work in is settled: at once, or under `--create` after the
 /// new database and its properties.
 fn lead(archive: &mut Archive, run: Run<'_>, shared: &Shared, schema: &[usize], archive_major: Option<u32>) -> Result<Totals, EngineError> {

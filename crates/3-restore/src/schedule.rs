@@ -180,11 +180,10 @@ impl Scheduler {
     }
 
     /// TOC positions of wanted items never run (dependency cycles, or dependencies on
-    /// items that never became ready): the leader restores them serially at the end.
+    /// items that never became ready), in restore order: the leader restores them serially
+    /// at the end.
     pub fn leftovers(&self) -> Vec<usize> {
-        let mut v: Vec<usize> = self.plan.items.iter().enumerate().filter(|(i, it)| !self.finished[*i] && it.wanted && !it.leader).map(|(_, it)| it.index).collect();
-        v.sort_unstable();
-        v
+        self.plan.items.iter().enumerate().filter(|(i, it)| !self.finished[*i] && it.wanted && !it.leader).map(|(_, it)| it.index).collect()
     }
 
     /// Whether the item with this dump id is one of the scheduler's.

@@ -17,7 +17,8 @@ use bstr::{BStr, BString, ByteSlice};
 use pgsurge_archive::{Archive, DataLocation, DumpId, Format, Toc, TocEntry, K_VERS_1_12};
 
 use crate::c_number::catalog_oid;
-use crate::listing::{creation_time, format_time, now, sanitize};
+use crate::local_time::{creation_time, format_time, now};
+use crate::sanitize::sanitize;
 use crate::options::RestoreOptions;
 use crate::select::{Pass, SelectError, Selection, Wanted};
 use crate::sql::{self, NewlineInDbName};
@@ -228,7 +229,7 @@ impl Renderer<'_> {
         self.open()?;
         let (toc, sel) = (self.toc, self.sel);
         for pass in [Pass::Main, Pass::Acl, Pass::PostAcl] {
-            for (index, es) in sel.entries().iter().enumerate() {
+            for (index, es) in sel.in_order() {
                 if es.wanted.any() && es.pass == pass {
                     self.restore_entry(&toc.entries[index], es.wanted)?;
                 }
@@ -363,12 +364,12 @@ pub fn session_settings(opts: &RestoreOptions, toc: &Toc, server_version: Option
 }
 
 impl Renderer<'_> {
-    /// The `--clean` phase: drop statements in reverse TOC order (only the database itself
+    /// The `--clean` phase: drop statements in reverse restore order (only the database itself
     /// under `--create`, since the script is still connected elsewhere).
     fn drops(&mut self) -> Result<(), RenderError> {
         let toc = self.toc;
-        for i in (0..toc.entries.len()).rev() {
-            let te = &toc.entries[i];
+        for &i in self.sel.order().iter().rev() {
+            let Some(te) = toc.entries.get(i) else { continue };
             let is_db = te.desc_is("DATABASE") || te.desc_is("DATABASE PROPERTIES");
             if self.opts.create && !is_db {
                 continue;
