@@ -136,7 +136,7 @@ impl Cluster {
     pub fn shared(major: u32) -> Option<&'static Cluster> {
         // The map lock is held only to find the major's cell, so that clusters of different
         // majors start in parallel.
-        let cell: &'static SharedCell = *SHARED
+        let cell: &'static SharedCell = SHARED
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .entry(major)
@@ -178,7 +178,7 @@ impl Cluster {
         // UTF8 and C as in tools/regen-testdata.sh: the fixtures' names and data are UTF-8, and
         // C keeps sort order (and pg_dump's output) independent of the machine's locales.
         let out = self
-            .server_command(&self.bindir.join("initdb"))
+            .server_command(self.bindir.join("initdb"))
             .args(["--no-sync", "-U", "postgres", "-A", "trust", "--encoding=UTF8", "--locale=C", "-D"])
             .arg(self.dir.join("data"))
             .output()
@@ -186,7 +186,7 @@ impl Cluster {
         assert!(out.status.success(), "initdb (PostgreSQL {}) failed:\n{}", self.major, String::from_utf8_lossy(&out.stderr));
         let conf = self.dir.join("data/postgresql.conf");
         let mut file = std::fs::OpenOptions::new().append(true).open(&conf).expect("opening postgresql.conf");
-        write!(file, "{SERVER_SETTINGS}unix_socket_directories = '{}'\n", self.dir.display()).expect("writing postgresql.conf");
+        writeln!(file, "{SERVER_SETTINGS}unix_socket_directories = '{}'", self.dir.display()).expect("writing postgresql.conf");
     }
 
     /// Starts the server on a port and returns it. With `listen_addresses = ''` the port only
@@ -198,7 +198,7 @@ impl Cluster {
         for _attempt in 0..3 {
             let port = free_port();
             let out = self
-                .server_command(&self.bindir.join("pg_ctl"))
+                .server_command(self.bindir.join("pg_ctl"))
                 .arg("-D")
                 .arg(self.dir.join("data"))
                 .arg("-l")

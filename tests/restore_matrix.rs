@@ -118,7 +118,8 @@ fn fingerprint_sees_every_kind_of_difference() {
     assert!(fp != before && fp.table("public.events").is_none() && fp.large_objects.is_empty(), "{}", before.diff(&fp));
 
     let alter_database = format!("ALTER DATABASE {full} SET work_mem = '8MB'");
-    let changes: [(&str, &str, fn(&Fingerprint, &Fingerprint) -> bool); 6] = [
+    type Differs = fn(&Fingerprint, &Fingerprint) -> bool;
+    let changes: [(&str, &str, Differs); 6] = [
         ("UPDATE public.events SET amount = amount + 1 WHERE id = 7", "table rows", |a, b| a.tables != b.tables),
         ("SELECT lo_put(100004, 16000, '\\x00')", "large objects", |a, b| a.large_objects != b.large_objects),
         ("SELECT setval('public.counter', 125)", "sequences", |a, b| a.sequences != b.sequences),

@@ -1,6 +1,9 @@
 //! The one integration-test binary: runs the real `pgsurge` binary (and the same binary under
 //! the name `pg_restore`) against the fixture archives in `testdata/`.
 
+// Test code: a panic (unwrap) is the failure report, and stderr is where a test explains it.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
 mod cli;
 mod cluster;
 mod golden;

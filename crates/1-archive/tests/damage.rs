@@ -2,6 +2,9 @@
 //! and requires a clean outcome each time: no panic, no allocation beyond a fixed bound,
 //! error offsets inside the input — and, for truncation, an error that is actually reported.
 
+// Test code: a panic (unwrap) is the failure report, and stderr is where a test explains it.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
 
