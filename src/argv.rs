@@ -20,16 +20,37 @@ pub fn mask_value(argv: &[OsString], value: &[u8], spans: &[Range<usize>]) -> us
     let mut masked = 0;
     for (index, arg) in argv.iter().enumerate().skip(1) {
         let arg = arg.as_bytes();
-        if !arg.ends_with(value) {
-            continue;
-        }
-        let offset = arg.len() - value.len();
-        let shifted: Vec<Range<usize>> = spans.iter().map(|s| s.start + offset..s.end + offset).collect();
-        if imp::overwrite(index, arg, &shifted) {
-            masked += 1;
+        if let Some(shifted) = spans_in(arg, value, spans) {
+            if imp::overwrite(index, arg, &shifted) {
+                masked += 1;
+            }
         }
     }
     masked
+}
+
+/// The arguments after the program name as text for a record (the JSON report), with
+/// `spans` of `value` masked as [`mask_value`] masks them in the process's memory — done
+/// here too, since that masking does nothing on C libraries other than glibc.
+pub fn masked_copy(argv: &[OsString], value: &[u8], spans: &[Range<usize>]) -> Vec<String> {
+    argv.iter()
+        .skip(1)
+        .map(|arg| {
+            let mut bytes = arg.as_bytes().to_vec();
+            for span in spans_in(&bytes, value, spans).unwrap_or_default() {
+                if let Some(part) = bytes.get_mut(span) {
+                    part.fill(b'x');
+                }
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+        .collect()
+}
+
+/// `spans` of `value` moved to where `value` sits in `arg`, when `arg` ends with it.
+fn spans_in(arg: &[u8], value: &[u8], spans: &[Range<usize>]) -> Option<Vec<Range<usize>>> {
+    let offset = arg.len().checked_sub(value.len()).filter(|_| arg.ends_with(value))?;
+    Some(spans.iter().map(|s| s.start + offset..s.end + offset).collect())
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -102,5 +123,22 @@ mod imp {
 
     pub fn overwrite(_index: usize, _expected: &[u8], _spans: &[Range<usize>]) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_masks_the_password_wherever_the_value_ends_an_argument() {
+        let value = "postgresql://app:secret@db/app";
+        let spans = vec![17..23];
+        let argv: Vec<OsString> = ["pgsurge", "restore", "-d", value, &format!("--dbname={value}"), "x.dump"].iter().map(OsString::from).collect();
+        let copy = masked_copy(&argv, value.as_bytes(), &spans);
+        assert_eq!(copy, ["restore", "-d", "postgresql://app:xxxxxx@db/app", "--dbname=postgresql://app:xxxxxx@db/app", "x.dump"]);
+        // Already masked in memory (glibc): left as it is.
+        let masked: Vec<OsString> = ["pgsurge", "-d", "postgresql://app:xxxxxx@db/app"].iter().map(OsString::from).collect();
+        assert_eq!(masked_copy(&masked, value.as_bytes(), &spans)[1], "postgresql://app:xxxxxx@db/app");
     }
 }

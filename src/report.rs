@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pgsurge_archive::DumpId;
@@ -60,6 +60,8 @@ struct State {
     timeline: Vec<ItemRecord>,
     last_line: Option<Instant>,
     data: DataProgress,
+    /// The database `--create` moved the restore to.
+    moved_to: Option<String>,
 }
 
 /// How far the table data is, in archive bytes — the one measure whose total is known before
@@ -159,6 +161,7 @@ impl<'p> Reporter<'p> {
                 }
             }
             EngineEvent::Reconnected(db) => {
+                st.moved_to = Some(db.clone());
                 if self.display != Display::Quiet {
                     self.print(|| self.prog.info(format_args!("continuing in the new database \"{db}\"")));
                 }
@@ -258,7 +261,7 @@ impl<'p> Reporter<'p> {
         }
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let stages: Vec<String> = outcome.stage_times.iter().map(|(s, d)| format!("{} {:.1} s", stage_name(*s), d.as_secs_f64())).collect();
-        let count = |descs: &[&str]| st.timeline.iter().filter(|i| descs.contains(&i.desc.as_str())).count();
+        let tally = Tally::of(&st.timeline);
         self.prog.info(format_args!(
             "restored in {:.1} s with {} connection{} ({})",
             self.started.elapsed().as_secs_f64(),
@@ -266,15 +269,21 @@ impl<'p> Reporter<'p> {
             if outcome.jobs == 1 { "" } else { "s" },
             stages.join(", ")
         ));
+        if tally.dropped > 0 {
+            self.prog.info(format_args!("dropped {} existing {} first (--clean)", tally.dropped, plural(tally.dropped as u64, "object", "objects")));
+        }
         self.prog.info(totals_line(&Totals {
-            tables: count(&["TABLE DATA"]),
+            tables: tally.tables,
             rows: outcome.rows,
-            data_bytes: outcome.data_bytes,
+            data_bytes: tally.table_bytes,
             large_objects: outcome.large_objects,
-            indexes: count(&["INDEX"]),
-            constraints: count(&["CONSTRAINT", "FK CONSTRAINT", "CHECK CONSTRAINT"]),
+            indexes: tally.indexes,
+            constraints: tally.constraints,
             errors: outcome.errors,
         }));
+        if let Some(line) = tally.not_restored_line() {
+            self.prog.info(line);
+        }
         let groups = group_failures(&st.failures, self.given);
         let mut hinted: Vec<&str> = Vec::new();
         for group in groups.iter().take(MAX_GROUPS) {
@@ -305,7 +314,7 @@ impl<'p> Reporter<'p> {
         if st.timeline.is_empty() {
             return;
         }
-        let tables = st.timeline.iter().filter(|i| i.desc == "TABLE DATA" && i.errors == 0).count();
+        let tables = Tally::of(&st.timeline).tables;
         self.prog.info(format_args!(
             "stopped after {:.1} s: {} of {} entries had been restored ({tables} {} data, {} {}); they stay in the database unless -1 or --transaction-size rolled the last batch back",
             self.started.elapsed().as_secs_f64(),
@@ -317,9 +326,11 @@ impl<'p> Reporter<'p> {
         ));
     }
 
-    /// The JSON report of `--report FILE`.
-    pub fn json(&self, outcome: Option<&Outcome>, archive: &str, jobs: usize) -> String {
+    /// The JSON report of `--report FILE`: what was restored from where into where, when and
+    /// how, each figure defined once (`definitions`), every item and every error cause.
+    pub fn json(&self, outcome: Option<&Outcome>, meta: &ReportMeta) -> String {
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let tally = Tally::of(&st.timeline);
         let items: Vec<_> = st
             .timeline
             .iter()
@@ -327,6 +338,7 @@ impl<'p> Reporter<'p> {
                 let start = i.started.saturating_duration_since(self.started).as_secs_f64();
                 json!({
                     "dump_id": i.dump_id.0,
+                    "action": if i.dropped { "drop" } else { "restore" },
                     "desc": i.desc,
                     "name": i.label,
                     "connection": i.worker,
@@ -341,19 +353,50 @@ impl<'p> Reporter<'p> {
             })
             .collect();
         let errors: Vec<_> = group_failures(&st.failures, self.given).into_iter().map(|g| json!({"cause": g.cause, "sqlstate": g.sqlstate, "count": g.count, "hint": g.hint})).collect();
+        let database = st.moved_to.clone().unwrap_or_else(|| meta.target.database.clone());
+        let ended = SystemTime::now();
         let report = json!({
-            "archive": archive,
-            "jobs": jobs,
+            "pgsurge_version": env!("CARGO_PKG_VERSION"),
+            "archive": {
+                "path": meta.archive.path,
+                "format": meta.archive.format,
+                "bytes": meta.archive.bytes,
+                "archive_version": meta.archive.version,
+                "dumped_by": meta.archive.dumped_by,
+                "dumped_from": meta.archive.dumped_from,
+                "database": meta.archive.database,
+            },
+            "target": {
+                "host": meta.target.host,
+                "port": meta.target.port,
+                "database": database,
+                "user": meta.target.user,
+            },
+            "options": meta.options,
+            "jobs": meta.jobs,
+            "started_at": humantime::format_rfc3339_millis(meta.started_at).to_string(),
+            "ended_at": humantime::format_rfc3339_millis(ended).to_string(),
             "completed": outcome.is_some(),
             "wall_seconds": self.started.elapsed().as_secs_f64(),
             "stages": outcome.map(|o| o.stage_times.iter().map(|(s, d)| json!({"stage": stage_name(*s), "seconds": d.as_secs_f64()})).collect::<Vec<_>>()),
             "totals": {
-                "tables": st.timeline.iter().filter(|i| i.desc == "TABLE DATA").count(),
+                "tables": tally.tables,
                 "rows": outcome.map_or(st.rows, |o| o.rows),
-                "bytes": outcome.map_or(st.bytes, |o| o.data_bytes),
+                "table_data_bytes": tally.table_bytes,
                 "large_objects": outcome.map(|o| o.large_objects),
+                "large_object_bytes": tally.lo_bytes,
+                "indexes": tally.indexes,
+                "constraints": tally.constraints,
+                "dropped": tally.dropped,
                 "errors": outcome.map_or(st.failures.len() as u64, |o| o.errors),
+                "not_restored": {
+                    "tables": tally.failed_tables,
+                    "indexes": tally.failed_indexes,
+                    "constraints": tally.failed_constraints,
+                    "other": tally.failed_other,
+                },
             },
+            "definitions": DEFINITIONS.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "errors": errors,
             "items": items,
         });
@@ -385,6 +428,116 @@ struct Given {
     no_privileges: bool,
     clean: bool,
     if_exists: bool,
+}
+
+/// What each figure of the report's `totals` counts, written into the report itself.
+const DEFINITIONS: &[(&str, &str)] = &[
+    ("tables", "tables whose data was loaded without an error"),
+    ("rows", "rows the server reported loaded (COPY counts, or rows inserted under --inserts)"),
+    ("table_data_bytes", "bytes of table data sent (COPY text or INSERT statements) for the tables counted in tables; the figure the summary calls table data and verify calls bytes"),
+    ("large_objects", "large objects whose contents were written"),
+    ("large_object_bytes", "bytes written into large objects, counted apart from table data"),
+    ("indexes", "indexes created without an error"),
+    ("constraints", "constraints (primary keys, unique, check, foreign keys) added without an error"),
+    ("dropped", "objects dropped first under --clean; never counted as restored"),
+    ("errors", "statements that failed, counted as pg_restore counts them"),
+    ("not_restored", "entries whose restore failed, by kind: tables (their data), indexes, constraints, other"),
+];
+
+/// What a restore created or loaded, counted from its finished items: an entry counts when
+/// its restore finished without an error, and a `--clean` drop never counts as restored.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Tally {
+    tables: usize,
+    table_bytes: u64,
+    lo_bytes: u64,
+    indexes: usize,
+    constraints: usize,
+    dropped: usize,
+    failed_tables: usize,
+    failed_indexes: usize,
+    failed_constraints: usize,
+    failed_other: usize,
+}
+
+impl Tally {
+    fn of(timeline: &[ItemRecord]) -> Tally {
+        let mut t = Tally::default();
+        for item in timeline {
+            if item.dropped {
+                t.dropped += 1;
+                continue;
+            }
+            let ok = item.errors == 0;
+            match item.desc.as_str() {
+                "TABLE DATA" if ok => {
+                    t.tables += 1;
+                    t.table_bytes += item.bytes;
+                }
+                "TABLE DATA" => t.failed_tables += 1,
+                "INDEX" if ok => t.indexes += 1,
+                "INDEX" => t.failed_indexes += 1,
+                "CONSTRAINT" | "FK CONSTRAINT" | "CHECK CONSTRAINT" if ok => t.constraints += 1,
+                "CONSTRAINT" | "FK CONSTRAINT" | "CHECK CONSTRAINT" => t.failed_constraints += 1,
+                _ if ok => t.lo_bytes += item.bytes,
+                _ => t.failed_other += 1,
+            }
+        }
+        t
+    }
+
+    /// `not restored: the data of 15 tables, 1 index, 4 constraints and 21 other entries`,
+    /// when anything failed.
+    fn not_restored_line(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.failed_tables > 0 {
+            parts.push(format!("the data of {} {}", self.failed_tables, plural(self.failed_tables as u64, "table", "tables")));
+        }
+        if self.failed_indexes > 0 {
+            parts.push(format!("{} {}", self.failed_indexes, plural(self.failed_indexes as u64, "index", "indexes")));
+        }
+        if self.failed_constraints > 0 {
+            parts.push(format!("{} {}", self.failed_constraints, plural(self.failed_constraints as u64, "constraint", "constraints")));
+        }
+        if self.failed_other > 0 {
+            parts.push(format!("{} other {}", self.failed_other, plural(self.failed_other as u64, "entry", "entries")));
+        }
+        let last = parts.pop()?;
+        Some(if parts.is_empty() { format!("not restored: {last}") } else { format!("not restored: {} and {last}", parts.join(", ")) })
+    }
+}
+
+/// Where a restore came from and went, and how it was asked for: the report's header.
+pub struct ReportMeta {
+    pub archive: ArchiveMeta,
+    pub target: TargetMeta,
+    /// The command line after the program name, passwords masked.
+    pub options: Vec<String>,
+    pub jobs: usize,
+    pub started_at: SystemTime,
+}
+
+pub struct ArchiveMeta {
+    /// The path given, or `-` for standard input.
+    pub path: String,
+    /// `custom`, `directory` or `tar`.
+    pub format: &'static str,
+    /// Its size on disk (a directory's: its files'); unknown for standard input.
+    pub bytes: Option<u64>,
+    /// The archive format version, as `pg_restore -l` prints it (`1.16-0`).
+    pub version: String,
+    pub dumped_by: Option<String>,
+    pub dumped_from: Option<String>,
+    /// The database pg_dump dumped.
+    pub database: Option<String>,
+}
+
+/// The server and database restored into; never a password.
+pub struct TargetMeta {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
 }
 
 /// The summary's counts.

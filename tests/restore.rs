@@ -221,6 +221,75 @@ fn report_lost_at_the_end_fails_the_command() {
     cluster.dropdb(&db);
 }
 
+/// The summary and the report count only what was created or loaded: a first restore, a
+/// `--clean --if-exists` one over it (its drops are not restored objects), and one more
+/// without `--clean` (everything collides; what failed is said apart). sample.dump has two
+/// tables, one index, four constraints and a large object.
+#[test]
+fn summary_and_report_count_only_what_was_restored() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let db = fresh_db(cluster, "truthful");
+    let sample = testdata().join("sample.dump");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = dir.path().join("report.json");
+    let report_arg = report.display().to_string();
+    let read_report = || -> serde_json::Value { serde_json::from_slice(&std::fs::read(&report).expect("report written")).expect("valid JSON") };
+
+    let out = restore(Tool::Pgsurge, cluster, &db, &sample, &["--report", &report_arg], false);
+    let err = out.stderr_text();
+    assert_eq!(out.status, 0, "{err}");
+    assert!(err.contains("pgsurge: 2 tables, "), "{err}");
+    assert!(err.contains(", 1 large object, 1 index, 4 constraints, 0 errors\n"), "{err}");
+    assert!(!err.contains("not restored") && !err.contains("dropped"), "{err}");
+    let first = read_report();
+    let totals = &first["totals"];
+    assert_eq!((totals["tables"].as_u64(), totals["indexes"].as_u64(), totals["constraints"].as_u64(), totals["dropped"].as_u64()), (Some(2), Some(1), Some(4), Some(0)), "{totals}");
+    let table_bytes = totals["table_data_bytes"].as_u64().expect("table_data_bytes");
+    let lo_bytes = totals["large_object_bytes"].as_u64().expect("large_object_bytes");
+    assert!(table_bytes > 0 && lo_bytes > 0, "{totals}");
+    let item_bytes = |json: &serde_json::Value, desc: &str| -> u64 { json["items"].as_array().expect("items").iter().filter(|i| i["desc"] == desc).filter_map(|i| i["bytes"].as_u64()).sum() };
+    assert_eq!(table_bytes, item_bytes(&first, "TABLE DATA"), "table data bytes are the table data items' bytes, large objects apart");
+    assert_eq!(lo_bytes, item_bytes(&first, "BLOBS"));
+    // The report says what, from where, into where, when and how.
+    assert_eq!(first["pgsurge_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(first["archive"]["path"], sample.display().to_string());
+    assert_eq!(first["archive"]["format"], "custom");
+    assert_eq!(first["archive"]["bytes"].as_u64(), std::fs::metadata(&sample).ok().map(|m| m.len()));
+    assert!(first["archive"]["archive_version"].as_str().is_some_and(|v| v.starts_with("1.")), "{}", first["archive"]);
+    assert!(first["archive"]["dumped_by"].as_str().is_some_and(|v| v.chars().next().is_some_and(|c| c.is_ascii_digit())), "{}", first["archive"]);
+    assert_eq!(first["target"]["database"], db.as_str());
+    assert!(first["target"]["port"].as_u64().is_some() && first["target"]["host"].as_str().is_some());
+    assert!(first["options"].as_array().is_some_and(|o| o.iter().any(|a| a == "--report")), "{}", first["options"]);
+    for at in ["started_at", "ended_at"] {
+        assert!(first[at].as_str().is_some_and(|t| humantime::parse_rfc3339(t).is_ok()), "{at}: {}", first[at]);
+    }
+    assert!(first["definitions"]["table_data_bytes"].as_str().is_some_and(|d| !d.is_empty()));
+
+    let out = restore(Tool::Pgsurge, cluster, &db, &sample, &["--clean", "--if-exists", "--report", &report_arg], false);
+    let err = out.stderr_text();
+    assert_eq!(out.status, 0, "{err}");
+    assert!(err.contains(", 1 large object, 1 index, 4 constraints, 0 errors\n"), "drops counted as restored objects:\n{err}");
+    assert!(err.contains(" existing objects first (--clean)\n"), "{err}");
+    let clean = read_report();
+    assert_eq!((clean["totals"]["indexes"].as_u64(), clean["totals"]["constraints"].as_u64()), (Some(1), Some(4)), "{}", clean["totals"]);
+    let drops = clean["items"].as_array().expect("items").iter().filter(|i| i["action"] == "drop").count() as u64;
+    assert!(drops >= 7, "{drops} drop items");
+    assert_eq!(clean["totals"]["dropped"].as_u64(), Some(drops));
+
+    // Everything collides now: nothing is created or loaded, and the summary says so.
+    let out = restore(Tool::Pgsurge, cluster, &db, &sample, &["--report", &report_arg], false);
+    let err = out.stderr_text();
+    assert_eq!(out.status, 1, "{err}");
+    assert!(err.contains("pgsurge: 0 tables, 0 rows, 0 B of table data, "), "{err}");
+    assert!(err.contains(" 0 indexes, 0 constraints, "), "{err}");
+    assert!(err.contains("not restored: the data of 2 tables, 1 index, 4 constraints and "), "{err}");
+    let collided = read_report();
+    let t = &collided["totals"];
+    assert_eq!((t["tables"].as_u64(), t["table_data_bytes"].as_u64(), t["indexes"].as_u64(), t["constraints"].as_u64()), (Some(0), Some(0), Some(0), Some(0)), "{t}");
+    assert_eq!((t["not_restored"]["tables"].as_u64(), t["not_restored"]["indexes"].as_u64(), t["not_restored"]["constraints"].as_u64()), (Some(2), Some(1), Some(4)), "{t}");
+    cluster.dropdb(&db);
+}
+
 /// The hint for a missing role suggests only the options the user did not give: an archive
 /// granting to a role and naming it in a policy (which neither -O nor -x skips), restored
 /// after the role is gone.

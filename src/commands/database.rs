@@ -18,7 +18,7 @@ use crate::cli::RestoreArgs;
 use crate::messages::Program;
 use crate::options::Plan;
 use crate::messages::human_bytes;
-use crate::report::Reporter;
+use crate::report::{ArchiveMeta, ReportMeta, Reporter, TargetMeta};
 
 /// `--report FILE`, opened before the restore starts: a path that cannot be written fails
 /// the command before anything is restored, not after. Until the report is written, an
@@ -65,6 +65,61 @@ impl Drop for ReportFile {
     }
 }
 
+/// The report's header, taken before the restore starts: the archive, the target (never a
+/// password), the command line with its secrets masked, and the start time.
+fn report_meta(args: &RestoreArgs, plan: &Plan, archive: &Archive, connector: &ConnParams, jobs: usize) -> ReportMeta {
+    let header = archive.header();
+    let text = |v: &Option<bstr::BString>| v.as_ref().map(|v| v.to_string());
+    let path = plan.archive.clone().unwrap_or_else(|| "-".to_owned());
+    let first = connector.hosts.first();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let options = match &args.dbname {
+        Some(dbname) => crate::argv::masked_copy(&argv, dbname.as_bytes(), &pgsurge_connect::conninfo::secret_spans(dbname)),
+        None => crate::argv::masked_copy(&argv, b"", &[]),
+    };
+    ReportMeta {
+        archive: ArchiveMeta {
+            bytes: plan.archive.as_deref().and_then(|p| size_on_disk(std::path::Path::new(p))),
+            path,
+            format: match archive.format() {
+                pgsurge_archive::Format::Custom => "custom",
+                pgsurge_archive::Format::Directory => "directory",
+                pgsurge_archive::Format::Tar => "tar",
+            },
+            version: header.version.to_string(),
+            dumped_by: text(&header.dump_version),
+            dumped_from: text(&header.server_version),
+            database: text(&header.dbname),
+        },
+        target: TargetMeta {
+            host: first.map(|h| h.host_display()).unwrap_or_default(),
+            port: first.map_or(5432, |h| h.port),
+            database: connector.dbname.clone(),
+            user: connector.user.clone(),
+        },
+        options,
+        jobs,
+        started_at: std::time::SystemTime::now(),
+    }
+}
+
+/// A file's size, or the total of a directory's files (a directory archive); `None` when
+/// it cannot be read.
+fn size_on_disk(path: &std::path::Path) -> Option<u64> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return Some(meta.len());
+    }
+    let mut total = 0u64;
+    for entry in std::fs::read_dir(path).ok()? {
+        let meta = entry.ok()?.metadata().ok()?;
+        if meta.is_file() {
+            total = total.checked_add(meta.len())?;
+        }
+    }
+    Some(total)
+}
+
 pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive, selection: &Selection, report: Option<ReportFile>, prog: &Program) -> ExitStatus {
     let request = ConnectRequest {
         dbname: Some(dbname.to_owned()),
@@ -99,6 +154,7 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
         jobs
     };
 
+    let meta = report.is_some().then(|| report_meta(args, plan, archive, &connector, jobs));
     let reporter = Reporter::new(prog, args.quiet, opts);
     if opts.verbose {
         prog.info("connecting to database for restore");
@@ -110,8 +166,10 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
     // A report asked for and not written fails the command, however the restore went.
     let mut report_written = true;
     if let Some(mut report) = report {
-        let archive_name = plan.archive.as_deref().unwrap_or("-");
-        let text = reporter.json(result.as_ref().ok(), archive_name, jobs);
+        let text = match &meta {
+            Some(meta) => reporter.json(result.as_ref().ok(), meta),
+            None => String::new(),
+        };
         if let Err(e) = report.write(&text) {
             prog.error(format_args!("could not write report file \"{}\": {}", report.path, super::io_reason(&e)));
             report_written = false;

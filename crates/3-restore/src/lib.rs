@@ -95,6 +95,8 @@ pub struct Failure {
 pub struct ItemRecord {
     pub worker: usize,
     pub dump_id: DumpId,
+    /// A `--clean` drop, not the entry's restore.
+    pub dropped: bool,
     pub desc: String,
     pub label: String,
     pub started: Instant,

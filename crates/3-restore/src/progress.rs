@@ -24,6 +24,8 @@ pub(super) struct Progress<'e> {
 /// The entry a session is working on, and the totals when it began.
 struct Current {
     dump_id: DumpId,
+    /// A `--clean` drop rather than the entry's restore.
+    dropped: bool,
     desc: String,
     label: String,
     started: Instant,
@@ -39,20 +41,20 @@ impl<'e> Progress<'e> {
         Progress { events, worker: 0, rows: 0, data_bytes: 0, archive_read: 0, current: None }
     }
 
-    /// Whether `dump_id` is the entry in progress (a worker's TRUNCATE wrapping starts it
-    /// twice: one item).
-    pub fn is_current(&self, dump_id: DumpId) -> bool {
-        self.current.as_ref().is_some_and(|c| c.dump_id == dump_id)
+    /// Whether `dump_id` is the entry in progress, for the same action (a worker's TRUNCATE
+    /// wrapping starts it twice: one item; a `--clean` drop and the entry's restore are two).
+    pub fn is_current(&self, dump_id: DumpId, dropped: bool) -> bool {
+        self.current.as_ref().is_some_and(|c| c.dump_id == dump_id && c.dropped == dropped)
     }
 
     /// Reports `te` started; `errors` is the session's count so far.
-    pub fn begin(&mut self, te: &TocEntry, errors: u64) {
+    pub fn begin(&mut self, te: &TocEntry, dropped: bool, errors: u64) {
         let label = match &te.namespace {
             Some(ns) if !ns.is_empty() => format!("{} {}.{}", te.desc, ns, te.tag),
             _ => format!("{} {}", te.desc, te.tag),
         };
         (self.events)(EngineEvent::ItemStarted { worker: self.worker, dump_id: te.dump_id, label: label.clone() });
-        self.current = Some(Current { dump_id: te.dump_id, desc: te.desc.to_string(), label, started: Instant::now(), rows: self.rows, bytes: self.data_bytes, errors, connections: 1 });
+        self.current = Some(Current { dump_id: te.dump_id, dropped, desc: te.desc.to_string(), label, started: Instant::now(), rows: self.rows, bytes: self.data_bytes, errors, connections: 1 });
     }
 
     /// Reports the entry in progress finished, if there is one; `errors` is the session's
@@ -62,6 +64,7 @@ impl<'e> Progress<'e> {
             (self.events)(EngineEvent::ItemFinished(ItemRecord {
                 worker: self.worker,
                 dump_id: c.dump_id,
+                dropped: c.dropped,
                 desc: c.desc,
                 label: c.label,
                 started: c.started,

@@ -8,7 +8,7 @@
 
 use pgsurge_archive::{Oid, Toc, TocEntry};
 use pgsurge_plan::options::RestoreOptions;
-use pgsurge_plan::render::{session_settings, RenderError, Target};
+use pgsurge_plan::render::{session_settings, Action, RenderError, Target};
 use tokio::runtime::Runtime;
 
 use super::connection::Connection;
@@ -188,13 +188,14 @@ impl Target for Session<'_> {
         Ok(self.conn.move_to(dbname)?)
     }
 
-    fn entry(&mut self, te: &TocEntry) {
-        if self.progress.is_current(te.dump_id) {
+    fn entry(&mut self, te: &TocEntry, action: Action) {
+        let dropped = action == Action::Drop;
+        if self.progress.is_current(te.dump_id, dropped) {
             // The same entry again (a worker's TRUNCATE wrapping): one item.
             return;
         }
         self.finish_entry();
-        self.progress.begin(te, self.conn.failures.errors());
+        self.progress.begin(te, dropped, self.conn.failures.errors());
         let owner = te.owner.as_ref().map(|o| o.to_string()).unwrap_or_default();
         self.conn.failures.begin_entry(te.dump_id, format!("from TOC entry {}; {} {} {} {} {}", te.dump_id, te.table_oid, te.oid, te.desc, te.tag, owner));
     }

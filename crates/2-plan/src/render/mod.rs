@@ -23,7 +23,7 @@ use crate::options::RestoreOptions;
 use crate::select::{Pass, SelectError, Selection, Wanted};
 use crate::sql::{self, NewlineInDbName};
 
-pub use target::{ScriptTarget, Target, INV_WRITE, LOBBUFSIZE};
+pub use target::{Action, ScriptTarget, Target, INV_WRITE, LOBBUFSIZE};
 
 /// Read buffer for streaming table data to the output.
 const COPY_BUFFER: usize = 64 * 1024;
@@ -159,7 +159,7 @@ impl<'a> Renderer<'a> {
     /// workers load tables created in the same run: a server at `wal_level=minimal` can
     /// then skip writing the rows to WAL.
     pub fn truncate_and_restore(&mut self, te: &TocEntry, index: usize) -> Result<(), RenderError> {
-        self.target.entry(te);
+        self.target.entry(te, Action::Restore);
         self.cmd(b"BEGIN;\n")?;
         let truncate = [b"TRUNCATE TABLE ONLY ", sql::qualified_name(te.namespace.as_deref().map(|n| n.as_bytes()), &te.tag).as_slice(), b";\n"].concat();
         self.cmd(&truncate)?;
@@ -380,7 +380,7 @@ impl Renderer<'_> {
                 continue;
             }
             self.info(format!("dropping {} {}", te.desc, te.tag));
-            self.target.entry(te);
+            self.target.entry(te, Action::Drop);
             // DROP DATABASE cannot run inside a transaction block.
             if self.txn_size > 0 && is_db {
                 self.cmd(b"COMMIT;\n")?;
@@ -426,7 +426,7 @@ impl Renderer<'_> {
 
     /// `restore_toc_entry`.
     fn restore_entry(&mut self, te: &TocEntry, wanted: Wanted) -> Result<(), RenderError> {
-        self.target.entry(te);
+        self.target.entry(te, Action::Restore);
         if te.desc_is("WARNING") {
             let defn = te.defn.as_deref().map(|d| d.as_bytes()).unwrap_or_default();
             let copy = te.copy_stmt.as_deref().map(|d| d.as_bytes()).unwrap_or_default();

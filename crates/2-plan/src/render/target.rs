@@ -20,6 +20,14 @@ pub const LOBBUFSIZE: usize = 16384;
 /// `INV_WRITE` in libpq-fs.h, the mode of the script's `lo_open` calls.
 pub const INV_WRITE: u32 = 0x20000;
 
+/// What the renderer is doing with an entry: a restore counts what it created or loaded,
+/// and never a `--clean` drop as one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Drop,
+    Restore,
+}
+
 /// The receiving end of a renderer. Methods are called in script order.
 pub trait Target {
     /// Text only a script shows: comment blocks, blank lines, `\restrict`, timestamps.
@@ -57,8 +65,9 @@ pub trait Target {
     /// shows for it (`\connect …`, with `\unrestrict`/`\restrict` around it).
     fn connect(&mut self, dbname: &[u8], script: &[u8]) -> Result<(), RenderError>;
 
-    /// The renderer starts on an entry; later commands belong to it (for error reports).
-    fn entry(&mut self, _te: &TocEntry) {}
+    /// The renderer starts on an entry (to drop it under `--clean`, or to restore it); later
+    /// commands belong to it, for error reports and for what the restore counts.
+    fn entry(&mut self, _te: &TocEntry, _action: Action) {}
 
     /// Whether the last entry's commands all succeeded (a script cannot know: `true`).
     fn entry_succeeded(&self) -> bool {
