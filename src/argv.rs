@@ -133,7 +133,7 @@ mod tests {
     #[test]
     fn record_masks_the_password_wherever_the_value_ends_an_argument() {
         let value = "postgresql://app:secret@db/app";
-        let spans = vec![17..23];
+        let spans = [17..23];
         let argv: Vec<OsString> = ["pgsurge", "restore", "-d", value, &format!("--dbname={value}"), "x.dump"].iter().map(OsString::from).collect();
         let copy = masked_copy(&argv, value.as_bytes(), &spans);
         assert_eq!(copy, ["restore", "-d", "postgresql://app:xxxxxx@db/app", "--dbname=postgresql://app:xxxxxx@db/app", "x.dump"]);
