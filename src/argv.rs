@@ -133,12 +133,12 @@ mod tests {
     #[test]
     fn record_masks_the_password_wherever_the_value_ends_an_argument() {
         let value = "postgresql://app:secret@db/app";
-        let spans = [17..23];
+        let spans = &pgsurge_connect::conninfo::secret_spans(value);
         let argv: Vec<OsString> = ["pgsurge", "restore", "-d", value, &format!("--dbname={value}"), "x.dump"].iter().map(OsString::from).collect();
-        let copy = masked_copy(&argv, value.as_bytes(), &spans);
+        let copy = masked_copy(&argv, value.as_bytes(), spans);
         assert_eq!(copy, ["restore", "-d", "postgresql://app:xxxxxx@db/app", "--dbname=postgresql://app:xxxxxx@db/app", "x.dump"]);
         // Already masked in memory (glibc): left as it is.
         let masked: Vec<OsString> = ["pgsurge", "-d", "postgresql://app:xxxxxx@db/app"].iter().map(OsString::from).collect();
-        assert_eq!(masked_copy(&masked, value.as_bytes(), &spans)[1], "postgresql://app:xxxxxx@db/app");
+        assert_eq!(masked_copy(&masked, value.as_bytes(), spans)[1], "postgresql://app:xxxxxx@db/app");
     }
 }
