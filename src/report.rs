@@ -56,12 +56,37 @@ struct State {
     in_flight: BTreeMap<usize, String>,
     /// Bytes sent so far by the entries in flight, by connection.
     in_flight_bytes: BTreeMap<usize, u64>,
+    /// Rows (COPY lines) sent so far by the entries in flight, by connection.
+    in_flight_rows: BTreeMap<usize, u64>,
     failures: Vec<Failure>,
     timeline: Vec<ItemRecord>,
     last_line: Option<Instant>,
     data: DataProgress,
     /// The database `--create` moved the restore to.
     moved_to: Option<String>,
+}
+
+impl State {
+    /// The progress line after `elapsed`: rows and bytes count what the entries in flight
+    /// have sent so far, so they move while one big table streams.
+    fn progress_message(&self, elapsed: Duration) -> String {
+        let elapsed = elapsed.as_secs_f64().max(0.001);
+        let bytes = self.bytes + self.in_flight_bytes.values().sum::<u64>();
+        let rows = self.rows + self.in_flight_rows.values().sum::<u64>();
+        let rate = bytes as f64 / elapsed;
+        let flight: Vec<&str> = self.in_flight.values().map(String::as_str).take(4).collect();
+        // Post-data after the last table is not in it: the estimate is for the data alone.
+        let eta = self.data.seconds_left().map(|s| format!(" · data done in ~{s:.0} s")).unwrap_or_default();
+        format!(
+            "tables {}/{} · {} rows · {} ({}/s){eta}{}",
+            self.data_done,
+            self.data_items,
+            rows,
+            human_bytes(bytes),
+            human_bytes(rate as u64),
+            if flight.is_empty() { String::new() } else { format!(" · now: {}", flight.join(", ")) }
+        )
+    }
 }
 
 /// How far the table data is, in archive bytes — the one measure whose total is known before
@@ -173,8 +198,9 @@ impl<'p> Reporter<'p> {
                     st.data.since.get_or_insert_with(Instant::now);
                 }
             }
-            EngineEvent::Progress { worker, bytes, archive_bytes } => {
+            EngineEvent::Progress { worker, bytes, rows, archive_bytes } => {
                 st.in_flight_bytes.insert(worker, bytes);
+                st.in_flight_rows.insert(worker, rows);
                 if let Some((_, read)) = st.data.in_flight.get_mut(&worker) {
                     *read = archive_bytes;
                 }
@@ -191,6 +217,7 @@ impl<'p> Reporter<'p> {
                 }
                 st.in_flight.remove(&item.worker);
                 st.in_flight_bytes.remove(&item.worker);
+                st.in_flight_rows.remove(&item.worker);
                 st.data.in_flight.remove(&item.worker);
                 if let Some(&size) = st.data.sizes.get(&item.dump_id) {
                     st.data.done += size;
@@ -216,21 +243,7 @@ impl<'p> Reporter<'p> {
     }
 
     fn show_progress(&self, st: &mut State) {
-        let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
-        let bytes = st.bytes + st.in_flight_bytes.values().sum::<u64>();
-        let rate = bytes as f64 / elapsed;
-        let flight: Vec<&str> = st.in_flight.values().map(String::as_str).take(4).collect();
-        // Post-data after the last table is not in it: the estimate is for the data alone.
-        let eta = st.data.seconds_left().map(|s| format!(" · data done in ~{s:.0} s")).unwrap_or_default();
-        let msg = format!(
-            "tables {}/{} · {} rows · {} ({}/s){eta}{}",
-            st.data_done,
-            st.data_items,
-            st.rows,
-            human_bytes(bytes),
-            human_bytes(rate as u64),
-            if flight.is_empty() { String::new() } else { format!(" · now: {}", flight.join(", ")) }
-        );
+        let msg = st.progress_message(self.started.elapsed());
         match self.display {
             Display::Bar => {
                 if let Some(bar) = &self.bar {
@@ -737,5 +750,45 @@ mod tests {
         assert!((left - 10.0 * 900.0 / 200.0).abs() < 0.5, "900 bytes left at 20 bytes/s: {left}");
         p.total = 0;
         assert_eq!(p.seconds_left(), None, "unknown total");
+    }
+
+    /// Rows and bytes move while a table streams; once it ends, its item's figures replace
+    /// the in-flight ones (counted once).
+    #[test]
+    fn progress_counts_what_is_in_flight() {
+        let mut st = State { data_items: 1, rows: 10, bytes: 100, ..State::default() };
+        st.in_flight.insert(1, "TABLE DATA public.big".into());
+        st.in_flight_rows.insert(1, 5000);
+        st.in_flight_bytes.insert(1, 4000);
+        let msg = st.progress_message(Duration::from_secs(1));
+        assert!(msg.starts_with("tables 0/1 · 5010 rows · 4.1 kB ("), "{msg}");
+        assert!(msg.ends_with(" · now: TABLE DATA public.big"), "{msg}");
+    }
+
+    fn item(desc: &str, dropped: bool, errors: u64, bytes: u64) -> ItemRecord {
+        ItemRecord { worker: 0, dump_id: DumpId(1), dropped, desc: desc.into(), label: String::new(), started: Instant::now(), elapsed: Duration::ZERO, rows: 0, bytes, errors, connections: 1 }
+    }
+
+    #[test]
+    fn tally_counts_only_what_was_restored() {
+        let timeline = [
+            item("INDEX", true, 0, 0),
+            item("CONSTRAINT", true, 0, 0),
+            item("TABLE DATA", false, 0, 700),
+            item("TABLE DATA", false, 1, 300),
+            item("BLOBS", false, 0, 50),
+            item("INDEX", false, 0, 0),
+            item("INDEX", false, 2, 0),
+            item("FK CONSTRAINT", false, 1, 0),
+            item("CHECK CONSTRAINT", false, 0, 0),
+            item("VIEW", false, 1, 0),
+        ];
+        let t = Tally::of(&timeline);
+        let want = Tally { tables: 1, table_bytes: 700, lo_bytes: 50, indexes: 1, constraints: 1, dropped: 2, failed_tables: 1, failed_indexes: 1, failed_constraints: 1, failed_other: 1 };
+        assert_eq!(t, want);
+        assert_eq!(t.not_restored_line().as_deref(), Some("not restored: the data of 1 table, 1 index, 1 constraint and 1 other entry"));
+        assert_eq!(Tally::of(&timeline[..3]).not_restored_line(), None);
+        let only_index = Tally { failed_indexes: 3, ..Tally::default() };
+        assert_eq!(only_index.not_restored_line().as_deref(), Some("not restored: 3 indexes"));
     }
 }

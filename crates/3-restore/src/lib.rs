@@ -74,8 +74,8 @@ pub enum EngineEvent {
     /// A worker started / finished a TOC entry.
     ItemStarted { worker: usize, dump_id: DumpId, label: String },
     /// Table data sent so far by the entry in progress on `worker` (during a COPY): COPY
-    /// text, and the archive bytes it came from.
-    Progress { worker: usize, bytes: u64, archive_bytes: u64 },
+    /// text, its rows (lines), and the archive bytes it came from.
+    Progress { worker: usize, bytes: u64, rows: u64, archive_bytes: u64 },
     ItemFinished(ItemRecord),
 }
 

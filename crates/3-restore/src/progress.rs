@@ -15,6 +15,9 @@ pub(super) struct Progress<'e> {
     /// Rows and bytes sent as data (COPY text, SQL data, large objects), for the summary.
     pub rows: u64,
     pub data_bytes: u64,
+    /// COPY text lines handed on so far: each is one row, so progress can show rows while
+    /// a table streams (the server's count arrives only when its COPY ends).
+    pub copy_lines: u64,
     /// Archive bytes read of the table data being loaded.
     archive_read: u64,
     /// The entry being restored, for its finish event.
@@ -31,6 +34,7 @@ struct Current {
     started: Instant,
     rows: u64,
     bytes: u64,
+    copy_lines: u64,
     errors: u64,
     /// Connections that loaded its data.
     connections: usize,
@@ -38,7 +42,7 @@ struct Current {
 
 impl<'e> Progress<'e> {
     pub fn new(events: &'e (dyn Fn(EngineEvent) + Sync)) -> Progress<'e> {
-        Progress { events, worker: 0, rows: 0, data_bytes: 0, archive_read: 0, current: None }
+        Progress { events, worker: 0, rows: 0, data_bytes: 0, copy_lines: 0, archive_read: 0, current: None }
     }
 
     /// Whether `dump_id` is the entry in progress, for the same action (a worker's TRUNCATE
@@ -54,7 +58,7 @@ impl<'e> Progress<'e> {
             _ => format!("{} {}", te.desc, te.tag),
         };
         (self.events)(EngineEvent::ItemStarted { worker: self.worker, dump_id: te.dump_id, label: label.clone() });
-        self.current = Some(Current { dump_id: te.dump_id, dropped, desc: te.desc.to_string(), label, started: Instant::now(), rows: self.rows, bytes: self.data_bytes, errors, connections: 1 });
+        self.current = Some(Current { dump_id: te.dump_id, dropped, desc: te.desc.to_string(), label, started: Instant::now(), rows: self.rows, bytes: self.data_bytes, copy_lines: self.copy_lines, errors, connections: 1 });
     }
 
     /// Reports the entry in progress finished, if there is one; `errors` is the session's
@@ -85,7 +89,7 @@ impl<'e> Progress<'e> {
     /// Reports the table data sent so far by the entry in progress.
     pub fn sent(&self) {
         if let Some(c) = &self.current {
-            (self.events)(EngineEvent::Progress { worker: self.worker, bytes: self.data_bytes - c.bytes, archive_bytes: self.archive_read });
+            (self.events)(EngineEvent::Progress { worker: self.worker, bytes: self.data_bytes - c.bytes, rows: self.copy_lines - c.copy_lines, archive_bytes: self.archive_read });
         }
     }
 

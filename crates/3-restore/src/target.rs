@@ -226,7 +226,11 @@ impl Target for Session<'_> {
         self.progress.data_bytes += bytes.len() as u64;
         let done = match &mut self.inserts {
             Some(inserts) => inserts.data(&mut self.conn, bytes),
-            None => self.copy.data(&mut self.conn, &self.progress, bytes),
+            None => {
+                // COPY text escapes newlines inside values, so every newline ends a row.
+                self.progress.copy_lines += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+                self.copy.data(&mut self.conn, &self.progress, bytes)
+            }
         };
         Ok(done?)
     }
