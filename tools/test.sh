@@ -22,3 +22,5 @@ export PGSURGE_REQUIRE_PG=1
 cargo test --workspace --locked
 # The debug binary the integration tests just built; about a minute.
 tools/check-pg-dump-tap.sh
+# The README's first command, as a user without root runs it; seconds.
+tools/check-demo.sh
