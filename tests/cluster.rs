@@ -117,10 +117,17 @@ rm -rf -- "$1"
 impl Cluster {
     /// Starts a cluster of `major`; panics if its binaries are missing or it cannot start.
     pub fn start(major: u32) -> Cluster {
+        Cluster::start_with(major, "")
+    }
+
+    /// Starts a cluster of `major` whose `postgresql.conf` also has `settings` (lines of
+    /// `name = value`, after and so over the usual ones): a server with limits of its own,
+    /// for one test.
+    pub fn start_with(major: u32, settings: &str) -> Cluster {
         let bindir = pg_bindir(major).unwrap_or_else(|| {
             panic!("PostgreSQL {major} binaries not found: set PGSURGE_PG{major}_BINDIR (see tools/pg-env.sh)")
         });
-        Cluster::start_in(major, bindir)
+        Cluster::start_in(major, bindir, settings)
     }
 
     /// Starts a cluster of `major`, or returns `None` after [`pg_bindir_or_skip`]'s message.
@@ -149,7 +156,7 @@ impl Cluster {
         cell.get_or_init(|| Cluster::try_start(major)).as_ref()
     }
 
-    fn start_in(major: u32, bindir: PathBuf) -> Cluster {
+    fn start_in(major: u32, bindir: PathBuf, settings: &str) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix(&format!("pgsurge-pg{major}-"))
             .tempdir_in("/tmp")
@@ -165,13 +172,13 @@ impl Cluster {
         let mut cluster =
             Cluster { major, bindir, dir, port: 0, watchdog: Mutex::new(Some(watchdog)), create_lock: Mutex::new(()) };
         // From here on a panic drops `cluster`, and the watchdog cleans up.
-        cluster.initdb();
+        cluster.initdb(settings);
         cluster.port = cluster.launch();
         cluster.create_globals();
         cluster
     }
 
-    fn initdb(&self) {
+    fn initdb(&self, settings: &str) {
         let ts = self.dir.join("ts");
         let out = self.server_command("mkdir").arg(&ts).output().expect("running mkdir");
         assert!(out.status.success(), "mkdir {}: {}", ts.display(), String::from_utf8_lossy(&out.stderr));
@@ -186,7 +193,7 @@ impl Cluster {
         assert!(out.status.success(), "initdb (PostgreSQL {}) failed:\n{}", self.major, String::from_utf8_lossy(&out.stderr));
         let conf = self.dir.join("data/postgresql.conf");
         let mut file = std::fs::OpenOptions::new().append(true).open(&conf).expect("opening postgresql.conf");
-        writeln!(file, "{SERVER_SETTINGS}unix_socket_directories = '{}'", self.dir.display()).expect("writing postgresql.conf");
+        writeln!(file, "{SERVER_SETTINGS}{settings}\nunix_socket_directories = '{}'", self.dir.display()).expect("writing postgresql.conf");
     }
 
     /// Starts the server on a port and returns it. With `listen_addresses = ''` the port only

@@ -9,6 +9,7 @@ mod cluster;
 mod golden;
 mod harness;
 mod hostile;
+mod limits;
 mod restore;
 mod restore_matrix;
 mod verify;

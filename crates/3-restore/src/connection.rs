@@ -1,5 +1,6 @@
 //! One connection to the server: opening it with the settings pg_restore starts every
-//! connection with, the server's notices (shown under `-v`), running statements one at a
+//! connection with (and telling a refusal for want of a free slot from other failures),
+//! the server's notices (shown under `-v`), running statements one at a
 //! time or batched (a round trip for many), and giving way to a new connection — to the same
 //! database when this one cannot be trusted, or to `--create`'s database. A statement the
 //! server refuses is handed to the failure policy (`failure`), which says whether the
@@ -54,6 +55,17 @@ impl NoticeQueue {
             None => self.dropped = self.dropped.saturating_add(1),
         }
     }
+}
+
+/// The server's reason when it refused a connection for lack of a free slot (SQLSTATE
+/// 53300: `max_connections` reached, or only reserved slots left), as libpq words it;
+/// `None` for any other failure. A parallel restore can do without such a connection.
+pub(super) fn refused_for_lack_of_slots(e: &ConnectFailure) -> Option<String> {
+    let e = e.downcast_ref::<pgsurge_connect::ConnectError>()?;
+    if !e.too_many_connections() {
+        return None;
+    }
+    e.server_reason().map(str::to_owned)
 }
 
 pub(super) struct Connection<'e> {

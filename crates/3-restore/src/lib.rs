@@ -28,6 +28,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use connection::refused_for_lack_of_slots;
+
 use pgsurge_archive::{Archive, DataRelease, DumpId, Toc};
 
 use pgsurge_plan::options::RestoreOptions;
@@ -242,6 +244,56 @@ fn serial(archive: &mut Archive, run: Run<'_>, archive_major: Option<u32>) -> Re
 struct Shared {
     scheduler: Mutex<SchedulerState>,
     wake: Condvar,
+    roster: Mutex<Roster>,
+}
+
+/// How the workers' connections went. A server may have fewer free slots than `-j` asks
+/// for; the workers it refuses for that reason step aside, and the others share the work.
+#[derive(Debug)]
+struct Roster {
+    /// Workers whose connection attempt has not ended yet.
+    pending: usize,
+    connected: usize,
+    refused: usize,
+    /// The server's words for the first refusal.
+    reason: Option<String>,
+}
+
+impl Roster {
+    fn new(workers: usize) -> Roster {
+        Roster { pending: workers, connected: 0, refused: 0, reason: None }
+    }
+
+    /// One worker's attempt ended: connected (`None`), or refused for lack of a slot with
+    /// the server's `reason`. Once the last attempt has ended, the one warning to give, if
+    /// any was refused.
+    fn attempt_ended(&mut self, refused: Option<String>) -> Option<String> {
+        self.pending = self.pending.saturating_sub(1);
+        match refused {
+            None => self.connected += 1,
+            Some(reason) => {
+                self.refused += 1;
+                self.reason.get_or_insert(reason);
+            }
+        }
+        if self.pending > 0 || self.refused == 0 {
+            return None;
+        }
+        let asked = self.connected + self.refused;
+        let reason = self.reason.as_deref().unwrap_or("no free connection slot");
+        Some(format!(
+            "continuing with {} of {asked} jobs: the server refused {} connection{} ({reason})",
+            self.jobs(),
+            self.refused,
+            if self.refused == 1 { "" } else { "s" },
+        ))
+    }
+
+    /// Connections that restore in the parallel phase; with none, the leader restores it all
+    /// after the schema (see `Scheduler::leftovers`), one job.
+    fn jobs(&self) -> usize {
+        self.connected.max(1)
+    }
 }
 
 struct SchedulerState {
@@ -329,7 +381,7 @@ enum Job {
 }
 
 fn parallel(archive: &mut Archive, run: Run<'_>, jobs: usize, archive_major: Option<u32>, data_bytes: HashMap<DumpId, u64>) -> Result<Outcome, EngineError> {
-    let Run { toc, sel, opts, connector, events } = run;
+    let Run { toc, sel, opts, events, .. } = run;
     if !archive.is_seekable() {
         return Err(EngineError::NotParallel("a parallel restore needs an archive it can read at any offset; restore this one with -j 1".into()));
     }
@@ -349,6 +401,7 @@ fn parallel(archive: &mut Archive, run: Run<'_>, jobs: usize, archive_major: Opt
             database: None,
         }),
         wake: Condvar::new(),
+        roster: Mutex::new(Roster::new(jobs)),
     };
     let tables = Tables { plan: &plan, sizes: &data_bytes, spool: limit_spool(archive, toc, sel, opts) };
 
@@ -392,6 +445,10 @@ fn parallel(archive: &mut Archive, run: Run<'_>, jobs: usize, archive_major: Opt
     if let Some(e) = first_error {
         return Err(e);
     }
+    let roster = shared.roster.into_inner().map_err(|_| poisoned())?;
+    if roster.refused > 0 {
+        outcome.jobs = roster.jobs();
+    }
     outcome.stage_times.push((Stage::PreData, schema_time));
     outcome.stage_times.push((Stage::Parallel, started.elapsed().saturating_sub(schema_time)));
 
@@ -403,7 +460,7 @@ fn parallel(archive: &mut Archive, run: Run<'_>, jobs: usize, archive_major: Opt
     let leftovers = state.scheduler.leftovers();
     {
         let rt = runtime()?;
-        let mut leader = Session::connect(&rt, connector, dbname.as_deref(), opts, toc, events)?;
+        let mut leader = reconnect_leader(&rt, run, dbname.as_deref())?;
         let (mut warn, mut info) = log_sinks(opts, events);
         let mut renderer = Renderer::new(archive, toc, sel, opts, &mut leader, &mut warn, &mut info)
             // Each leftover commits on its own: a batch opened here would have no open()
@@ -414,6 +471,9 @@ fn parallel(archive: &mut Archive, run: Run<'_>, jobs: usize, archive_major: Opt
                 events(EngineEvent::Info(format!("processing missed item {} {} {}", te.dump_id, te.desc, te.tag)));
             }
             renderer.restore_at(index)?;
+            if let (Some(spool), Some(te)) = (&tables.spool, toc.entries.get(index)) {
+                spool.done(te.dump_id);
+            }
         }
         drop(renderer);
         leader.finish_entry();
@@ -421,6 +481,28 @@ fn parallel(archive: &mut Archive, run: Run<'_>, jobs: usize, archive_major: Opt
     }
     outcome.stage_times.push((Stage::Finish, phase3.elapsed()));
     Ok(outcome)
+}
+
+/// Tries for a free slot after the parallel phase this long, at most.
+const RECONNECT_TRIES: u32 = 50;
+const RECONNECT_PAUSE: Duration = Duration::from_millis(100);
+
+/// The leader's connection for the last stage. The workers have just closed theirs, but the
+/// server frees a slot only once the session's process has exited: when the workers had
+/// every slot the server allows, the first attempts can still be refused for lack of one, so
+/// those are tried again for a moment. Any other failure ends the restore.
+fn reconnect_leader<'e>(rt: &'e tokio::runtime::Runtime, run: Run<'e>, dbname: Option<&str>) -> Result<Session<'e>, EngineError> {
+    let Run { toc, opts, connector, events, .. } = run;
+    let mut tries = 1;
+    loop {
+        match Session::connect(rt, connector, dbname, opts, toc, events) {
+            Err(EngineError::Connect(e)) if tries < RECONNECT_TRIES && refused_for_lack_of_slots(&e).is_some() => {
+                tries += 1;
+                std::thread::sleep(RECONNECT_PAUSE);
+            }
+            other => return other,
+        }
+    }
 }
 
 fn poisoned() -> EngineError {
@@ -597,7 +679,24 @@ fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &Shared, tabl
     let Run { toc, sel, opts, connector, events } = run;
     let Some(dbname) = shared.database()? else { return Ok(Totals::default()) };
     let rt = runtime()?;
-    let mut session = Session::connect(&rt, connector, dbname.as_deref(), opts, toc, events)?;
+    let connected = Session::connect(&rt, connector, dbname.as_deref(), opts, toc, events);
+    let refused = match &connected {
+        Err(EngineError::Connect(e)) => refused_for_lack_of_slots(e),
+        _ => None,
+    };
+    let stepping_aside = refused.is_some();
+    // Any other failure ends the restore; it is not counted as an attempt, so no warning
+    // about slots follows it.
+    if connected.is_ok() || stepping_aside {
+        let warning = shared.roster.lock().map_err(|_| poisoned())?.attempt_ended(refused);
+        if let Some(w) = warning {
+            events(EngineEvent::Warning(w));
+        }
+    }
+    if stepping_aside {
+        return Ok(Totals::default());
+    }
+    let mut session = connected?;
     session.become_worker(worker + 1);
     let mut errors = 0;
     let (mut warn, mut info) = log_sinks(opts, events);
@@ -683,5 +782,32 @@ impl Connector for pgsurge_connect::ConnParams {
             let (client, _driver) = params.connect_with_notices(notices).await.map_err(|e| -> ConnectFailure { Box::new(e) })?;
             Ok(client)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Roster;
+
+    /// One warning, from the last attempt to end, with the jobs that go on and the first
+    /// reason; none when every worker connected.
+    #[test]
+    fn refused_workers_are_told_once() {
+        let mut r = Roster::new(4);
+        assert_eq!(r.attempt_ended(Some("FATAL:  sorry, too many clients already".into())), None);
+        assert_eq!(r.attempt_ended(None), None);
+        assert_eq!(r.attempt_ended(Some("FATAL:  other".into())), None);
+        let w = r.attempt_ended(None).expect("the last attempt gives the warning");
+        assert_eq!(w, "continuing with 2 of 4 jobs: the server refused 2 connections (FATAL:  sorry, too many clients already)");
+        assert_eq!(r.jobs(), 2);
+
+        let mut r = Roster::new(2);
+        assert_eq!(r.attempt_ended(None), None);
+        assert_eq!(r.attempt_ended(None), None);
+
+        // No worker at all: the leader restores everything, one job.
+        let mut r = Roster::new(1);
+        let w = r.attempt_ended(Some("FATAL:  too many connections for role \"x\"".into())).expect("warning");
+        assert!(w.starts_with("continuing with 1 of 1 jobs: the server refused 1 connection ("), "{w}");
     }
 }

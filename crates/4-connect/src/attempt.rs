@@ -14,7 +14,7 @@ use tokio_postgres::error::{DbError, SqlState};
 use tokio_postgres::{AsyncMessage, Client, Connection};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::error::{classify, Failure};
+use super::error::{classify, server_text, with_causes, Failure};
 use super::pgpass;
 use super::tls;
 use super::{
@@ -153,7 +153,7 @@ impl ConnParams {
         };
         let first = self.connect_once(host, connector, cred, mode).await;
         match first {
-            Err(ConnectError::Auth { .. } | ConnectError::Other { .. })
+            Err(ConnectError::Auth { .. } | ConnectError::Server { .. } | ConnectError::Other { .. })
                 if self.sslmode == SslMode::Allow && !unix =>
             {
                 self.connect_once(host, connector, cred, Wire::Require)
@@ -279,10 +279,23 @@ impl ConnParams {
                             dbname: self.dbname.clone(),
                         }
                     }
-                    _ => ConnectError::Other { target, source },
+                    (Some(sqlstate), Some(db)) => ConnectError::Server {
+                        target,
+                        sqlstate,
+                        message: server_text(db),
+                    },
+                    _ => ConnectError::Other {
+                        target,
+                        reason: with_causes(&source),
+                        source,
+                    },
                 }
             }
-            Failure::Other(source) => ConnectError::Other { target, source },
+            Failure::Other(source) => ConnectError::Other {
+                target,
+                reason: with_causes(&source),
+                source,
+            },
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use tokio_postgres::error::SqlState;
+use tokio_postgres::error::{DbError, SqlState};
 
 /// A failure to resolve connection parameters or to open a connection.
 #[derive(Debug, thiserror::Error)]
@@ -62,10 +62,24 @@ pub enum ConnectError {
     #[error("connection to {target} timed out after {seconds} s")]
     Timeout { target: String, seconds: u64 },
 
-    /// Any other failure, including server errors other than the ones above.
-    #[error("connection to {target} failed")]
+    /// The server answered the login with an error other than the ones above: no
+    /// connection slot left (SQLSTATE 53300), starting up or shutting down (57P03), the
+    /// database not accepting connections (55000), … `message` is the server's text laid out
+    /// as libpq lays it out (`FATAL:  sorry, too many clients already`), so the line reads
+    /// as pg_restore's.
+    #[error("connection to {target} failed: {message}")]
+    Server {
+        target: String,
+        sqlstate: SqlState,
+        message: String,
+    },
+
+    /// Any other failure (a protocol or I/O error once the server had answered, say).
+    /// `reason` is the whole chain of causes, which tokio-postgres's own text leaves out.
+    #[error("connection to {target} failed: {reason}")]
     Other {
         target: String,
+        reason: String,
         #[source]
         source: tokio_postgres::Error,
     },
@@ -77,7 +91,24 @@ impl ConnectError {
         match self {
             ConnectError::Auth { code, .. } => Some(code),
             ConnectError::NoSuchDatabase { .. } => Some(SqlState::INVALID_CATALOG_NAME.code()),
+            ConnectError::Server { sqlstate, .. } => Some(sqlstate.code()),
             ConnectError::Other { source, .. } => source.code().map(SqlState::code),
+            _ => None,
+        }
+    }
+
+    /// Whether the server refused because it has no connection slot left for us: SQLSTATE
+    /// 53300, both for `sorry, too many clients already` and for `remaining connection
+    /// slots are reserved for …`. A parallel restore can go on with the connections it has.
+    pub fn too_many_connections(&self) -> bool {
+        matches!(self, ConnectError::Server { sqlstate, .. } if *sqlstate == SqlState::TOO_MANY_CONNECTIONS)
+    }
+
+    /// The server's own words for a refusal it sent (`FATAL:  sorry, too many clients
+    /// already`), without the target; `None` when the server sent none.
+    pub fn server_reason(&self) -> Option<&str> {
+        match self {
+            ConnectError::Server { message, .. } => Some(message),
             _ => None,
         }
     }
@@ -103,6 +134,9 @@ impl ConnectError {
             ConnectError::PasswordRequired { can_prompt: true, .. } => {
                 Some("give it with PGPASSWORD or a password file (~/.pgpass)".into())
             }
+            ConnectError::Server { .. } if self.too_many_connections() => Some(
+                "the server allows no more connections here (its max_connections, or a CONNECTION LIMIT of the role or database): wait for other sessions to end, or raise the limit".into(),
+            ),
             ConnectError::MissingRootCert { .. } => Some(
                 "provide the file, use the system's trusted roots with sslrootcert=system, or change sslmode to disable server certificate verification".into(),
             ),
@@ -157,6 +191,32 @@ pub(crate) fn classify(err: tokio_postgres::Error) -> Failure {
     }
 }
 
+/// A server's error as libpq lays it out in `PQerrorMessage`: severity, two spaces, the
+/// message, then DETAIL and HINT lines (`FATAL:  sorry, too many clients already`).
+pub(crate) fn server_text(db: &DbError) -> String {
+    let mut s = format!("{}:  {}", db.severity(), db.message());
+    if let Some(detail) = db.detail() {
+        s.push_str(&format!("\nDETAIL:  {detail}"));
+    }
+    if let Some(hint) = db.hint() {
+        s.push_str(&format!("\nHINT:  {hint}"));
+    }
+    s
+}
+
+/// An error and all its causes on one line (`error communicating with the server: Broken
+/// pipe`): tokio-postgres's own text names only the kind of failure.
+pub(crate) fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&strip_os_error(&inner.to_string()));
+        source = inner.source();
+    }
+    s
+}
+
 /// `Connection refused (os error 111)` → `Connection refused`, as libpq prints it.
 fn strip_os_error(s: &str) -> String {
     match s.rfind(" (os error ") {
@@ -204,5 +264,52 @@ mod tests {
             dbname: "d".into(),
         };
         assert_eq!(e.sqlstate(), Some("3D000"));
+    }
+
+    /// A refusal for lack of slots reads as libpq's line, and is told apart from others.
+    #[test]
+    fn too_many_connections_is_named_and_recognised() {
+        let e = ConnectError::Server {
+            target: "server on socket \"/tmp/.s.PGSQL.5432\"".into(),
+            sqlstate: SqlState::TOO_MANY_CONNECTIONS,
+            message: "FATAL:  sorry, too many clients already".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "connection to server on socket \"/tmp/.s.PGSQL.5432\" failed: FATAL:  sorry, too many clients already"
+        );
+        assert!(e.too_many_connections());
+        assert_eq!(e.sqlstate(), Some("53300"));
+        assert_eq!(e.server_reason(), Some("FATAL:  sorry, too many clients already"));
+        assert!(e.hint().is_some_and(|h| h.contains("max_connections") && h.contains("CONNECTION LIMIT")));
+        assert!(!e.try_next_host());
+        let e = ConnectError::Server {
+            target: "x".into(),
+            sqlstate: SqlState::CANNOT_CONNECT_NOW,
+            message: "FATAL:  the database system is starting up".into(),
+        };
+        assert!(!e.too_many_connections());
+        assert!(e.hint().is_none());
+    }
+
+    #[test]
+    fn causes_are_spelled_out() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("error communicating with the server")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(std::io::Error::from_raw_os_error(104));
+        assert_eq!(
+            with_causes(&e),
+            "error communicating with the server: Connection reset by peer"
+        );
     }
 }
