@@ -1,7 +1,10 @@
 //! The limits of the machine a restore runs on, met for real: a server with fewer connection
-//! slots than `-j` asks for (a cluster of its own, started with a small `max_connections`).
+//! slots than `-j` asks for (a cluster of its own, started with a small `max_connections`),
+//! and a spool directory with less room than the piped archive (a small tmpfs, where the
+//! tests may mount one).
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::cluster::{pg_bindir_or_skip, Cluster};
 use crate::harness::{pgsurge, run_env};
@@ -100,4 +103,81 @@ fn more_jobs_than_the_server_allows_connections() {
     assert!(err.contains("error: connection to server on socket"), "{err}");
     assert!(err.contains("failed: FATAL:  too many connections for role \"nobody\""), "the server's reason:\n{err}");
     assert!(!err.contains("continuing with"), "{err}");
+}
+
+/// A file system of `size` mounted at a fresh directory for one test, unmounted (and the
+/// directory removed) when dropped; `None`, after saying why, where mounting is not allowed
+/// (a non-root user, a container without the capability).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::Builder::new().prefix("pgsurge-tmpfs-").tempdir_in("/tmp").expect("temp dir");
+        let out = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size},mode=1777"), "tmpfs"]).arg(dir.path()).output();
+        let why = match out {
+            Ok(o) if o.status.success() => return Some(Tmpfs { dir }),
+            Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_owned(),
+            Err(e) => format!("running mount: {e}"),
+        };
+        eprintln!("skipped: cannot mount a tmpfs here: {why}");
+        None
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).output();
+    }
+}
+
+/// A pipe restored with `-j` through a spool directory with less room than the archive (a
+/// 16 MiB tmpfs, an archive of about 40 MB): the budget comes from the free space, the
+/// restore says so once at the start, and succeeds — where it stopped with "No space left on
+/// device" while the default 2 GB limit stood.
+#[test]
+fn spool_budget_follows_the_free_space() {
+    let Some(tmpfs) = Tmpfs::mount("16m") else { return };
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let src = "spool_free_src";
+    cluster.dropdb(src);
+    cluster.createdb(src);
+    cluster.psql(
+        src,
+        "CREATE TABLE big (id int PRIMARY KEY, note text);
+         INSERT INTO big SELECT g, md5(g::text) || md5((g + 1)::text) FROM generate_series(1, 500000) g;
+         CREATE TABLE small (id int PRIMARY KEY);
+         INSERT INTO small SELECT generate_series(1, 100);",
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dump = dir.path().join("big.dump");
+    let out = cluster.run("pg_dump", &["-Fc".into(), "-Z0".into(), "-f".into(), dump.display().to_string(), src.into()], None);
+    assert_eq!(out.status, 0, "pg_dump: {}", out.stderr_text());
+    cluster.dropdb(src);
+    let size = std::fs::metadata(&dump).expect("dump").len();
+    assert!(size > 32 << 20, "the archive ({size} bytes) is over twice the tmpfs");
+
+    let db = "spool_free_got";
+    cluster.dropdb(db);
+    cluster.createdb(db);
+    let mut args: Vec<String> = ["restore", "-j", "3"].map(String::from).to_vec();
+    args.extend(cluster.conn_args(db));
+    let mut env = vec![("LC_ALL".to_owned(), "C".to_owned()), ("PGSURGE_SPOOL_DIR".to_owned(), tmpfs.path().display().to_string())];
+    env.extend(cluster.env());
+    // Through a pipe (the harness writes the file into the child's stdin).
+    let out = run_env(&pgsurge(), &args, &env, Some(&dump));
+    let err = out.stderr_text();
+    assert_eq!(out.status, 0, "{err}");
+    let said: Vec<&str> = err.lines().filter(|l| l.contains("keeping the copy within")).collect();
+    assert_eq!(said.len(), 1, "one line says the free space sets the budget:\n{err}");
+    assert!(said[0].contains(&tmpfs.path().display().to_string()) && said[0].contains("below PGSURGE_SPOOL_LIMIT"), "{err}");
+    assert!(!err.contains("No space left"), "{err}");
+    assert_eq!(cluster.psql(db, "SELECT count(*) FROM public.big").trim(), "500000");
+    assert_eq!(cluster.psql(db, "SELECT count(*) FROM public.small").trim(), "100");
+    cluster.dropdb(db);
 }

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
-use pgsurge_archive::{Archive, Spool};
+use pgsurge_archive::{Archive, Spool, SpoolBudget};
 use pgsurge_connect::{ConnParams, ConnectError, ConnectRequest, PasswordPolicy};
 use pgsurge_restore::{self as engine, EngineError};
 use pgsurge_plan::select::Selection;
@@ -241,15 +241,22 @@ pub fn jobs(opts: &RestoreOptions, prog: &Program) -> usize {
 pub struct SpooledStdin {
     pub file: tempfile::NamedTempFile,
     pub spool: Arc<Spool>,
+    /// What the copy may hold: `limit`, or less when the directory has less room.
+    pub budget: Option<u64>,
 }
 
 /// Starts copying standard input to a temporary file (in `PGSURGE_SPOOL_DIR`, else `TMPDIR`,
 /// else /var/tmp), removed when the returned handle is dropped. The copy runs as fast as the
-/// pipe delivers, whatever the restore is doing.
-pub fn spool_stdin(prog: &Program, budget: Option<u64>) -> Result<SpooledStdin, String> {
+/// pipe delivers, whatever the restore is doing, within `limit` (`PGSURGE_SPOOL_LIMIT`) or
+/// the room the directory has, whichever is smaller.
+pub fn spool_stdin(prog: &Program, limit: Option<u64>) -> Result<SpooledStdin, String> {
     let dir = std::env::var_os("PGSURGE_SPOOL_DIR").or_else(|| std::env::var_os("TMPDIR")).map_or_else(|| std::path::PathBuf::from("/var/tmp"), std::path::PathBuf::from);
     let advice = "set PGSURGE_SPOOL_DIR to a directory with room for the archive, or restore with -j 1 (one pass, no temporary file)";
     let file = tempfile::Builder::new().prefix("pgsurge-stdin-").tempfile_in(&dir).map_err(|e| format!("could not create a temporary file in \"{}\": {e}; {advice}", dir.display()))?;
+    // A file system that cannot say leaves the limit alone; the copy then fails as it
+    // would have, with the advice above.
+    let chosen = SpoolBudget::choose(limit, pgsurge_archive::free_space(&dir).ok());
+    let budget = chosen.bytes;
     let reader = file.reopen().map_err(|e| format!("could not reopen \"{}\": {e}", file.path().display()))?;
     let mut writer = file.as_file().try_clone().map_err(|e| format!("could not write \"{}\": {e}", file.path().display()))?;
     let spool = Arc::new(Spool::new(reader));
@@ -262,6 +269,10 @@ pub fn spool_stdin(prog: &Program, budget: Option<u64>) -> Result<SpooledStdin, 
     let prog_name = prog.clone();
     if !quiet {
         prog.info(format_args!("copying standard input to {path} as it arrives, to restore it in parallel"));
+        if let (Some(free), Some(bytes)) = (chosen.free_space, budget) {
+            let limit = limit.map_or_else(|| "PGSURGE_SPOOL_LIMIT sets none".to_owned(), |l| format!("below PGSURGE_SPOOL_LIMIT, {}", human_bytes(l)));
+            prog.info(format_args!("keeping the copy within {}: the free space in {} ({}) less a margin, {limit}", human_bytes(bytes), dir.display(), human_bytes(free)));
+        }
     }
     std::thread::spawn(move || {
         let started = Instant::now();
@@ -271,6 +282,6 @@ pub fn spool_stdin(prog: &Program, budget: Option<u64>) -> Result<SpooledStdin, 
             Err(e) => prog_name.error(format_args!("could not copy standard input to \"{path}\": {e}; {advice}")),
         }
     });
-    Ok(SpooledStdin { file, spool })
+    Ok(SpooledStdin { file, spool, budget })
 }
 

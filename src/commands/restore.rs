@@ -37,7 +37,7 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
             }
         }
     }
-    let plan = match options::check(&args) {
+    let mut plan = match options::check(&args) {
         Ok(plan) => plan,
         Err(e) => {
             prog.error(&e.message);
@@ -67,7 +67,11 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
     // arrives, and read from there while it fills (pg_restore refuses -j from standard input).
     let spooled = match (&plan.mode, &source) {
         (Mode::Database(_), Source::Stdin) if database::jobs(&plan.options, prog) > 1 && !stdin_is_file() => match database::spool_stdin(prog, plan.options.spool_budget) {
-            Ok(spooled) => Some(spooled),
+            Ok(spooled) => {
+                // The engine gives back what it has read by the same budget.
+                plan.options.spool_budget = spooled.budget;
+                Some(spooled)
+            }
             Err(message) => {
                 prog.error(message);
                 return ExitStatus::Failure;

@@ -35,6 +35,6 @@ pub use archive::{Archive, DataReader, DataRelease, LargeObject, LargeObjects, S
 pub use error::{EntryLabel, Error, ErrorKind, Location, Result};
 pub use layout::Layout;
 pub use header::{ArchiveVersion, Compression, CreationTime, Format, Header, K_VERS_1_12, K_VERS_1_14, K_VERS_1_15, K_VERS_1_16};
-pub use spool::{SourceFailed, Spool};
+pub use spool::{free_space, SourceFailed, Spool, SpoolBudget};
 pub use ids::{DumpId, Oid};
 pub use toc::{DataLocation, Section, Toc, TocEntry};

@@ -9,6 +9,8 @@
 //! bytes held reach it, so the file stays about that size however large the archive — unless
 //! a reader is itself waiting for bytes and nothing has been released for a moment (one
 //! table's data larger than the budget, say): then the copy goes on rather than stall.
+//! What budget the disk allows is [`SpoolBudget`]'s to say: the user's limit, or the spool
+//! directory's free space less a margin when that is smaller.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -26,6 +28,45 @@ const CHUNK: usize = 1 << 20;
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("reading the input failed: {0}")]
 pub struct SourceFailed(pub String);
+
+/// The part of the spool directory's free space a budget taken from it leaves alone: the
+/// copy can pass its budget by one chunk, released ranges keep their partly used file-system
+/// blocks, and other programs write to the same disk meanwhile.
+pub const FREE_SPACE_MARGIN_PERCENT: u64 = 10;
+
+/// The margin is never less than this, so that a nearly full disk still has room for the
+/// chunk that passes the budget.
+pub const FREE_SPACE_MARGIN_MIN: u64 = 2 * CHUNK as u64;
+
+/// The budget of a pipe's temporary copy, and what set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpoolBudget {
+    /// Arrived bytes the copy may hold; `None` for no limit.
+    pub bytes: Option<u64>,
+    /// The free space of the spool directory, when it is what sets `bytes` (it is below the
+    /// limit the user gave, or the default one).
+    pub free_space: Option<u64>,
+}
+
+impl SpoolBudget {
+    /// The smaller of `limit` (`None`: no limit) and the directory's `free` space less the
+    /// margin; `free` is `None` when it could not be learnt, and then `limit` stands.
+    pub fn choose(limit: Option<u64>, free: Option<u64>) -> SpoolBudget {
+        let margin = |f: u64| u64::try_from(u128::from(f) * u128::from(FREE_SPACE_MARGIN_PERCENT) / 100).unwrap_or(u64::MAX);
+        let room = free.map(|f| f.saturating_sub(margin(f).max(FREE_SPACE_MARGIN_MIN)));
+        match (limit, room) {
+            (Some(l), Some(r)) if r < l => SpoolBudget { bytes: Some(r), free_space: free },
+            (None, Some(r)) => SpoolBudget { bytes: Some(r), free_space: free },
+            _ => SpoolBudget { bytes: limit, free_space: None },
+        }
+    }
+}
+
+/// Bytes an unprivileged user may still write to the file system holding `dir`.
+pub fn free_space(dir: &std::path::Path) -> io::Result<u64> {
+    let st = rustix::fs::statvfs(dir)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
 
 /// How long the copy holds back while a reader waits for bytes and nothing is released.
 const STALL: Duration = Duration::from_millis(250);
@@ -274,6 +315,37 @@ fn punch_hole(file: &File, start: u64, len: u64) {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn the_budget_is_the_limit_or_the_free_space_less_the_margin() {
+        const M: u64 = 1 << 20;
+        const G: u64 = 1 << 30;
+        // Plenty of room: the limit stands, and free space is not named.
+        assert_eq!(SpoolBudget::choose(Some(2 * G), Some(100 * G)), SpoolBudget { bytes: Some(2 * G), free_space: None });
+        // A 40 MiB tmpfs under the default 2 GiB: 90% of it.
+        assert_eq!(SpoolBudget::choose(Some(2 * G), Some(40 * M)), SpoolBudget { bytes: Some(40 * M - 4 * M), free_space: Some(40 * M) });
+        // No limit of its own (0): the free space still bounds it.
+        assert_eq!(SpoolBudget::choose(None, Some(40 * M)), SpoolBudget { bytes: Some(36 * M), free_space: Some(40 * M) });
+        // The margin is at least two chunks; a full disk leaves nothing.
+        assert_eq!(SpoolBudget::choose(Some(G), Some(10 * M)).bytes, Some(8 * M));
+        assert_eq!(SpoolBudget::choose(Some(G), Some(M)).bytes, Some(0));
+        assert_eq!(SpoolBudget::choose(Some(G), Some(0)).bytes, Some(0));
+        // A limit below the free space less the margin stands, even just below.
+        assert_eq!(SpoolBudget::choose(Some(36 * M - 1), Some(40 * M)), SpoolBudget { bytes: Some(36 * M - 1), free_space: None });
+        assert_eq!(SpoolBudget::choose(Some(36 * M), Some(40 * M)).free_space, None);
+        // Free space unknown: the limit, or none.
+        assert_eq!(SpoolBudget::choose(Some(G), None), SpoolBudget { bytes: Some(G), free_space: None });
+        assert_eq!(SpoolBudget::choose(None, None), SpoolBudget { bytes: None, free_space: None });
+        // No overflow at the extremes.
+        assert_eq!(SpoolBudget::choose(Some(u64::MAX), Some(u64::MAX)).bytes, Some(u64::MAX - u64::MAX / 10));
+    }
+
+    #[test]
+    fn free_space_of_a_real_directory() {
+        // Only that it answers: the number is the machine's.
+        free_space(&std::env::temp_dir()).expect("statvfs of the temporary directory");
+        assert!(free_space(std::path::Path::new("/no/such/directory/for/pgsurge")).is_err());
+    }
 
     #[test]
     fn readers_wait_for_bytes_and_see_the_end() {
