@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Whole-restore benchmark: pgsurge against pg_restore 18 on the same server and archive.
 #
-#   tools/bench-restore.sh [WORKLOADS=big,many,lobs,pgbench] [ROUNDS=3] [JOBS="1 2 4"]
+#   tools/bench-restore.sh [WORKLOADS=big,many,schema,lobs,pgbench] [ROUNDS=3] [JOBS="1 2 4"]
+#
+# The server is configured as production servers are — fsync, synchronous_commit and
+# full_page_writes on, shared_buffers 2GB, maintenance_work_mem 1GB, max_wal_size 8GB — since
+# a commit's WAL flush is exactly what dominates a restore of many small objects, and a server
+# without it hides that cost. BENCH_SERVER=fast turns durability off (fsync,
+# synchronous_commit, full_page_writes) for quick comparisons that decide nothing.
 #
 # Workloads (generated once into BENCH_DIR, default /var/tmp/pgsurge-bench-restore, dumped
 # with pg_dump 18 -Fc, then reused):
@@ -9,34 +15,49 @@
 #            key, among 20 small tables
 #   many     MANY_TABLES (default 2000) small tables, each with an index and a foreign key,
 #            plus a view and a function per 10 tables
-#   lobs     LOBS (default 20000) large objects of 1-8 kB
+#   schema   SCHEMA_TABLES (default 3000) tables of a few rows, each with a primary key and a
+#            second index, 1000 foreign keys, a view and a function per 3 tables, and a
+#            comment per table: over 10,000 TOC entries, nearly all of them DDL
+#   lobs     LOBS (default 50000) large objects of 1-16 kB
 #   pgbench  pgbench -i -s PGBENCH_SCALE (default 50)
 # For every workload, source (file, stdin) and -j, the tools run alternately ROUNDS times, each
 # into a freshly created database of one scratch PostgreSQL 18 cluster started here (the
 # unprivileged postgres user, a temporary directory, a free port). Prints a markdown table of
-# medians: wall seconds, client CPU seconds, client peak RSS, and pgsurge/pg_restore ratios.
+# medians: wall seconds, client CPU seconds, client peak RSS, and pgsurge/pg_restore ratios
+# (below 1: pgsurge is faster); then, from pgsurge's --report of its median run, the seconds
+# per stage and the share of the wall time each connection was busy.
+# PGSURGE_BASELINE=path adds that pgsurge binary as a third tool (an older build, to show
+# what a change did); its column and ratio follow pgsurge's.
 # pg_restore cannot read -j from standard input; its stdin rows are serial (-j 1).
-# Needs tools/install-postgres.sh and `cargo build --release`.
+# Needs tools/install-postgres.sh and `cargo build --release`. Run nothing else meanwhile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-workloads=${1:-big,many,lobs,pgbench}
+workloads=${1:-big,many,schema,lobs,pgbench}
 rounds=${2:-3}
 jobs_list=${3:-"1 2 4"}
 # shellcheck source=tools/pg-env.sh
 source tools/pg-env.sh
 bin=$PGSURGE_PG18_BINDIR
 pgsurge=${PGSURGE_BIN:-$PWD/target/release/pgsurge}
+baseline=${PGSURGE_BASELINE:-}
 work=${BENCH_DIR:-/var/tmp/pgsurge-bench-restore}
 [[ -x $pgsurge ]] || { echo "no pgsurge binary at $pgsurge: run cargo build --release" >&2; exit 1; }
+[[ -z $baseline || -x $baseline ]] || { echo "no baseline binary at $baseline" >&2; exit 1; }
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 mkdir -p "$work"
 chmod 777 "$work"
 
+settings=(-c shared_buffers=2GB -c maintenance_work_mem=1GB -c max_wal_size=8GB -c max_connections=50 -c max_locks_per_transaction=4096)
+case ${BENCH_SERVER:-production} in
+  production) settings+=(-c fsync=on -c synchronous_commit=on -c full_page_writes=on) ;;
+  fast) settings+=(-c fsync=off -c synchronous_commit=off -c full_page_writes=off) ;;
+  *) echo "BENCH_SERVER is production or fast" >&2; exit 2 ;;
+esac
 # shellcheck source=tools/scratch-cluster.sh
 source tools/scratch-cluster.sh
-scratch_cluster "$bin" pgsurge-bench -c fsync=off -c synchronous_commit=off -c max_wal_size=8GB -c checkpoint_timeout=30min \
-  -c maintenance_work_mem=256MB -c max_connections=50 -c max_locks_per_transaction=4096
+scratch_cluster "$bin" pgsurge-bench "${settings[@]}"
 psql() { "$bin/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+echo "server: PostgreSQL 18 ($(psql -d postgres -Atc "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'shared_buffers', 'maintenance_work_mem', 'max_wal_size')"))"
 
 generate() { # workload -> archive path
   local w=$1 a=$work/$1.dump
@@ -74,8 +95,23 @@ DO \$\$ BEGIN FOR i IN 1..${MANY_TABLES:-2000} LOOP
 END LOOP; END \$\$;
 SQL
       ;;
+    schema)
+      psql -d gen_schema >&2 <<SQL
+DO \$\$ DECLARE n int := ${SCHEMA_TABLES:-3000}; BEGIN FOR i IN 1..n LOOP
+  EXECUTE format('CREATE TABLE s_%s (id int PRIMARY KEY, ref int, code text, note text)', i);
+  EXECUTE format('INSERT INTO s_%s SELECT g, g, ''c'' || g, NULL FROM generate_series(1, 5) g', i);
+  EXECUTE format('CREATE INDEX s_%s_code ON s_%s (code)', i, i);
+  EXECUTE format('COMMENT ON TABLE s_%s IS ''table %s''', i, i);
+  IF i % 3 = 0 THEN
+    EXECUTE format('ALTER TABLE s_%s ADD FOREIGN KEY (ref) REFERENCES s_%s (id)', i, i - 1);
+    EXECUTE format('CREATE VIEW sv_%s AS SELECT id, code FROM s_%s', i, i);
+    EXECUTE format('CREATE FUNCTION sf_%s(x int) RETURNS int LANGUAGE sql AS ''SELECT x * %s''', i, i);
+  END IF;
+END LOOP; END \$\$;
+SQL
+      ;;
     lobs)
-      psql -d gen_lobs -c "SELECT lo_from_bytea(0, convert_to(repeat(md5(g::text), 32 + g % 224), 'UTF8')) FROM generate_series(1, ${LOBS:-20000}) g" >/dev/null
+      psql -d gen_lobs -c "SELECT lo_from_bytea(0, convert_to(repeat(md5(g::text), 32 + (g * 7919) % 480), 'UTF8')) FROM generate_series(1, ${LOBS:-50000}) g" >/dev/null
       ;;
     pgbench)
       "$bin/pgbench" -i -q -s "${PGBENCH_SCALE:-50}" gen_pgbench >/dev/null 2>&1
@@ -87,13 +123,12 @@ SQL
 }
 
 n=0
-measure() { # tool jobs source archive -> "wall cpu rss_mb status"
-  local tool=$1 jobs=$2 source=$3 archive=$4 out db
+measure() { # tool jobs source archive report -> "wall cpu rss_mb status"
+  local tool=$1 jobs=$2 source=$3 archive=$4 report=$5 out db
   n=$((n + 1))
   db="r$n"
   # Let the previous run's dropped database and dirty buffers settle, so neither tool pays
-  # for the other's leftovers: the checkpoint writes them to the kernel, sync to the disk
-  # (with fsync=off nothing else would, and the next run would share the disk with them).
+  # for the other's leftovers.
   psql -d postgres -c "CHECKPOINT" -c "CREATE DATABASE $db"
   sync
   sleep 1
@@ -101,13 +136,14 @@ measure() { # tool jobs source archive -> "wall cpu rss_mb status"
   local cmd
   case $tool in
     pg_restore) cmd=("$bin/pg_restore" -d "$db") ;;
-    pgsurge) cmd=("$pgsurge" restore -d "$db") ;;
+    pgsurge) cmd=("$pgsurge" restore -q --report "$report" -d "$db") ;;
+    baseline) cmd=("$baseline" restore -q -d "$db") ;;
   esac
   if [[ $source == file ]]; then
     cmd+=(-j "$jobs" "$archive")
     /usr/bin/time -o "$out" -f '%e %U %S %M %x' "${cmd[@]}" >/dev/null 2>"$work/last-$tool.err" || true
   else
-    [[ $tool == pgsurge ]] && cmd+=(-j "$jobs")
+    [[ $tool != pg_restore ]] && cmd+=(-j "$jobs")
     /usr/bin/time -o "$out" -f '%e %U %S %M %x' "${cmd[@]}" <"$archive" >/dev/null 2>"$work/last-$tool.err" || true
   fi
   read -r wall user sys rss status < <(tail -1 "$out")
@@ -116,27 +152,81 @@ measure() { # tool jobs source archive -> "wall cpu rss_mb status"
   echo "$wall $(echo "$user + $sys" | bc) $((rss / 1024)) $status"
 }
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ratio() { awk -v s="$1" -v p="$2" 'BEGIN { if (p > 0) printf "%.2f", s / p; else print "-" }'; }
 
-echo "| workload | archive MB | source | -j | pg_restore s | pgsurge s | ratio | pg_restore CPU s | pgsurge CPU s | pg_restore RSS MB | pgsurge RSS MB |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+# Stages and per-connection busy shares of one pgsurge --report: "schema 1.2 s, data+post
+# 3.4 s, …" and "conn 0 91%, conn 1 64%, …" (busy = the union of its items' intervals).
+profile() {
+  python3 - "$1" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+wall = r.get("wall_seconds") or 0
+stages = ", ".join(f"{s['stage']} {s['seconds']:.1f} s" for s in (r.get("stages") or []))
+spans = {}
+for i in r.get("items", []):
+    spans.setdefault(i["connection"], []).append((i["start"], i["end"]))
+busy = []
+for conn in sorted(spans):
+    total, end = 0.0, 0.0
+    for a, b in sorted(spans[conn]):
+        a = max(a, end)
+        if b > a:
+            total += b - a
+            end = b
+    busy.append(f"conn {conn} {100 * total / wall:.0f}%" if wall else f"conn {conn} -")
+print(f"{stages} | {', '.join(busy)}")
+PY
+}
+
+tools=(pg_restore pgsurge)
+[[ -n $baseline ]] && tools+=(baseline)
+header="| workload | archive MB | source | -j | pg_restore s | pgsurge s | ratio |"
+rule="|---|---|---|---|---|---|---|"
+[[ -n $baseline ]] && { header+=" baseline s | pgsurge/baseline |"; rule+="---|---|"; }
+header+=" pg_restore CPU s | pgsurge CPU s |"; rule+="---|---|"
+[[ -n $baseline ]] && { header+=" baseline CPU s |"; rule+="---|"; }
+header+=" pg_restore RSS MB | pgsurge RSS MB |"; rule+="---|---|"
+echo "$header"
+echo "$rule"
+profiles=()
 for w in ${workloads//,/ }; do
   archive=$(generate "$w")
   size=$(du -m "$archive" | cut -f1)
+  entries=$("$pgsurge" list "$archive" | grep -vc '^;')
   for source in file stdin; do
     for j in $jobs_list; do
       declare -A wall=() cpu=() rss=()
+      reports=()
       for ((r = 0; r < rounds; r++)); do
-        for tool in pg_restore pgsurge; do
+        for tool in "${tools[@]}"; do
           pj=$j
           [[ $tool == pg_restore && $source == stdin ]] && pj=1
-          read -r w_s c_s m_s st < <(measure "$tool" "$pj" "$source" "$archive")
+          report="$work/report-$w-$source-$j-$r.json"
+          read -r w_s c_s m_s st < <(measure "$tool" "$pj" "$source" "$archive" "$report")
           [[ $st == 0 ]] || echo "warning: $tool -j $pj from $source on $w exited $st: $(tail -2 "$work/last-$tool.err")" >&2
           wall[$tool]+="$w_s "; cpu[$tool]+="$c_s "; rss[$tool]+="$m_s "
+          [[ $tool == pgsurge ]] && reports+=("$w_s $report")
         done
       done
       pw=$(median <<<"${wall[pg_restore]}"); sw=$(median <<<"${wall[pgsurge]}")
-      ratio=$(awk -v s="$sw" -v p="$pw" 'BEGIN { if (p > 0) printf "%.2f", s / p; else print "-" }')
-      echo "| $w | $size | $source | $j | $pw | $sw | $ratio | $(median <<<"${cpu[pg_restore]}") | $(median <<<"${cpu[pgsurge]}") | $(median <<<"${rss[pg_restore]}") | $(median <<<"${rss[pgsurge]}") |"
+      row="| $w | $size | $source | $j | $pw | $sw | $(ratio "$sw" "$pw") |"
+      if [[ -n $baseline ]]; then
+        bw=$(median <<<"${wall[baseline]}")
+        row+=" $bw | $(ratio "$sw" "$bw") |"
+      fi
+      row+=" $(median <<<"${cpu[pg_restore]}") | $(median <<<"${cpu[pgsurge]}") |"
+      [[ -n $baseline ]] && row+=" $(median <<<"${cpu[baseline]}") |"
+      row+=" $(median <<<"${rss[pg_restore]}") | $(median <<<"${rss[pgsurge]}") |"
+      echo "$row"
+      # The report of pgsurge's median run.
+      mid=$(printf '%s\n' "${reports[@]}" | sort -n | awk -v k=$(((rounds + 1) / 2)) 'NR == k {print $2}')
+      [[ -f $mid ]] && profiles+=("| $w ($entries entries) | $source | $j | $(profile "$mid") |")
     done
   done
 done
+echo
+echo "pgsurge, median run: stages and the share of the wall time each connection was busy"
+echo
+echo "| workload | source | -j | stages | busy |"
+echo "|---|---|---|---|---|"
+printf '%s\n' "${profiles[@]}"
