@@ -81,17 +81,30 @@ struct Trees {
     parents: HashMap<DumpId, Vec<DumpId>>,
     /// TABLE DATA → its table.
     table_of_data: HashMap<DumpId, DumpId>,
-    /// Leader entry → the tables it names.
-    leader_names: HashMap<DumpId, Vec<DumpId>>,
+    /// Leader entry → the tables it names, sorted by leader entry. A lock check asks this of
+    /// every ready item against every running one: a binary search over the few schema
+    /// entries that name tables costs less there than hashing the id.
+    leader_names: Vec<(DumpId, Vec<DumpId>)>,
 }
 
 impl Trees {
+    /// The tables leader entry `id` names, if it names any.
+    fn names_of(&self, id: DumpId) -> Option<&[DumpId]> {
+        let at = self.leader_names.binary_search_by_key(&id, |(leader, _)| *leader).ok()?;
+        self.leader_names.get(at).map(|(_, names)| names.as_slice())
+    }
+
     /// Whether a walk up through parents from `from` (any depth; `from` itself too when
     /// `with_self`) meets a table that `hit` accepts. `None` when the walk passes
     /// [`ANCESTRY_WALK_LIMIT`] tables first.
     fn up(&self, from: &[DumpId], with_self: bool, hit: impl Fn(DumpId) -> bool) -> Option<bool> {
         if with_self && from.iter().any(|&t| hit(t)) {
             return Some(true);
+        }
+        // Asked for every ready item against every running one, and most tables inherit
+        // from nothing: settle that without the walk's allocations.
+        if !from.iter().any(|t| self.parents.contains_key(t)) {
+            return Some(false);
         }
         let mut seen = HashSet::new();
         let mut stack = from.to_vec();
@@ -174,12 +187,15 @@ impl Plan {
         // partition attachment, inheriting children, views over it): its data and
         // post-data wait for them all, so no worker locks a table the schema still changes.
         let mut followers: HashMap<DumpId, Vec<DumpId>> = HashMap::new();
+        let mut leader_names: HashMap<DumpId, Vec<DumpId>> = HashMap::new();
         for te in leader.iter().filter_map(|&i| toc.entries.get(i)) {
             for dep in te.dependencies.iter().filter(|d| is_table(d)) {
                 followers.entry(*dep).or_default().push(te.dump_id);
-                trees.leader_names.entry(te.dump_id).or_default().push(*dep);
+                leader_names.entry(te.dump_id).or_default().push(*dep);
             }
         }
+        trees.leader_names = leader_names.into_iter().collect();
+        trees.leader_names.sort_unstable_by_key(|(leader, _)| *leader);
         // The tables that inherit from a table or are its partitions (their TABLE entries
         // depend on it). What post-data adds to a table reaches them too — a trigger, a NOT
         // VALID constraint checks every row loaded after it — so it waits for their data as
@@ -366,14 +382,15 @@ impl Plan {
         }
         // A leader entry naming one of its tables or their ancestors.
         if id != item.dump_id {
-            if let Some(names) = self.trees.leader_names.get(&id) {
+            if let Some(names) = self.trees.names_of(id) {
                 if self.trees.up(&item.tables, true, |t| names.contains(&t)) != Some(false) {
                     return true;
                 }
             }
         }
-        // The data of a table below one of its tables.
-        if item.post_data && self.by_id.contains_key(&id) {
+        // The data of a table below one of its tables. Without any inheritance in the
+        // archive no table is below another: the common case skips the lookups.
+        if item.post_data && !self.trees.parents.is_empty() && self.by_id.contains_key(&id) {
             if let Some(&table) = self.trees.table_of_data.get(&id) {
                 if self.trees.up(&[table], false, |t| t != table && item.tables.binary_search(&t).is_ok()) != Some(false) {
                     return true;
@@ -502,6 +519,24 @@ mod tests {
         let data = plan.by_index[&1];
         assert!(plan.waits[plan.by_index[&2]].contains(&data));
         assert!(plan.waits_for(item(&plan, 2), DumpId(2)));
+    }
+
+    /// Without inheritance the lock checks take their short way; the answers are the walk's.
+    #[test]
+    fn waits_for_a_leader_entry_naming_the_table_without_inheritance() {
+        let mut toc = toc();
+        toc.entries.insert(1, entry(4, "VIEW", Section::PreData, &[1]));
+        toc.entries.push(entry(5, "TABLE", Section::PreData, &[]));
+        let toc = Toc::from_entries(toc.entries);
+        let opts = RestoreOptions::default();
+        let sel = decide(&toc.entries, &opts, None);
+        let plan = Plan::parallel(&toc, &sel, &opts, &HashMap::new(), false);
+        let (data, index) = (item(&plan, 2), item(&plan, 3));
+        assert!(plan.waits_for(data, DumpId(4)), "the view over its table");
+        assert!(plan.waits_for(index, DumpId(4)));
+        assert!(!plan.waits_for(data, DumpId(5)), "another table");
+        assert!(!plan.waits_for(index, DumpId(5)));
+        assert!(!plan.waits_for(data, DumpId(3)), "its own index");
     }
 
     #[test]

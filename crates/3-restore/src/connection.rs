@@ -91,6 +91,8 @@ pub(super) struct Connection<'e> {
     prepared: Vec<(&'static str, Statement)>,
     /// The server's notices, shown under `-v` as pg_restore shows them.
     notices: Arc<Mutex<NoticeQueue>>,
+    /// `-v`: notices are queued at all.
+    verbose: bool,
     notice_handler: pgsurge_connect::NoticeHandler,
 }
 
@@ -128,6 +130,7 @@ impl<'e> Connection<'e> {
             batch: Vec::new(),
             prepared: Vec::new(),
             notices,
+            verbose,
             notice_handler,
         })
     }
@@ -174,6 +177,11 @@ impl<'e> Connection<'e> {
 
     /// Prints the notices received so far (`-v` only; nothing is queued otherwise).
     pub fn show_notices(&self) {
+        // Asked after every command: without -v the queue stays empty, so not even its lock
+        // is taken.
+        if !self.verbose {
+            return;
+        }
         let queue = std::mem::take(&mut *self.notices.lock().unwrap_or_else(|e| e.into_inner()));
         for notice in queue.notices {
             self.emit(EngineEvent::Info(notice));

@@ -152,8 +152,11 @@ impl Scheduler {
     /// Marks node `i` done and releases what waited for it; a gate whose last wait is over
     /// is done at once, with what waited for it in turn.
     fn finish_item(&mut self, i: usize) {
-        let mut done = vec![i];
-        while let Some(i) = done.pop() {
+        // Gates done in turn wait here; most items open none, so `i` itself is not put on
+        // the stack (an allocation for every item finished).
+        let mut done = Vec::new();
+        let mut first = Some(i);
+        while let Some(i) = first.take().or_else(|| done.pop()) {
             if self.finished[i] {
                 continue;
             }
