@@ -29,6 +29,7 @@ pub enum Display {
 }
 
 const LINE_EVERY: Duration = Duration::from_secs(5);
+const BAR_MESSAGE_EVERY: Duration = Duration::from_millis(100);
 /// Error groups shown in the summary; the JSON report has them all.
 const MAX_GROUPS: usize = 10;
 
@@ -242,13 +243,19 @@ impl<'p> Reporter<'p> {
         }
     }
 
+    /// Redraws the progress, composing its line only when it will be shown: a restore of
+    /// many small entries sends tens of thousands of events, and formatting a line for each
+    /// cost more client CPU than anything else the reporter does.
     fn show_progress(&self, st: &mut State) {
-        let msg = st.progress_message(self.started.elapsed());
         match self.display {
             Display::Bar => {
                 if let Some(bar) = &self.bar {
                     bar.set_position(st.items_done as u64);
-                    bar.set_message(msg);
+                    // The bar draws a few times a second; a newer message than that is never seen.
+                    if st.last_line.is_none_or(|t| t.elapsed() >= BAR_MESSAGE_EVERY) {
+                        st.last_line = Some(Instant::now());
+                        bar.set_message(st.progress_message(self.started.elapsed()));
+                    }
                 }
             }
             Display::Lines => {
@@ -257,6 +264,7 @@ impl<'p> Reporter<'p> {
                 if due && st.items_done > 0 {
                     st.last_line = Some(Instant::now());
                     let stage = st.stage.map_or("starting", stage_name);
+                    let msg = st.progress_message(self.started.elapsed());
                     self.prog.info(format_args!("{stage}: {}/{} entries, {msg}", st.items_done, st.items_total));
                 }
             }
