@@ -1,0 +1,32 @@
+//! A serial restore, pg_restore's without `-j`: one connection, the renderer's three passes
+//! in order.
+
+use std::time::Instant;
+
+use pgsurge_archive::Archive;
+use pgsurge_plan::render::Renderer;
+
+use crate::preflight::preflight;
+use crate::target::Session;
+use crate::{log_sinks, runtime, EngineError, EngineEvent, Outcome, Run, Stage};
+
+pub(crate) fn serial(archive: &mut Archive, run: Run<'_>, archive_major: Option<u32>) -> Result<Outcome, EngineError> {
+    let Run { toc, sel, opts, connector, events } = run;
+    let rt = runtime()?;
+    let started = Instant::now();
+    events(EngineEvent::Stage(Stage::PreData));
+    let mut session = Session::connect(&rt, connector, None, opts, toc, events)?;
+    preflight(&mut session, sel, opts, archive_major);
+    let (mut warn, mut info) = log_sinks(opts, events);
+    let result = Renderer::new(archive, toc, sel, opts, &mut session, &mut warn, &mut info).run();
+    session.finish_entry();
+    result?;
+    Ok(Outcome {
+        errors: session.errors(),
+        large_objects: session.large_objects(),
+        jobs: 1,
+        rows: session.rows(),
+        data_bytes: session.data_bytes(),
+        stage_times: vec![(Stage::PreData, started.elapsed())],
+    })
+}

@@ -1,0 +1,218 @@
+//! What the connections of a parallel restore share: the scheduler behind one lock (with
+//! what the leader's schema entries left behind — which tables this run created, the
+//! database to connect to — and the tables idle workers may help load), the roster of
+//! worker connections the server granted, and how a free worker is handed its next job.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+
+use pgsurge_archive::{DataRelease, DumpId};
+use pgsurge_plan::plan::Plan;
+
+use crate::schedule::{Next, Scheduler};
+use crate::split::{SplitBoard, SplitCopy};
+use crate::EngineError;
+
+/// State shared by the workers of the parallel phase.
+pub(crate) struct Shared {
+    pub(crate) scheduler: Mutex<SchedulerState>,
+    pub(crate) wake: Condvar,
+    pub(crate) roster: Mutex<Roster>,
+}
+
+/// How the workers' connections went. A server may have fewer free slots than `-j` asks
+/// for; the workers it refuses for that reason step aside, and the others share the work.
+#[derive(Debug)]
+pub(crate) struct Roster {
+    /// Workers whose connection attempt has not ended yet.
+    pub(crate) pending: usize,
+    pub(crate) connected: usize,
+    pub(crate) refused: usize,
+    /// The server's words for the first refusal.
+    pub(crate) reason: Option<String>,
+}
+
+impl Roster {
+    pub(crate) fn new(workers: usize) -> Roster {
+        Roster { pending: workers, connected: 0, refused: 0, reason: None }
+    }
+
+    /// One worker's attempt ended: connected (`None`), or refused for lack of a slot with
+    /// the server's `reason`. Once the last attempt has ended, the one warning to give, if
+    /// any was refused.
+    pub(crate) fn attempt_ended(&mut self, refused: Option<String>) -> Option<String> {
+        self.pending = self.pending.saturating_sub(1);
+        match refused {
+            None => self.connected += 1,
+            Some(reason) => {
+                self.refused += 1;
+                self.reason.get_or_insert(reason);
+            }
+        }
+        if self.pending > 0 || self.refused == 0 {
+            return None;
+        }
+        let asked = self.connected + self.refused;
+        let reason = self.reason.as_deref().unwrap_or("no free connection slot");
+        Some(format!(
+            "continuing with {} of {asked} jobs: the server refused {} connection{} ({reason})",
+            self.jobs(),
+            self.refused,
+            if self.refused == 1 { "" } else { "s" },
+        ))
+    }
+
+    /// Connections that restore in the parallel phase; with none, the leader restores it all
+    /// after the schema (see `Scheduler::leftovers`), one job.
+    pub(crate) fn jobs(&self) -> usize {
+        self.connected.max(1)
+    }
+}
+
+pub(crate) struct SchedulerState {
+    pub(crate) scheduler: Scheduler,
+    /// A worker hit a fatal error: everyone stops taking work.
+    pub(crate) abort: bool,
+    /// Tables being loaded that idle workers may help with.
+    pub(crate) splits: Vec<Arc<SplitCopy>>,
+    /// TABLE dump id → created in this run without error (the leader's schema entries).
+    pub(crate) created: HashMap<DumpId, bool>,
+    /// The database workers connect to, once settled: `Some(None)` for the one the user
+    /// named, `Some(Some(name))` for the one `--create` made.
+    pub(crate) database: Option<Option<String>>,
+}
+
+impl Shared {
+    /// Everyone stops taking work.
+    pub(crate) fn abort(&self) {
+        if let Ok(mut st) = self.scheduler.lock() {
+            st.abort = true;
+        }
+        self.wake.notify_all();
+    }
+
+    pub(crate) fn aborted(&self) -> bool {
+        self.scheduler.lock().map_or(true, |st| st.abort)
+    }
+
+    pub(crate) fn publish_database(&self, name: Option<String>) {
+        if let Ok(mut st) = self.scheduler.lock() {
+            st.database = Some(name);
+        }
+        self.wake.notify_all();
+    }
+
+    /// The database to connect to, once the leader has settled it; `None` if the restore
+    /// stopped first.
+    pub(crate) fn database(&self) -> Result<Option<Option<String>>, EngineError> {
+        let mut st = self.scheduler.lock().map_err(|_| poisoned())?;
+        loop {
+            if st.abort {
+                return Ok(None);
+            }
+            if let Some(db) = &st.database {
+                return Ok(Some(db.clone()));
+            }
+            st = self.wake.wait(st).map_err(|_| poisoned())?;
+        }
+    }
+
+    /// The leader finished (and committed) a schema entry; `created` says how a TABLE fared.
+    pub(crate) fn schema_done(&self, index: usize, id: DumpId, created: Option<bool>) -> Result<(), EngineError> {
+        let mut st = self.scheduler.lock().map_err(|_| poisoned())?;
+        if let Some(ok) = created {
+            st.created.insert(id, ok);
+        }
+        st.scheduler.complete(index);
+        drop(st);
+        self.wake.notify_all();
+        Ok(())
+    }
+}
+
+impl SplitBoard for Shared {
+    fn post(&self, split: &Arc<SplitCopy>) {
+        if let Ok(mut st) = self.scheduler.lock() {
+            st.splits.push(split.clone());
+        }
+        self.wake.notify_all();
+    }
+
+    fn withdraw(&self, split: &Arc<SplitCopy>) {
+        if let Ok(mut st) = self.scheduler.lock() {
+            st.splits.retain(|s| !Arc::ptr_eq(s, split));
+        }
+    }
+}
+
+/// What a free worker does next.
+pub(crate) enum Job {
+    /// Restore the TOC entry at this index.
+    Run(usize),
+    /// Load a part of a table another worker is loading.
+    Help(Arc<SplitCopy>),
+}
+
+/// The next job for a worker, waiting while nothing can start; `None` when the parallel
+/// phase is over (or another worker failed). A worker with nothing of its own to start
+/// helps load a table another is loading.
+pub(crate) fn next_job(shared: &Shared) -> Result<Option<Job>, EngineError> {
+    let mut st = shared.scheduler.lock().map_err(|_| poisoned())?;
+    loop {
+        if st.abort {
+            return Ok(None);
+        }
+        match st.scheduler.next_item() {
+            Next::Run(i) => return Ok(Some(Job::Run(i))),
+            Next::Done => return Ok(None),
+            Next::Wait => {
+                st.splits.retain(|s| s.is_open());
+                if let Some(split) = st.splits.iter().find(|s| s.join()) {
+                    return Ok(Some(Job::Help(split.clone())));
+                }
+                st = shared.wake.wait(st).map_err(|_| poisoned())?;
+            }
+        }
+    }
+}
+
+pub(crate) fn poisoned() -> EngineError {
+    EngineError::Session("scheduler lock poisoned".into())
+}
+
+/// What the workers know of the tables' data.
+pub(crate) struct Tables<'a> {
+    /// What each item is (whether idle workers may help load it).
+    pub(crate) plan: &'a Plan,
+    /// Archive bytes of each entry's data, where known.
+    pub(crate) sizes: &'a HashMap<DumpId, u64>,
+    /// A pipe's temporary copy, whose finished entries' bytes are given back.
+    pub(crate) spool: Option<DataRelease>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Roster;
+
+    /// One warning, from the last attempt to end, with the jobs that go on and the first
+    /// reason; none when every worker connected.
+    #[test]
+    fn refused_workers_are_told_once() {
+        let mut r = Roster::new(4);
+        assert_eq!(r.attempt_ended(Some("FATAL:  sorry, too many clients already".into())), None);
+        assert_eq!(r.attempt_ended(None), None);
+        assert_eq!(r.attempt_ended(Some("FATAL:  other".into())), None);
+        let w = r.attempt_ended(None).expect("the last attempt gives the warning");
+        assert_eq!(w, "continuing with 2 of 4 jobs: the server refused 2 connections (FATAL:  sorry, too many clients already)");
+        assert_eq!(r.jobs(), 2);
+
+        let mut r = Roster::new(2);
+        assert_eq!(r.attempt_ended(None), None);
+        assert_eq!(r.attempt_ended(None), None);
+
+        // No worker at all: the leader restores everything, one job.
+        let mut r = Roster::new(1);
+        let w = r.attempt_ended(Some("FATAL:  too many connections for role \"x\"".into())).expect("warning");
+        assert!(w.starts_with("continuing with 1 of 1 jobs: the server refused 1 connection ("), "{w}");
+    }
+}

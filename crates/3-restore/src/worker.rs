@@ -1,0 +1,115 @@
+//! One worker of a parallel restore: its own connection and archive reader; it takes items
+//! from the scheduler until none are left — a table's data (after a TRUNCATE when this run
+//! created the table, for WAL-skipping), its indexes and constraints, ACLs — or helps load a
+//! table another worker is loading. A worker the server refuses for want of a connection
+//! slot steps aside.
+
+use pgsurge_archive::Archive;
+use pgsurge_plan::plan;
+use pgsurge_plan::render::{RenderError, Renderer};
+
+use crate::connection::refused_for_lack_of_slots;
+use crate::totals::Totals;
+use crate::shared::{next_job, poisoned, Job, Shared, Tables};
+use crate::target::Session;
+use crate::{log_sinks, runtime, EngineError, EngineEvent, Run};
+
+/// Archive bytes of table data below which a worker loads a table created in this run
+/// without the TRUNCATE that pg_restore puts first.
+pub(crate) const WRAP_MIN_BYTES: u64 = 1 << 20;
+
+/// One worker: its own connection and archive reader; takes items until none are left.
+pub(crate) fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &Shared, tables: &Tables<'_>) -> Result<Totals, EngineError> {
+    let Run { toc, sel, opts, connector, events } = run;
+    let Some(dbname) = shared.database()? else { return Ok(Totals::default()) };
+    let rt = runtime()?;
+    let connected = Session::connect(&rt, connector, dbname.as_deref(), opts, toc, events);
+    let refused = match &connected {
+        Err(EngineError::Connect(e)) => refused_for_lack_of_slots(e),
+        _ => None,
+    };
+    let stepping_aside = refused.is_some();
+    // Any other failure ends the restore; it is not counted as an attempt, so no warning
+    // about slots follows it.
+    if connected.is_ok() || stepping_aside {
+        let warning = shared.roster.lock().map_err(|_| poisoned())?.attempt_ended(refused);
+        if let Some(w) = warning {
+            events(EngineEvent::Warning(w));
+        }
+    }
+    if stepping_aside {
+        return Ok(Totals::default());
+    }
+    let mut session = connected?;
+    session.become_worker(worker + 1);
+    let mut errors = 0;
+    let (mut warn, mut info) = log_sinks(opts, events);
+    session.set_board(shared);
+    while let Some(job) = next_job(shared)? {
+        let index = match job {
+            Job::Run(index) => index,
+            Job::Help(split) => {
+                if opts.verbose {
+                    if let Some(te) = toc.get(split.dump_id) {
+                        events(EngineEvent::Info(format!("connection {} helps load table \"{}\"", worker + 1, te.tag)));
+                    }
+                }
+                session.help(&split)?;
+                continue;
+            }
+        };
+        let Some(te) = toc.entries.get(index) else { continue };
+        let table_data = te.desc_is("TABLE DATA") && sel.entry(index).is_some_and(|e| e.wanted.data) && !plan::loads_via_partition_root(te);
+        let table = te.dependencies.first();
+        // Data of a table this run created goes in right after a TRUNCATE in the same
+        // transaction, so the server can skip WAL for it (wal_level=minimal), as pg_restore
+        // does — but only for tables worth it: for a small table the TRUNCATE (a new file, the
+        // old one unlinked at commit) costs more than it saves. Unknown sizes (a pipe) keep
+        // pg_restore's way.
+        let created = match table {
+            Some(t) => shared.scheduler.lock().map_err(|_| poisoned())?.created.get(t).copied(),
+            None => None,
+        };
+        let big_enough = tables.sizes.get(&te.dump_id).is_none_or(|&n| n >= WRAP_MIN_BYTES);
+        let wrap = table_data && created == Some(true) && big_enough;
+        let failed = table.copied().filter(|_| opts.no_data_for_failed_tables && created == Some(false));
+        // A large table is offered to idle workers instead (its parts cannot wait on a
+        // TRUNCATE's lock); should the split load fail, it is loaded again the plain way.
+        let split = tables.plan.by_index.get(&index).and_then(|&i| tables.plan.items.get(i)).and_then(|it| it.split_after);
+        session.offer_split(split);
+        let mut wrap_now = wrap && split.is_none();
+        loop {
+            let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker().with_failed_tables(failed);
+            restore_item(&mut renderer, te, index, wrap_now)?;
+            drop(renderer);
+            // The data never reached a COPY (skipped): the offer lapses with the item.
+            session.offer_split(None);
+            if !session.take_split_failed() {
+                break;
+            }
+            if !archive.data_intact(te.dump_id) {
+                session.split_failure_stands(&te.tag.to_string())?;
+                break;
+            }
+            if opts.verbose {
+                events(EngineEvent::Info(format!("loading table \"{}\" again on one connection", te.tag)));
+            }
+            wrap_now = wrap;
+        }
+        // As pg_restore counts a worker's item (see failure::Failures::item_errors).
+        errors += session.finish_worker_item();
+        if let Some(spool) = &tables.spool {
+            spool.done(te.dump_id);
+        }
+        shared.scheduler.lock().map_err(|_| poisoned())?.scheduler.complete(index);
+        shared.wake.notify_all();
+    }
+    Ok(Totals::of(&session, errors))
+}
+
+pub(crate) fn restore_item(renderer: &mut Renderer<'_>, te: &pgsurge_archive::TocEntry, index: usize, wrap: bool) -> Result<(), RenderError> {
+    if !wrap {
+        return renderer.restore_at(index);
+    }
+    renderer.truncate_and_restore(te, index)
+}
