@@ -137,7 +137,8 @@ measure() { # tool jobs source archive report -> "wall cpu rss_mb status"
   case $tool in
     pg_restore) cmd=("$bin/pg_restore" -d "$db") ;;
     pgsurge) cmd=("$pgsurge" restore -q --report "$report" -d "$db") ;;
-    baseline) cmd=("$baseline" restore -q -d "$db") ;;
+    # The same work as pgsurge's run, report included.
+    baseline) cmd=("$baseline" restore -q --report "$report.baseline" -d "$db") ;;
   esac
   if [[ $source == file ]]; then
     cmd+=(-j "$jobs" "$archive")
