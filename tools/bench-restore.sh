@@ -19,7 +19,7 @@
 #            second index, 1000 foreign keys, a view and a function per 3 tables, and a
 #            comment per table: over 10,000 TOC entries, nearly all of them DDL
 #   lobs     LOBS (default 50000) large objects of 1-16 kB
-#   pgbench  pgbench -i -s PGBENCH_SCALE (default 50)
+#   pgbench  pgbench -i --foreign-keys -s PGBENCH_SCALE (default 50)
 # For every workload, source (file, stdin) and -j, the tools run alternately ROUNDS times, each
 # into a freshly created database of one scratch PostgreSQL 18 cluster started here (the
 # unprivileged postgres user, a temporary directory, a free port). Prints a markdown table of
@@ -114,7 +114,7 @@ SQL
       psql -d gen_lobs -c "SELECT lo_from_bytea(0, convert_to(repeat(md5(g::text), 32 + (g * 7919) % 480), 'UTF8')) FROM generate_series(1, ${LOBS:-50000}) g" >/dev/null
       ;;
     pgbench)
-      "$bin/pgbench" -i -q -s "${PGBENCH_SCALE:-50}" gen_pgbench >/dev/null 2>&1
+      "$bin/pgbench" -i -q --foreign-keys -s "${PGBENCH_SCALE:-50}" gen_pgbench >/dev/null 2>&1
       ;;
   esac
   "$bin/pg_dump" -Fc -d "gen_$w" -f "$a"
