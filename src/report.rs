@@ -431,6 +431,8 @@ fn stage_name(stage: Stage) -> &'static str {
         Stage::PreData => "schema",
         Stage::Parallel => "data+post",
         Stage::Finish => "finish",
+        // All of it, in pg_restore's order on one connection.
+        Stage::Serial => "serial",
     }
 }
 

@@ -235,9 +235,11 @@ fn summary_and_report_count_only_what_was_restored() {
     let report_arg = report.display().to_string();
     let read_report = || -> serde_json::Value { serde_json::from_slice(&std::fs::read(&report).expect("report written")).expect("valid JSON") };
 
-    let out = restore(Tool::Pgsurge, cluster, &db, &sample, &["--report", &report_arg], false);
+    // Serially: one stage, named so.
+    let out = restore(Tool::Pgsurge, cluster, &db, &sample, &["-j", "1", "--report", &report_arg], false);
     let err = out.stderr_text();
     assert_eq!(out.status, 0, "{err}");
+    assert!(err.contains(" with 1 connection (serial "), "{err}");
     assert!(err.contains("pgsurge: 2 tables, "), "{err}");
     assert!(err.contains(", 1 large object, 1 index, 4 constraints, 0 errors\n"), "{err}");
     assert!(!err.contains("not restored") && !err.contains("dropped"), "{err}");
@@ -264,6 +266,7 @@ fn summary_and_report_count_only_what_was_restored() {
         assert!(first[at].as_str().is_some_and(|t| humantime::parse_rfc3339(t).is_ok()), "{at}: {}", first[at]);
     }
     assert!(first["definitions"]["table_data_bytes"].as_str().is_some_and(|d| !d.is_empty()));
+    assert_eq!(first["stages"].as_array().map(|s| s.iter().map(|s| s["stage"].clone()).collect::<Vec<_>>()), Some(vec![serde_json::json!("serial")]));
 
     let out = restore(Tool::Pgsurge, cluster, &db, &sample, &["--clean", "--if-exists", "--report", &report_arg], false);
     let err = out.stderr_text();

@@ -118,11 +118,14 @@ pub struct ItemRecord {
     pub connections: usize,
 }
 
+/// The stages a restore reports: a parallel one's schema, data and post-data, and finish;
+/// a serial one is one stage from start to end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stage {
     PreData,
     Parallel,
     Finish,
+    Serial,
 }
 
 /// The end of a restore that ran to completion (with or without counted errors).

@@ -14,7 +14,7 @@ pub(crate) fn serial(archive: &mut Archive, run: Run<'_>, archive_major: Option<
     let Run { toc, sel, opts, connector, events } = run;
     let rt = runtime()?;
     let started = Instant::now();
-    events(EngineEvent::Stage(Stage::PreData));
+    events(EngineEvent::Stage(Stage::Serial));
     let mut session = Session::connect(&rt, connector, None, opts, toc, events)?;
     preflight(&mut session, sel, opts, archive_major);
     let (mut warn, mut info) = log_sinks(opts, events);
@@ -27,6 +27,6 @@ pub(crate) fn serial(archive: &mut Archive, run: Run<'_>, archive_major: Option<
         jobs: 1,
         rows: session.rows(),
         data_bytes: session.data_bytes(),
-        stage_times: vec![(Stage::PreData, started.elapsed())],
+        stage_times: vec![(Stage::Serial, started.elapsed())],
     })
 }
