@@ -119,15 +119,7 @@ impl Renderer<'_> {
             let oid = &line[..line.len() - 1];
             let stmt = [begin, oid, end, b";\n"].concat();
             self.target.batched_command(&stmt)?;
-            if self.txn_size > 0 {
-                self.txn_count += 1;
-                if self.txn_count >= self.txn_size {
-                    self.cmd(b"COMMIT;\n")?;
-                    self.cmd(b"BEGIN;\n")?;
-                    self.w(b"\n")?;
-                    self.txn_count = 0;
-                }
-            }
+            self.count_action()?;
         }
         self.w(b"\n")
     }

@@ -397,6 +397,12 @@ impl Renderer<'_> {
             self.print_entry(te, "Statistics for ")?;
         }
         self.target.flush()?;
+        self.count_action()
+    }
+
+    /// One more action in `--transaction-size` mode (`txnCount`): the batch commits and a new
+    /// one begins once it holds that many.
+    fn count_action(&mut self) -> Result<(), RenderError> {
         if self.txn_size > 0 {
             self.txn_count += 1;
             if self.txn_count >= self.txn_size {
