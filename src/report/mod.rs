@@ -2,7 +2,8 @@
 //! terminal, a line every few seconds otherwise, nothing with `-q`), pg_restore's error
 //! lines, the closing summary with errors grouped by cause and a hint for each, and the JSON
 //! report of `--report FILE`. The engine's events are its only input; it is the one place
-//! that prints while workers run.
+//! that prints while workers run. What the figures count is `tally`'s; how errors are
+//! grouped and hinted, `failures`'.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
@@ -15,7 +16,12 @@ use pgsurge_plan::RestoreOptions;
 use pgsurge_restore::{EngineEvent, Failure, ItemRecord, Outcome, Stage};
 use serde_json::json;
 
+mod failures;
+mod tally;
+
 use crate::messages::{human_bytes, Program};
+use failures::{group_failures, Given};
+use tally::Tally;
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -436,23 +442,6 @@ fn stage_name(stage: Stage) -> &'static str {
     }
 }
 
-struct FailureGroup {
-    /// The server's message with quoted names replaced by `"…"`, plus a few examples.
-    cause: String,
-    sqlstate: Option<String>,
-    count: usize,
-    hint: Option<String>,
-}
-
-/// The options a hint may otherwise suggest.
-#[derive(Debug, Clone, Copy, Default)]
-struct Given {
-    no_owner: bool,
-    no_privileges: bool,
-    clean: bool,
-    if_exists: bool,
-}
-
 /// What each figure of the report's `totals` counts, written into the report itself.
 const DEFINITIONS: &[(&str, &str)] = &[
     ("tables", "tables whose data was loaded without an error"),
@@ -466,69 +455,6 @@ const DEFINITIONS: &[(&str, &str)] = &[
     ("errors", "statements that failed, counted as pg_restore counts them"),
     ("not_restored", "entries whose restore failed, by kind: tables (their data), indexes, constraints, other"),
 ];
-
-/// What a restore created or loaded, counted from its finished items: an entry counts when
-/// its restore finished without an error, and a `--clean` drop never counts as restored.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Tally {
-    tables: usize,
-    table_bytes: u64,
-    lo_bytes: u64,
-    indexes: usize,
-    constraints: usize,
-    dropped: usize,
-    failed_tables: usize,
-    failed_indexes: usize,
-    failed_constraints: usize,
-    failed_other: usize,
-}
-
-impl Tally {
-    fn of(timeline: &[ItemRecord]) -> Tally {
-        let mut t = Tally::default();
-        for item in timeline {
-            if item.dropped {
-                t.dropped += 1;
-                continue;
-            }
-            let ok = item.errors == 0;
-            match item.desc.as_str() {
-                "TABLE DATA" if ok => {
-                    t.tables += 1;
-                    t.table_bytes += item.bytes;
-                }
-                "TABLE DATA" => t.failed_tables += 1,
-                "INDEX" if ok => t.indexes += 1,
-                "INDEX" => t.failed_indexes += 1,
-                "CONSTRAINT" | "FK CONSTRAINT" | "CHECK CONSTRAINT" if ok => t.constraints += 1,
-                "CONSTRAINT" | "FK CONSTRAINT" | "CHECK CONSTRAINT" => t.failed_constraints += 1,
-                _ if ok => t.lo_bytes += item.bytes,
-                _ => t.failed_other += 1,
-            }
-        }
-        t
-    }
-
-    /// `not restored: the data of 15 tables, 1 index, 4 constraints and 21 other entries`,
-    /// when anything failed.
-    fn not_restored_line(&self) -> Option<String> {
-        let mut parts = Vec::new();
-        if self.failed_tables > 0 {
-            parts.push(format!("the data of {} {}", self.failed_tables, plural(self.failed_tables as u64, "table", "tables")));
-        }
-        if self.failed_indexes > 0 {
-            parts.push(format!("{} {}", self.failed_indexes, plural(self.failed_indexes as u64, "index", "indexes")));
-        }
-        if self.failed_constraints > 0 {
-            parts.push(format!("{} {}", self.failed_constraints, plural(self.failed_constraints as u64, "constraint", "constraints")));
-        }
-        if self.failed_other > 0 {
-            parts.push(format!("{} other {}", self.failed_other, plural(self.failed_other as u64, "entry", "entries")));
-        }
-        let last = parts.pop()?;
-        Some(if parts.is_empty() { format!("not restored: {last}") } else { format!("not restored: {} and {last}", parts.join(", ")) })
-    }
-}
 
 /// Where a restore came from and went, and how it was asked for: the report's header.
 pub struct ReportMeta {
@@ -602,136 +528,9 @@ fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
     }
 }
 
-/// Failures with the same message pattern (names aside) together, most frequent first.
-fn group_failures(failures: &[Failure], given: Given) -> Vec<FailureGroup> {
-    struct Acc {
-        count: usize,
-        examples: Vec<String>,
-        first: String,
-    }
-    let mut by_cause: HashMap<(String, Option<String>), Acc> = HashMap::new();
-    let mut order = Vec::new();
-    for f in failures {
-        let (pattern, names) = pattern_of(&f.cause);
-        let key = (pattern, f.sqlstate.clone());
-        let acc = by_cause.entry(key.clone()).or_insert_with(|| {
-            order.push(key);
-            Acc { count: 0, examples: Vec::new(), first: f.cause.clone() }
-        });
-        acc.count += 1;
-        if let Some(name) = names.into_iter().next() {
-            if acc.examples.len() < 3 && !acc.examples.contains(&name) {
-                acc.examples.push(name);
-            }
-        }
-    }
-    let mut groups: Vec<FailureGroup> = order
-        .into_iter()
-        .filter_map(|key| {
-            let acc = by_cause.remove(&key)?;
-            let cause = if acc.count == 1 || acc.examples.len() <= 1 { acc.first.clone() } else { format!("{} (e.g. {})", key.0, acc.examples.join(", ")) };
-            Some(FailureGroup { hint: hint(&acc.first, key.1.as_deref(), given), cause, sqlstate: key.1, count: acc.count })
-        })
-        .collect();
-    groups.sort_by_key(|g| std::cmp::Reverse(g.count));
-    groups
-}
-
-/// A message with each double-quoted name replaced by `"…"`, and the names.
-fn pattern_of(message: &str) -> (String, Vec<String>) {
-    let mut pattern = String::with_capacity(message.len());
-    let mut names = Vec::new();
-    let mut rest = message;
-    while let Some(start) = rest.find('"') {
-        pattern.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        match after.find('"') {
-            Some(end) => {
-                names.push(format!("\"{}\"", &after[..end]));
-                pattern.push_str("\"…\"");
-                rest = &after[end + 1..];
-            }
-            None => {
-                pattern.push_str(&rest[start..]);
-                rest = "";
-            }
-        }
-    }
-    pattern.push_str(rest);
-    (pattern, names)
-}
-
-/// What to do about a server error, for the most common causes of failed restores. Options
-/// the user already gave are not suggested again.
-fn hint(cause: &str, sqlstate: Option<&str>, given: Given) -> Option<String> {
-    // ", or restore with --no-owner --no-privileges", less what was given.
-    let or_options = |verb: &str, options: &[(bool, &str)]| {
-        let missing: Vec<&str> = options.iter().filter(|(given, _)| !given).map(|(_, name)| *name).collect();
-        if missing.is_empty() {
-            String::new()
-        } else {
-            format!(", or {verb} {}", missing.join(" "))
-        }
-    };
-    let skip_ownership = || or_options("restore with", &[(given.no_owner, "--no-owner"), (given.no_privileges, "--no-privileges")]);
-    let extension = "the server lacks this extension: install its package on the server, or leave it out with -L or --filter";
-    let text = match sqlstate {
-        Some("42704") if cause.starts_with("role ") => format!("create the missing roles first (pg_dumpall --globals-only has them){}", skip_ownership()),
-        Some("42P07" | "42710" | "42723" | "42P06" | "23505") => format!(
-            "the target database already holds these objects: restore into an empty database{}",
-            or_options("use", &[(given.clean, "--clean"), (given.if_exists, "--if-exists")])
-        ),
-        Some("0A000" | "58P01") if cause.contains("extension") => extension.to_owned(),
-        Some("42501") => format!("the connecting role lacks privileges: connect as the objects' owner or a superuser{}", skip_ownership()),
-        Some("42P01" | "3F000" | "42883") => "an object it needs is missing — usually a consequence of an earlier error above".to_owned(),
-        Some("25P02") => "an earlier statement in the same transaction failed; fix that one first".to_owned(),
-        _ if cause.contains("is not available") || cause.contains("could not open extension control file") => extension.to_owned(),
-        _ => return None,
-    };
-    Some(text)
-}
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn failure(cause: &str, sqlstate: &str) -> Failure {
-        Failure { message: format!("could not execute query: ERROR:  {cause}"), cause: cause.into(), sqlstate: Some(sqlstate.into()), dump_id: None }
-    }
-
-    #[test]
-    fn failures_group_by_cause_with_hints() {
-        let f = vec![failure("role \"app\" does not exist", "42704"), failure("relation \"t\" already exists", "42P07"), failure("role \"app\" does not exist", "42704")];
-        let groups = group_failures(&f, Given::default());
-        assert_eq!(groups[0].count, 2);
-        assert_eq!(groups[0].cause, "role \"app\" does not exist", "one name: shown as it is");
-        assert!(groups[0].hint.as_deref().is_some_and(|h| h.contains("--no-owner")));
-        assert_eq!(groups[1].count, 1);
-        assert!(groups[1].hint.as_deref().is_some_and(|h| h.contains("--clean")));
-        let f = vec![failure("relation \"a\" already exists", "42P07"), failure("relation \"b\" already exists", "42P07")];
-        assert_eq!(group_failures(&f, Given::default())[0].cause, "relation \"…\" already exists (e.g. \"a\", \"b\")");
-    }
-
-    /// A hint suggests only the options the user did not already give.
-    #[test]
-    fn hints_leave_out_what_was_given() {
-        let role = |given| hint("role \"app\" does not exist", Some("42704"), given).unwrap_or_default();
-        let denied = |given| hint("permission denied for schema s", Some("42501"), given).unwrap_or_default();
-        let none = Given::default();
-        let owner = Given { no_owner: true, ..none };
-        let both = Given { no_owner: true, no_privileges: true, ..none };
-        assert!(role(none).ends_with(", or restore with --no-owner --no-privileges"), "{}", role(none));
-        assert!(role(owner).ends_with(", or restore with --no-privileges"), "{}", role(owner));
-        assert_eq!(role(both), "create the missing roles first (pg_dumpall --globals-only has them)");
-        let privileges = Given { no_privileges: true, ..none };
-        assert!(denied(privileges).ends_with(", or restore with --no-owner"), "{}", denied(privileges));
-        assert_eq!(denied(both), "the connecting role lacks privileges: connect as the objects' owner or a superuser");
-        let exists = |given| hint("relation \"t\" already exists", Some("42P07"), given).unwrap_or_default();
-        assert!(exists(none).ends_with(", or use --clean --if-exists"));
-        assert!(exists(Given { clean: true, ..none }).ends_with(", or use --if-exists"));
-        assert!(!exists(Given { clean: true, if_exists: true, ..none }).contains("--"));
-    }
 
     #[test]
     fn totals_say_one_thing_in_the_singular() {
@@ -773,32 +572,5 @@ mod tests {
         let msg = st.progress_message(Duration::from_secs(1));
         assert!(msg.starts_with("tables 0/1 · 5010 rows · 4.1 kB ("), "{msg}");
         assert!(msg.ends_with(" · now: TABLE DATA public.big"), "{msg}");
-    }
-
-    fn item(desc: &str, dropped: bool, errors: u64, bytes: u64) -> ItemRecord {
-        ItemRecord { worker: 0, dump_id: DumpId(1), dropped, desc: desc.into(), label: String::new(), started: Instant::now(), elapsed: Duration::ZERO, rows: 0, bytes, errors, connections: 1 }
-    }
-
-    #[test]
-    fn tally_counts_only_what_was_restored() {
-        let timeline = [
-            item("INDEX", true, 0, 0),
-            item("CONSTRAINT", true, 0, 0),
-            item("TABLE DATA", false, 0, 700),
-            item("TABLE DATA", false, 1, 300),
-            item("BLOBS", false, 0, 50),
-            item("INDEX", false, 0, 0),
-            item("INDEX", false, 2, 0),
-            item("FK CONSTRAINT", false, 1, 0),
-            item("CHECK CONSTRAINT", false, 0, 0),
-            item("VIEW", false, 1, 0),
-        ];
-        let t = Tally::of(&timeline);
-        let want = Tally { tables: 1, table_bytes: 700, lo_bytes: 50, indexes: 1, constraints: 1, dropped: 2, failed_tables: 1, failed_indexes: 1, failed_constraints: 1, failed_other: 1 };
-        assert_eq!(t, want);
-        assert_eq!(t.not_restored_line().as_deref(), Some("not restored: the data of 1 table, 1 index, 1 constraint and 1 other entry"));
-        assert_eq!(Tally::of(&timeline[..3]).not_restored_line(), None);
-        let only_index = Tally { failed_indexes: 3, ..Tally::default() };
-        assert_eq!(only_index.not_restored_line().as_deref(), Some("not restored: 3 indexes"));
     }
 }
