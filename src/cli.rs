@@ -137,6 +137,8 @@ pub struct RestoreArgs {
     pub report: Option<String>,
     #[arg(help = "Load every table on one connection, never with help\nfrom idle ones, keeping its rows in archive order (pgsurge)", long = "no-split-tables", help_heading = "General options")]
     pub no_split_tables: bool,
+    #[arg(help = "Commit every statement on its own, as pg_restore\ndoes, instead of schema entries many at once (pgsurge)", long = "no-group-commit", help_heading = "General options")]
+    pub no_group_commit: bool,
     /// Output version information, then exit.
     #[arg(short = 'V', long = "version", help_heading = "General options")]
     pub version: bool,

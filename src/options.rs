@@ -256,6 +256,7 @@ pub fn check(args: &RestoreArgs) -> Result<Plan, UsageError> {
         exit_on_error: args.exit_on_error || args.single_transaction || transaction_size.is_some(),
         no_data_for_failed_tables: args.no_data_for_failed_tables,
         no_split_tables: args.no_split_tables,
+        no_group_commit: args.no_group_commit,
         spool_budget: spool_budget()?,
         jobs,
         verbose: args.verbose > 0,

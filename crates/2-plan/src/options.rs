@@ -79,6 +79,9 @@ pub struct RestoreOptions {
     pub jobs: Option<u32>,          // -j
     /// Never load one table over several connections (pgsurge's `--no-split-tables`).
     pub no_split_tables: bool,
+    /// Commit every command on its own, as pg_restore does, instead of holding schema
+    /// entries to commit many at once (pgsurge's `--no-group-commit`).
+    pub no_group_commit: bool,
     /// About how many bytes of a pipe copied to a temporary file for a parallel restore may
     /// stay on disk at once (`None`: all of it).
     pub spool_budget: Option<u64>,

@@ -266,6 +266,34 @@ impl<'e> Connection<'e> {
         Ok(())
     }
 
+    /// Sends `texts` as one simple Query each, all before reading any result (one round trip),
+    /// and reads every result; `true` when all succeeded. The server runs each after the one
+    /// before it whatever that one's outcome, so a caller that needs them to stand or fall
+    /// together puts them in one transaction. Failures are not reported: the caller decides.
+    pub fn pipeline(&mut self, texts: &[std::borrow::Cow<'_, str>]) -> Result<bool, SessionError> {
+        let results = {
+            let client = &self.client;
+            self.rt.block_on(futures_util::future::join_all(texts.iter().map(|t| client.batch_execute(t))))
+        };
+        let mut ok = true;
+        for result in results {
+            match result {
+                Ok(()) => {}
+                Err(e) if e.as_db_error().is_some() => ok = false,
+                Err(e) => return Err(lost_connection(e)),
+            }
+        }
+        Ok(ok)
+    }
+
+    /// Forgets the notices received so far unshown: they came from commands whose work was
+    /// rolled back, and are heard again when the commands run again.
+    pub fn discard_notices(&self) {
+        if self.verbose {
+            *self.notices.lock().unwrap_or_else(|e| e.into_inner()) = NoticeQueue::default();
+        }
+    }
+
     pub fn execute(&mut self, sql: &[u8], what: &str) -> Result<(), SessionError> {
         self.run(sql, what, true)
     }

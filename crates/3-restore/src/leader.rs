@@ -3,10 +3,12 @@
 //! the scheduler once committed, so a table's data can start while the rest of the schema
 //! is still being created.
 
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::sync::Mutex;
 
-use pgsurge_archive::Archive;
-use pgsurge_plan::render::Renderer;
+use pgsurge_archive::{Archive, DumpId};
+use pgsurge_plan::render::{RenderError, Renderer};
 
 use crate::totals::Totals;
 use crate::preflight::preflight;
@@ -31,13 +33,28 @@ pub(crate) fn lead(archive: &mut Archive, run: Run<'_>, shared: &Shared, schema:
         }
         events(e)
     };
+    // Each schema entry is announced to the scheduler once committed — with its outcome, for
+    // a table — so workers only ever meet committed objects. Under --transaction-size nothing
+    // is committed before the last COMMIT, and all are announced then.
+    let batched = opts.transaction_size.is_some();
+    let positions: HashMap<DumpId, usize> = schema.iter().filter_map(|&i| toc.entries.get(i).map(|te| (te.dump_id, i))).collect();
+    let announce_failed = Cell::new(None);
+    let announce = |id: DumpId, dropped: bool, ok: bool| {
+        let Some(&index) = positions.get(&id).filter(|_| !dropped) else { return };
+        let table = toc.entries.get(index).is_some_and(|te| te.desc_is("TABLE")) && sel.entry(index).is_some_and(|e| e.wanted.schema);
+        if let Err(e) = shared.schema_done(index, id, table.then_some(ok)) {
+            announce_failed.set(Some(e));
+            shared.abort();
+        }
+    };
     let mut leader = Session::connect(&rt, connector, None, opts, toc, &watch)?;
+    if !batched {
+        leader.on_commit(&announce);
+    }
     preflight(&mut leader, sel, opts, archive_major);
     let (mut warn, mut info) = log_sinks(opts, events);
     let mut renderer = Renderer::new(archive, toc, sel, opts, &mut leader, &mut warn, &mut info);
     renderer.open()?;
-    // Under --transaction-size nothing is visible to the workers before the last COMMIT.
-    let batched = opts.transaction_size.is_some();
     let mut held = Vec::new();
     // Workers must see the database's own settings (DATABASE PROPERTIES), as pg_restore's,
     // which connect after the whole schema.
@@ -47,6 +64,8 @@ pub(crate) fn lead(archive: &mut Archive, run: Run<'_>, shared: &Shared, schema:
     for (n, &index) in schema.iter().enumerate() {
         let Some(te) = toc.entries.get(index) else { continue };
         if !published && n >= settled_at {
+            // Workers start now: `--clean`'s drops and the database's settings must be in.
+            renderer.commit_held()?;
             publish(shared);
             published = true;
         }
@@ -54,11 +73,13 @@ pub(crate) fn lead(archive: &mut Archive, run: Run<'_>, shared: &Shared, schema:
             break;
         }
         renderer.restore_at(index)?;
-        let created = (te.desc_is("TABLE") && sel.entry(index).is_some_and(|e| e.wanted.schema)).then(|| renderer.target_succeeded());
+        if !batched && !sel.entry(index).is_some_and(|e| e.wanted.any()) {
+            // Nothing to run (ENCODING and the like): no commit to wait for.
+            shared.schema_done(index, te.dump_id, None)?;
+        }
         if batched {
+            let created = if te.desc_is("TABLE") && sel.entry(index).is_some_and(|e| e.wanted.schema) { Some(renderer.target_succeeded()?) } else { None };
             held.push((index, te.dump_id, created));
-        } else {
-            shared.schema_done(index, te.dump_id, created)?;
         }
     }
     // Stopped by a worker: an open --transaction-size batch is left to roll back with the
@@ -68,6 +89,12 @@ pub(crate) fn lead(archive: &mut Archive, run: Run<'_>, shared: &Shared, schema:
         renderer.commit_batch()?;
     }
     drop(renderer);
+    if !stopped {
+        leader.finish().map_err(RenderError::from)?;
+    }
+    if let Some(e) = announce_failed.take() {
+        return Err(e);
+    }
     if !published {
         publish(shared);
     }
@@ -76,6 +103,5 @@ pub(crate) fn lead(archive: &mut Archive, run: Run<'_>, shared: &Shared, schema:
             shared.schema_done(index, id, created)?;
         }
     }
-    leader.finish_entry();
     Ok(Totals::of(&leader, leader.errors()))
 }

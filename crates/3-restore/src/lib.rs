@@ -14,13 +14,16 @@
 //! restore: `serial`, and `parallel` with its `leader` and `worker`s, which share
 //! `shared` (the scheduler behind its lock, the roster of connections) and report `totals`;
 //! `preflight` checks the target first. A connection's work, by job: `target` (the
-//! renderer's target, handing each call on), `connection`, `copy` and `split`, `inserts`,
+//! renderer's target, handing each call on), `connection`, `group` (schema entries committed
+//! many at once) with `groupable`, `copy` and `split`, `inserts`,
 //! `large_objects`, `encoding`, `progress`, `failure`, `server_error`.
 
 mod connection;
 mod copy;
 mod encoding;
 mod failure;
+mod group;
+mod groupable;
 mod inserts;
 mod large_objects;
 mod leader;

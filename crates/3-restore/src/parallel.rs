@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use pgsurge_archive::{Archive, DataRelease, DumpId, Toc};
 use pgsurge_plan::options::RestoreOptions;
 use pgsurge_plan::plan::Plan;
-use pgsurge_plan::render::Renderer;
+use pgsurge_plan::render::{RenderError, Renderer};
 use pgsurge_plan::select::Selection;
 
 use crate::connection::refused_for_lack_of_slots;
@@ -118,7 +118,7 @@ pub(crate) fn parallel(archive: &mut Archive, run: Run<'_>, jobs: usize, archive
             }
         }
         drop(renderer);
-        leader.finish_entry();
+        leader.finish().map_err(RenderError::from)?;
         outcome.absorb(&Totals::of(&leader, leader.errors()));
     }
     outcome.stage_times.push((Stage::Finish, phase3.elapsed()));

@@ -51,34 +51,51 @@ impl<'e> Progress<'e> {
         self.current.as_ref().is_some_and(|c| c.dump_id == dump_id && c.dropped == dropped)
     }
 
-    /// Reports `te` started; `errors` is the session's count so far.
-    pub fn begin(&mut self, te: &TocEntry, dropped: bool, errors: u64) {
+    /// What the reporter calls `te`: its kind, and its kind with its name.
+    pub fn describe(te: &TocEntry) -> (String, String) {
         let label = match &te.namespace {
             Some(ns) if !ns.is_empty() => format!("{} {}.{}", te.desc, ns, te.tag),
             _ => format!("{} {}", te.desc, te.tag),
         };
-        (self.events)(EngineEvent::ItemStarted { worker: self.worker, dump_id: te.dump_id, label: label.clone() });
-        self.current = Some(Current { dump_id: te.dump_id, dropped, desc: te.desc.to_string(), label, started: Instant::now(), rows: self.rows, bytes: self.data_bytes, copy_lines: self.copy_lines, errors, connections: 1 });
+        (te.desc.to_string(), label)
+    }
+
+    /// Reports `te` started; `errors` is the session's count so far.
+    pub fn begin(&mut self, te: &TocEntry, dropped: bool, errors: u64) {
+        let (desc, label) = Self::describe(te);
+        self.begin_as(te.dump_id, dropped, desc, label, Instant::now(), errors);
+    }
+
+    /// Reports an entry started at `started` (an entry held in a commit group begins when the
+    /// renderer gave it, and is reported when the group is sent).
+    pub fn begin_as(&mut self, dump_id: DumpId, dropped: bool, desc: String, label: String, started: Instant, errors: u64) {
+        (self.events)(EngineEvent::ItemStarted { worker: self.worker, dump_id, label: label.clone() });
+        self.current = Some(Current { dump_id, dropped, desc, label, started, rows: self.rows, bytes: self.data_bytes, copy_lines: self.copy_lines, errors, connections: 1 });
     }
 
     /// Reports the entry in progress finished, if there is one; `errors` is the session's
-    /// count now.
-    pub fn finish(&mut self, errors: u64) {
-        if let Some(c) = self.current.take() {
-            (self.events)(EngineEvent::ItemFinished(ItemRecord {
-                worker: self.worker,
-                dump_id: c.dump_id,
-                dropped: c.dropped,
-                desc: c.desc,
-                label: c.label,
-                started: c.started,
-                elapsed: c.started.elapsed(),
-                rows: self.rows - c.rows,
-                bytes: self.data_bytes - c.bytes,
-                errors: errors.saturating_sub(c.errors),
-                connections: c.connections,
-            }));
-        }
+    /// count now. Returns which entry it was, and whether it was a drop.
+    pub fn finish(&mut self, errors: u64) -> Option<(DumpId, bool)> {
+        self.finish_at(errors, Instant::now())
+    }
+
+    /// As [`Progress::finish`], for an entry that ended at `ended`.
+    pub fn finish_at(&mut self, errors: u64, ended: Instant) -> Option<(DumpId, bool)> {
+        let c = self.current.take()?;
+        (self.events)(EngineEvent::ItemFinished(ItemRecord {
+            worker: self.worker,
+            dump_id: c.dump_id,
+            dropped: c.dropped,
+            desc: c.desc,
+            label: c.label,
+            started: c.started,
+            elapsed: ended.saturating_duration_since(c.started),
+            rows: self.rows - c.rows,
+            bytes: self.data_bytes - c.bytes,
+            errors: errors.saturating_sub(c.errors),
+            connections: c.connections,
+        }));
+        Some((c.dump_id, c.dropped))
     }
 
     /// How many archive bytes of the entry's table data have been read.

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use pgsurge_archive::Archive;
-use pgsurge_plan::render::Renderer;
+use pgsurge_plan::render::{RenderError, Renderer};
 
 use crate::preflight::preflight;
 use crate::target::Session;
@@ -19,8 +19,10 @@ pub(crate) fn serial(archive: &mut Archive, run: Run<'_>, archive_major: Option<
     preflight(&mut session, sel, opts, archive_major);
     let (mut warn, mut info) = log_sinks(opts, events);
     let result = Renderer::new(archive, toc, sel, opts, &mut session, &mut warn, &mut info).run();
-    session.finish_entry();
+    // What the renderer got to before an error still goes in, as pg_restore's would have.
+    let finished = session.finish().map_err(RenderError::from);
     result?;
+    finished?;
     Ok(Outcome {
         errors: session.errors(),
         large_objects: session.large_objects(),

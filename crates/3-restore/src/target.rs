@@ -3,10 +3,10 @@
 //! statements; this is the one place the engine hears from it, and where the engine's
 //! errors become the renderer's. Each call is handed to the part whose job it is:
 //! `connection` (commands, settings, `--create`'s move), `copy` (COPY data, split loads),
-//! `inserts` (SQL data), `large_objects`, `progress` (what the reporter hears), and
-//! `failure` (what a failure does).
+//! `inserts` (SQL data), `large_objects`, `group` (schema entries committed many at once),
+//! `progress` (what the reporter hears), and `failure` (what a failure does).
 
-use pgsurge_archive::{Oid, Toc, TocEntry};
+use pgsurge_archive::{DumpId, Oid, Toc, TocEntry};
 use pgsurge_plan::options::RestoreOptions;
 use pgsurge_plan::render::{session_settings, Action, RenderError, Target};
 use tokio::runtime::Runtime;
@@ -15,6 +15,7 @@ use super::connection::Connection;
 use super::copy::TableCopy;
 use super::encoding::Encoding;
 use super::failure::SessionError;
+use super::group::Group;
 use super::inserts::InsertData;
 use super::large_objects::LargeObjects;
 use super::progress::Progress;
@@ -31,6 +32,13 @@ pub struct Session<'e> {
     progress: Progress<'e>,
     /// The archive's standard_conforming_strings, for cutting SQL data into statements.
     std_strings: bool,
+    /// Schema entries held to be committed many at once; `None` when each command commits
+    /// on its own (`--no-group-commit`, a parallel worker) or the renderer runs the
+    /// transactions (`-1`, `--transaction-size`).
+    group: Option<Group>,
+    /// Hears of each entry once it is committed: its dump id, whether it was a `--clean`
+    /// drop, and whether it succeeded.
+    on_commit: Option<&'e dyn Fn(DumpId, bool, bool)>,
 }
 
 impl From<SessionError> for RenderError {
@@ -57,30 +65,81 @@ impl<'e> Session<'e> {
         let settings = Box::new(move |version| session_settings(opts, toc, Some(version)));
         let mut conn = Connection::open(rt, connector, dbname, opts, Encoding::for_archive(&toc.encoding), settings, events).map_err(EngineError::Connect)?;
         conn.setup().map_err(|e| EngineError::Session(e.to_string()))?;
-        Ok(Session { conn, copy: TableCopy::new(), inserts: None, lo: LargeObjects::default(), progress: Progress::new(events), std_strings: toc.std_strings })
+        let grouped = !(opts.no_group_commit || opts.single_transaction || opts.transaction_size.is_some());
+        Ok(Session {
+            conn,
+            copy: TableCopy::new(),
+            inserts: None,
+            lo: LargeObjects::default(),
+            progress: Progress::new(events),
+            std_strings: toc.std_strings,
+            group: grouped.then(Group::new),
+            on_commit: None,
+        })
     }
 
     /// This session is worker `n` of the parallel phase (0: the leader), for reports. The
     /// failures of its connection's settings do not count, as with pg_restore's workers.
+    /// Its items commit one by one: the scheduler hands out the next ones as each is done.
     pub fn become_worker(&mut self, n: usize) {
         self.progress.worker = n;
         self.conn.failures.forgive_all();
+        self.group = None;
     }
 
-    /// Reports the entry in progress as finished (the next one starts, or the work ends).
-    pub fn finish_entry(&mut self) {
+    /// `on_commit` hears of every entry once it is committed (see the field).
+    pub fn on_commit(&mut self, on_commit: &'e dyn Fn(DumpId, bool, bool)) {
+        self.on_commit = Some(on_commit);
+    }
+
+    /// Ends what is in progress: the held entries are committed, and the entry in progress is
+    /// reported finished. Before the work ends, and before anyone may count on what was sent.
+    pub fn finish(&mut self) -> Result<(), SessionError> {
+        let committed = self.commit_group();
+        // An entry the restore stopped at is reported, but nobody may count on it.
+        self.finish_entry(committed.is_ok());
+        committed
+    }
+
+    /// Reports the entry in progress as finished (the next one starts, or the work ends);
+    /// `on_commit` hears of it if `announce`.
+    fn finish_entry(&mut self, announce: bool) {
         self.conn.show_notices();
+        let ok = self.conn.failures.entry_succeeded();
         self.conn.failures.end_entry();
-        self.progress.finish(self.conn.failures.errors());
+        if let (Some((id, dropped)), Some(on_commit)) = (self.progress.finish(self.conn.failures.errors()), self.on_commit.filter(|_| announce)) {
+            on_commit(id, dropped, ok);
+        }
     }
 
     /// Reports a parallel worker's item as finished, and returns what it adds to the
     /// restore's error count; the next item counts from zero.
     pub fn finish_worker_item(&mut self) -> u64 {
         let errors = self.conn.failures.item_errors();
-        self.finish_entry();
+        self.finish_entry(true);
         self.conn.failures.forgive_all();
         errors
+    }
+
+    /// Commits the held entries, if any (see `group`).
+    fn commit_group(&mut self) -> Result<(), SessionError> {
+        let Some(group) = self.group.as_mut().filter(|g| !g.is_empty()) else { return Ok(()) };
+        let on_commit = self.on_commit;
+        let mut committed = |id, dropped, ok| {
+            if let Some(f) = on_commit {
+                f(id, dropped, ok);
+            }
+        };
+        group.commit(&mut self.conn, &mut self.progress, &mut committed)
+    }
+
+    /// Holds `sql` in the group if an entry is being held and the command may wait there;
+    /// `false` when it must run now.
+    fn hold(&mut self, sql: &[u8], setting: Option<&str>) -> bool {
+        match self.group.as_mut() {
+            Some(group) if group.holding() => group.hold_command(&self.conn, sql, setting, self.std_strings),
+            _ => false,
+        }
     }
 
     /// Failures counted so far.
@@ -147,6 +206,7 @@ impl<'e> Session<'e> {
 
     /// Everything held back goes out before anything else is sent.
     fn flush_all(&mut self) -> Result<(), SessionError> {
+        self.commit_group()?;
         self.conn.flush_batch()?;
         self.lo.flush(&mut self.conn)
     }
@@ -158,16 +218,25 @@ impl Target for Session<'_> {
     }
 
     fn command(&mut self, sql: &[u8]) -> Result<(), RenderError> {
+        if self.hold(sql, None) {
+            return Ok(());
+        }
         self.flush_all()?;
         Ok(self.conn.command(sql)?)
     }
 
     fn setting(&mut self, sql: &[u8], failure: &str) -> Result<(), RenderError> {
+        if self.hold(sql, Some(failure)) {
+            return Ok(());
+        }
         self.flush_all()?;
         Ok(self.conn.setting(sql, failure)?)
     }
 
     fn batched_command(&mut self, sql: &[u8]) -> Result<(), RenderError> {
+        if self.hold(sql, None) {
+            return Ok(());
+        }
         if !self.conn.failures.may_batch() {
             return self.command(sql);
         }
@@ -176,7 +245,21 @@ impl Target for Session<'_> {
     }
 
     fn flush(&mut self) -> Result<(), RenderError> {
-        Ok(self.flush_all()?)
+        match self.group.as_mut() {
+            // The entry stays held; the group goes once it is full.
+            Some(group) if group.holding() => {
+                group.end_entry();
+                if group.full() {
+                    self.commit_group()?;
+                }
+                Ok(())
+            }
+            _ => Ok(self.flush_all()?),
+        }
+    }
+
+    fn commit_held(&mut self) -> Result<(), RenderError> {
+        Ok(self.commit_group()?)
     }
 
     fn preamble(&mut self, _sql: &[u8]) -> Result<(), RenderError> {
@@ -190,18 +273,28 @@ impl Target for Session<'_> {
 
     fn entry(&mut self, te: &TocEntry, action: Action) {
         let dropped = action == Action::Drop;
-        if self.progress.is_current(te.dump_id, dropped) {
+        if self.progress.is_current(te.dump_id, dropped) || self.group.as_ref().is_some_and(|g| g.is_current(te.dump_id, dropped)) {
             // The same entry again (a worker's TRUNCATE wrapping): one item.
             return;
         }
-        self.finish_entry();
-        self.progress.begin(te, dropped, self.conn.failures.errors());
+        self.finish_entry(true);
         let owner = te.owner.as_ref().map(|o| o.to_string()).unwrap_or_default();
-        self.conn.failures.begin_entry(te.dump_id, format!("from TOC entry {}; {} {} {} {} {}", te.dump_id, te.table_oid, te.oid, te.desc, te.tag, owner));
+        let line = format!("from TOC entry {}; {} {} {} {} {}", te.dump_id, te.table_oid, te.oid, te.desc, te.tag, owner);
+        if let Some(group) = self.group.as_mut() {
+            if group.takes_entries() {
+                group.hold_entry(te, dropped, line);
+                return;
+            }
+            group.entry_alone();
+        }
+        self.progress.begin(te, dropped, self.conn.failures.errors());
+        self.conn.failures.begin_entry(te.dump_id, line);
     }
 
-    fn entry_succeeded(&self) -> bool {
-        self.conn.failures.entry_succeeded()
+    fn entry_succeeded(&mut self) -> Result<bool, RenderError> {
+        // Known once its commands have run.
+        self.commit_group()?;
+        Ok(self.conn.failures.entry_succeeded())
     }
 
     fn session_lost(&mut self) -> bool {

@@ -156,7 +156,7 @@ impl<'a> Renderer<'a> {
     }
 
     /// Whether the target saw the last entry through without an error.
-    pub fn target_succeeded(&self) -> bool {
+    pub fn target_succeeded(&mut self) -> Result<bool, RenderError> {
         self.target.entry_succeeded()
     }
 
@@ -277,6 +277,11 @@ impl Renderer<'_> {
         Ok(())
     }
 
+    /// What the target holds back takes effect now (see [`Target::commit_held`]).
+    pub fn commit_held(&mut self) -> Result<(), RenderError> {
+        self.target.commit_held()
+    }
+
     /// Commits an open `--transaction-size` batch (before a parallel phase hands over).
     pub fn commit_batch(&mut self) -> Result<(), RenderError> {
         if self.txn_size > 0 {
@@ -358,7 +363,7 @@ impl Renderer<'_> {
             }
             self.print_entry(te, "")?;
             defn_dumped = true;
-            if te.desc_is("TABLE") && self.opts.no_data_for_failed_tables && !self.target.entry_succeeded() {
+            if te.desc_is("TABLE") && self.opts.no_data_for_failed_tables && !self.target.entry_succeeded()? {
                 self.info(format!("table \"{}\" could not be created, will not restore its data", te.tag));
                 self.failed_tables.insert(te.dump_id);
             }

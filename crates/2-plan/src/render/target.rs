@@ -57,6 +57,13 @@ pub trait Target {
         Ok(())
     }
 
+    /// Everything given so far must take effect now, visible to other sessions (a parallel
+    /// restore's workers are about to start): a target that holds commands back to commit
+    /// many at once sends and commits them.
+    fn commit_held(&mut self) -> Result<(), RenderError> {
+        Ok(())
+    }
+
     /// The fixed session settings a session starts with (`_doSetFixedOutputState`). A
     /// database connection applied them when it was opened, so only a script shows them.
     fn preamble(&mut self, sql: &[u8]) -> Result<(), RenderError>;
@@ -69,9 +76,10 @@ pub trait Target {
     /// commands belong to it, for error reports and for what the restore counts.
     fn entry(&mut self, _te: &TocEntry, _action: Action) {}
 
-    /// Whether the last entry's commands all succeeded (a script cannot know: `true`).
-    fn entry_succeeded(&self) -> bool {
-        true
+    /// Whether the entry's commands so far all succeeded (a script cannot know: `true`). A
+    /// database target may first have to send what it holds.
+    fn entry_succeeded(&mut self) -> Result<bool, RenderError> {
+        Ok(true)
     }
 
     /// Whether the session was replaced by a new one since the last call (its settings —
