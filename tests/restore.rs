@@ -199,6 +199,13 @@ fn report_file_holds_the_timeline() {
     assert!(items.iter().all(|i| i["end"].as_f64() >= i["start"].as_f64()));
     assert!(data.iter().any(|i| i["connection"].as_u64() != Some(0)), "data ran on workers");
     assert_eq!(json["totals"]["rows"].as_u64(), Some(data.iter().filter_map(|i| i["rows"].as_u64()).sum::<u64>()));
+    // Each stage says when it began, one after the other, within the restore's wall time.
+    let stages = json["stages"].as_array().expect("stages");
+    let starts: Vec<f64> = stages.iter().map(|s| s["start"].as_f64().expect("a stage's start")).collect();
+    assert_eq!(stages.iter().map(|s| s["stage"].as_str().unwrap_or_default()).collect::<Vec<_>>(), ["schema", "data+post", "finish"]);
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{starts:?}");
+    let wall = json["wall_seconds"].as_f64().expect("wall");
+    assert!(stages.iter().all(|s| s["start"].as_f64().unwrap_or(-1.0) >= 0.0 && s["start"].as_f64().unwrap_or(0.0) + s["seconds"].as_f64().unwrap_or(0.0) <= wall), "{stages:?} in {wall} s");
     // Not a terminal, and quick: no progress lines, only the summary.
     assert!(out.stderr_text().contains("pgsurge: restored in"), "{}", out.stderr_text());
     cluster.dropdb(&db);

@@ -54,6 +54,9 @@ pub struct Reporter<'p> {
 #[derive(Default)]
 struct State {
     stage: Option<Stage>,
+    /// When each stage began, from the reporter's start: the report's only record of where
+    /// one stage ends and the next begins (the outcome has their lengths alone).
+    stage_starts: Vec<(Stage, Duration)>,
     items_total: usize,
     items_done: usize,
     data_items: usize,
@@ -172,6 +175,7 @@ impl<'p> Reporter<'p> {
             }
             EngineEvent::Stage(stage) => {
                 st.stage = Some(stage);
+                st.stage_starts.push((stage, self.started.elapsed()));
                 if let Some(bar) = &self.bar {
                     bar.set_prefix(stage_name(stage));
                 }
@@ -405,7 +409,15 @@ impl<'p> Reporter<'p> {
             "ended_at": humantime::format_rfc3339_millis(ended).to_string(),
             "completed": outcome.is_some(),
             "wall_seconds": self.started.elapsed().as_secs_f64(),
-            "stages": outcome.map(|o| o.stage_times.iter().map(|(s, d)| json!({"stage": stage_name(*s), "seconds": d.as_secs_f64()})).collect::<Vec<_>>()),
+            "stages": outcome.map(|o| {
+                o.stage_times
+                    .iter()
+                    .map(|(s, d)| {
+                        let start = st.stage_starts.iter().find(|(t, _)| t == s).map(|(_, at)| at.as_secs_f64());
+                        json!({"stage": stage_name(*s), "start": start, "seconds": d.as_secs_f64()})
+                    })
+                    .collect::<Vec<_>>()
+            }),
             "totals": {
                 "tables": tally.tables,
                 "rows": outcome.map_or(st.rows, |o| o.rows),
