@@ -2,8 +2,8 @@
 //! into `RestoreOptions` happen in `options`.
 //!
 //! `restore` takes pg_restore 18's command line option for option; `list`, `sql` and `verify`
-//! are the friendlier commands beside it; `completions` and `man` describe the others to a
-//! shell and to man(1).
+//! are the friendlier commands beside it, and `report` draws what a restore's `--report`
+//! recorded; `completions` and `man` describe the others to a shell and to man(1).
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
@@ -49,6 +49,9 @@ pub enum Command {
     Sql(RestoreArgs),
     /// Check an archive without a server: decompress all data, check every COPY stream.
     Verify(VerifyArgs),
+    /// Draw a restore's --report file as a timeline, a lane per connection.
+    #[command(long_about = REPORT_ABOUT, after_help = REPORT_AFTER_HELP)]
+    Report(ReportArgs),
     /// Print a completion script for bash, zsh, fish, elvish or powershell.
     #[command(after_help = COMPLETIONS_AFTER_HELP)]
     Completions(CompletionsArgs),
@@ -66,6 +69,8 @@ pub const LIST_ABOUT: &str =
 pub const SQL_ABOUT: &str =
     "Prints the SQL script pg_restore would write for an archive created by pg_dump\n(`pg_restore -f`), to standard output unless -f FILE; takes pg_restore's options.";
 pub const RESTORE_AFTER_HELP: &str = "The options -I, -n, -N, -P, -t, -T, and --section can be combined and specified\nmultiple times to select multiple objects.\n\nIf no input file name is supplied, then standard input is used.";
+const REPORT_ABOUT: &str = "Draws the JSON file of `pgsurge restore --report FILE` as a timeline, in a self-contained\nHTML page (inline SVG, no script, nothing fetched) or a bare SVG file: one lane per\nconnection (0 is the leader), each entry a bar from its start to its end coloured by kind\n(schema, table data, table data in parts, index, constraint, foreign key, large objects,\nother post-data, drop), idle time left empty, stage boundaries, a time axis, and the\ncritical path outlined. Hover a bar for its name, time, rows and errors. Entries too short\nto draw are merged into one bar that says how many they are.";
+const REPORT_AFTER_HELP: &str = "The critical path is worked out from the timings alone: from the entry that finished last,\nback each time to the entry that finished latest before it started, on any connection (on\nits own, if the one before it there ended about as late). It shows where the time went, not\nwhich entry waited for which.\n\nFor example:\n  pgsurge restore -j 8 -d shop --report restore.json shop.dump\n  pgsurge report restore.json --html timeline.html";
 const COMPLETIONS_AFTER_HELP: &str = "For example:\n  pgsurge completions bash > ~/.local/share/bash-completion/completions/pgsurge\n  pgsurge completions zsh > \"${fpath[1]}/_pgsurge\"\n  pgsurge completions fish > ~/.config/fish/completions/pgsurge.fish";
 
 /// `pgsurge completions`.
@@ -88,6 +93,21 @@ pub struct ManArgs {
         help = "Write pgsurge.1 and a page per command (pgsurge-restore.1, ...) into DIR,\ncreated if missing, instead of printing pgsurge.1"
     )]
     pub dir: Option<std::path::PathBuf>,
+}
+
+/// `pgsurge report`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("output").required(true).multiple(true))]
+pub struct ReportArgs {
+    /// The JSON file `pgsurge restore --report FILE` wrote (`-` for standard input).
+    #[arg(value_name = "REPORT")]
+    pub report: String,
+    /// Write the timeline as an HTML page to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE", group = "output", allow_hyphen_values = true)]
+    pub html: Option<String>,
+    /// Write the timeline as an SVG image to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE", group = "output", allow_hyphen_values = true)]
+    pub svg: Option<String>,
 }
 
 /// `pgsurge verify`.

@@ -22,6 +22,7 @@ impl Program {
             "list" => "pgsurge list --help",
             "sql" => "pgsurge sql --help",
             "verify" => "pgsurge verify --help",
+            "report" => "pgsurge report --help",
             _ => "pgsurge restore --help",
         };
         Program { name: "pgsurge", help_command }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::harness::{pg_restore_alias, pgsurge, run, testdata, LIBPQ_VARS};
 
 /// Every command of `pgsurge`, as `pgsurge --help` lists them.
-const COMMANDS: [&str; 6] = ["restore", "list", "sql", "verify", "completions", "man"];
+const COMMANDS: [&str; 7] = ["restore", "list", "sql", "verify", "report", "completions", "man"];
 
 fn s(args: &[&str]) -> Vec<String> {
     args.iter().map(|a| a.to_string()).collect()
@@ -91,7 +91,7 @@ fn version_and_help_under_both_names() {
 #[test]
 fn every_help_fits_postgresql_line_limit() {
     // PostgreSQL's TAP suite fails a tool whose --help has a line over 95 bytes.
-    let helps: [(std::path::PathBuf, &[&str]); 9] = [
+    let helps: [(std::path::PathBuf, &[&str]); 10] = [
         (pg_restore_alias(), &["--help"]),
         (pgsurge(), &["--help"]),
         (pgsurge(), &["-h"]),
@@ -99,6 +99,7 @@ fn every_help_fits_postgresql_line_limit() {
         (pgsurge(), &["list", "--help"]),
         (pgsurge(), &["sql", "--help"]),
         (pgsurge(), &["verify", "--help"]),
+        (pgsurge(), &["report", "--help"]),
         (pgsurge(), &["completions", "--help"]),
         (pgsurge(), &["man", "--help"]),
     ];

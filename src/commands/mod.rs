@@ -1,9 +1,10 @@
 //! The commands: `restore` (pg_restore's command line; also the binary named `pg_restore`),
-//! `list`, `sql`, `verify`, and `completions` and `man` that describe them. Each returns an
-//! `ExitStatus`; only `main` exits.
+//! `list`, `sql`, `verify`, `report` (a restore's report drawn), and `completions` and `man`
+//! that describe them. Each returns an `ExitStatus`; only `main` exits.
 
 pub mod database;
 mod describe;
+mod report;
 mod restore;
 mod verify;
 
@@ -64,6 +65,7 @@ pub fn pgsurge_main(argv: Vec<OsString>) -> ExitStatus {
         "list" => "list",
         "sql" => "sql",
         "verify" => "verify",
+        "report" => "report",
         "completions" => "completions",
         "man" => "man",
         _ => "restore",
@@ -93,6 +95,7 @@ pub fn pgsurge_main(argv: Vec<OsString>) -> ExitStatus {
         Command::List(args) => restore::run(args, RestoreCommand::List, &prog),
         Command::Sql(args) => restore::run(args, RestoreCommand::Sql, &prog),
         Command::Verify(args) => verify::run(args, &prog),
+        Command::Report(args) => report::run(&args, &prog),
         Command::Completions(args) => describe::completions(args.shell, &prog),
         Command::Man(args) => describe::man(args.command.as_deref(), args.dir.as_deref(), &prog),
     }

@@ -3,7 +3,7 @@
 //! lines, the closing summary with errors grouped by cause and a hint for each, and the JSON
 //! report of `--report FILE`. The engine's events are its only input; it is the one place
 //! that prints while workers run. What the figures count is `tally`'s; how errors are
-//! grouped and hinted, `failures`'.
+//! grouped and hinted, `failures`'; the report drawn as a picture afterwards, `timeline`'s.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
@@ -18,6 +18,7 @@ use serde_json::json;
 
 mod failures;
 mod tally;
+pub mod timeline;
 
 use crate::messages::{human_bytes, Program};
 use failures::{group_failures, Given};
