@@ -12,4 +12,5 @@ mod hostile;
 mod limits;
 mod restore;
 mod restore_matrix;
+mod timeline;
 mod verify;
