@@ -21,14 +21,15 @@ fn s(args: &[&str]) -> Vec<String> {
     args.iter().map(|a| a.to_string()).collect()
 }
 
-/// `PGSURGE_CHROMIUM`, else `chromium` on PATH; `None` after saying why the test does nothing.
+/// `PGSURGE_CHROMIUM` (a path), else `chromium` on PATH; `None` after saying why the test
+/// does nothing.
 fn chromium_or_skip() -> Option<PathBuf> {
     let found = match std::env::var_os("PGSURGE_CHROMIUM") {
-        Some(path) => Some(PathBuf::from(path)),
+        Some(path) => Some(PathBuf::from(path)).filter(|p| p.is_file()),
         None => std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join("chromium")).find(|p| p.is_file())),
     };
     if found.is_none() {
-        let msg = "chromium not found: run tools/install-browser.sh (or set PGSURGE_CHROMIUM)";
+        let msg = "chromium not found: run tools/install-browser.sh (or set PGSURGE_CHROMIUM to its path)";
         if std::env::var_os("PGSURGE_REQUIRE_PG").is_some() {
             panic!("{msg}");
         }
