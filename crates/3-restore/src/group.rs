@@ -16,6 +16,10 @@
 //! so a restore where every entry fails (into a database that already has the objects) pays
 //! for few rollbacks.
 //!
+//! A parallel worker's group is its current item: committed when the item ends, before the
+//! scheduler hands out what waits for it (an item of a thousand large objects' metadata is
+//! one commit instead of two thousand).
+//!
 //! [`Group::commit`] is the one place held entries become committed: whoever must know
 //! (the scheduler, a resume journal) hears of each entry there, and only there, once its
 //! transaction has committed.
@@ -206,6 +210,9 @@ impl Group {
 /// Sends `BEGIN`, the entries' commands and `COMMIT` in one round trip; `true` when every one
 /// succeeded (and so the transaction committed).
 fn send(conn: &mut Connection<'_>, entries: &[HeldEntry]) -> Result<bool, SessionError> {
+    if entries.iter().all(|e| e.commands.is_empty()) {
+        return Ok(true);
+    }
     let mut texts: Vec<Cow<'_, str>> = vec![Cow::Borrowed("BEGIN")];
     for command in entries.iter().flat_map(|e| &e.commands) {
         let sql = match command {

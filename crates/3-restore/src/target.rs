@@ -32,9 +32,9 @@ pub struct Session<'e> {
     progress: Progress<'e>,
     /// The archive's standard_conforming_strings, for cutting SQL data into statements.
     std_strings: bool,
-    /// Schema entries held to be committed many at once; `None` when each command commits
-    /// on its own (`--no-group-commit`, a parallel worker) or the renderer runs the
-    /// transactions (`-1`, `--transaction-size`).
+    /// Schema entries held to be committed many at once (a parallel worker's: one item at
+    /// a time); `None` when each command commits on its own (`--no-group-commit`) or the
+    /// renderer runs the transactions (`-1`, `--transaction-size`).
     group: Option<Group>,
     /// Hears of each entry once it is committed: its dump id, whether it was a `--clean`
     /// drop, and whether it succeeded.
@@ -80,11 +80,9 @@ impl<'e> Session<'e> {
 
     /// This session is worker `n` of the parallel phase (0: the leader), for reports. The
     /// failures of its connection's settings do not count, as with pg_restore's workers.
-    /// Its items commit one by one: the scheduler hands out the next ones as each is done.
     pub fn become_worker(&mut self, n: usize) {
         self.progress.worker = n;
         self.conn.failures.forgive_all();
-        self.group = None;
     }
 
     /// `on_commit` hears of every entry once it is committed (see the field).
@@ -112,13 +110,16 @@ impl<'e> Session<'e> {
         }
     }
 
-    /// Reports a parallel worker's item as finished, and returns what it adds to the
-    /// restore's error count; the next item counts from zero.
-    pub fn finish_worker_item(&mut self) -> u64 {
+    /// Commits a parallel worker's item (all its commands in one transaction, so an item of
+    /// a thousand large objects' metadata is one commit, not two thousand), reports it
+    /// finished, and returns what it adds to the restore's error count; the next item counts
+    /// from zero. The scheduler may hand out what waits for the item once this returns.
+    pub fn finish_worker_item(&mut self) -> Result<u64, SessionError> {
+        self.commit_group()?;
         let errors = self.conn.failures.item_errors();
         self.finish_entry(true);
         self.conn.failures.forgive_all();
-        errors
+        Ok(errors)
     }
 
     /// Commits the held entries, if any (see `group`).

@@ -97,7 +97,7 @@ pub(crate) fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &S
             wrap_now = wrap;
         }
         // As pg_restore counts a worker's item (see failure::Failures::item_errors).
-        errors += session.finish_worker_item();
+        errors += session.finish_worker_item().map_err(RenderError::from)?;
         if let Some(spool) = &tables.spool {
             spool.done(te.dump_id);
         }
