@@ -28,6 +28,13 @@ seed() { # target: copy the fixtures it reads into its corpus, once
     list_and_filter) cp testdata/golden/lists/* testdata/golden/filters/* "$corpus"/ 2>/dev/null || true ;;
     conninfo) printf '%s' 'postgresql://app:secret@db.example:5433/app?sslmode=require&password=x' >"$corpus/uri"
       printf '%s' "host=/tmp port=5432 dbname='my db' password='s\\'cret' user=app" >"$corpus/kv" ;;
+    groupable) # pg_restore scripts of the fixtures, cut at their blank lines into commands
+      local i=0
+      for f in testdata/golden/*src.custom.gzip.dump__-f_-.stdout.gz; do
+        [[ -f $f ]] || continue
+        zcat "$f" | awk -v dir="$corpus" -v base="$i" 'BEGIN{RS=""} {f = dir "/" base "-" NR ".sql"; print > f; close(f)}'
+        i=$((i + 1))
+      done ;;
     directory_toc) for d in testdata/dumps/*/src.dir.*; do cp "$d/toc.dat" "$corpus/$(basename "$(dirname "$d")")-$(basename "$d").toc"; done ;;
   esac
 }

@@ -128,7 +128,7 @@ impl Group {
     pub fn hold_command(&mut self, conn: &Connection<'_>, sql: &[u8], setting: Option<&str>, std_strings: bool) -> bool {
         let Some(entry) = self.entries.last_mut().filter(|e| e.ended.is_none()) else { return false };
         let holdable = match conn.encoding().decode(sql) {
-            Ok(text) => super::groupable::may_hold(&text, std_strings),
+            Ok(text) => pgsurge_plan::groupable::may_hold(&text, std_strings),
             // Run alone: the failure is reported as pg_restore words it.
             Err(_) => false,
         };

@@ -15,7 +15,7 @@
 //! `shared` (the scheduler behind its lock, the roster of connections) and report `totals`;
 //! `preflight` checks the target first. A connection's work, by job: `target` (the
 //! renderer's target, handing each call on), `connection`, `group` (schema entries committed
-//! many at once) with `groupable`, `copy` and `split`, `inserts`,
+//! many at once; which statements may wait in one is `pgsurge_plan::groupable`), `copy` and `split`, `inserts`,
 //! `large_objects`, `encoding`, `progress`, `failure`, `server_error`.
 
 mod connection;
@@ -23,7 +23,6 @@ mod copy;
 mod encoding;
 mod failure;
 mod group;
-mod groupable;
 mod inserts;
 mod large_objects;
 mod leader;

@@ -1,5 +1,7 @@
-//! Which commands may wait in a commit group (`group`): those that do the same inside a
-//! transaction block as they do alone, in pg_restore's autocommit.
+//! Which commands may wait in a restore connection's commit group (the engine's `group`):
+//! those that do the same inside a transaction block as they do alone, in pg_restore's
+//! autocommit. Decided from the command's text alone, so it lives beside the renderer that
+//! words the commands.
 //!
 //! A command that fails inside the group costs nothing but time (the group is rolled back and
 //! replayed one command at a time), so this only has to keep out what would *succeed*
@@ -38,7 +40,7 @@ const HEAD_WORDS: usize = 6;
 /// Whether `sql` (one command, any number of statements) may wait in a commit group;
 /// `std_strings` is the archive's standard_conforming_strings, which decides whether a
 /// backslash escapes a quote in a plain string.
-pub(crate) fn may_hold(sql: &str, std_strings: bool) -> bool {
+pub fn may_hold(sql: &str, std_strings: bool) -> bool {
     match statements(sql.as_bytes(), std_strings) {
         Some(statements) => statements.iter().all(holdable),
         None => false,
