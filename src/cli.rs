@@ -159,6 +159,8 @@ pub struct RestoreArgs {
     pub no_split_tables: bool,
     #[arg(help = "Commit every statement on its own, as pg_restore\ndoes, instead of schema entries many at once (pgsurge)", long = "no-group-commit", help_heading = "General options")]
     pub no_group_commit: bool,
+    #[arg(help = "Load tables created by this restore without\nCOPY FREEZE: their rows' first reads then write\nhint bits, and a vacuum freezes them later (pgsurge)", long = "no-freeze", help_heading = "General options")]
+    pub no_freeze: bool,
     /// Output version information, then exit.
     #[arg(short = 'V', long = "version", help_heading = "General options")]
     pub version: bool,

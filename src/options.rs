@@ -257,6 +257,7 @@ pub fn check(args: &RestoreArgs) -> Result<Plan, UsageError> {
         no_data_for_failed_tables: args.no_data_for_failed_tables,
         no_split_tables: args.no_split_tables,
         no_group_commit: args.no_group_commit,
+        no_freeze: args.no_freeze,
         spool_budget: spool_budget()?,
         jobs,
         verbose: args.verbose > 0,

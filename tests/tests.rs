@@ -10,6 +10,7 @@ mod golden;
 mod harness;
 mod hostile;
 mod limits;
+mod ready;
 mod restore;
 mod restore_matrix;
 mod timeline;

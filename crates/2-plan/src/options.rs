@@ -82,6 +82,8 @@ pub struct RestoreOptions {
     /// Commit every command on its own, as pg_restore does, instead of holding schema
     /// entries to commit many at once (pgsurge's `--no-group-commit`).
     pub no_group_commit: bool,
+    /// Load tables without `COPY … FREEZE` (pgsurge's `--no-freeze`).
+    pub no_freeze: bool,
     /// About how many bytes of a pipe copied to a temporary file for a parallel restore may
     /// stay on disk at once (`None`: all of it).
     pub spool_budget: Option<u64>,

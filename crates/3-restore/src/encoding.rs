@@ -93,17 +93,23 @@ impl Encoding {
     }
 
     /// The COPY statement, told the data's encoding when it is not UTF-8, so the server
-    /// converts the rows and the client never has to.
+    /// converts the rows and the client never has to. pg_dump's statement ends `FROM
+    /// stdin;`; the renderer may have asked for `WITH (FREEZE)`, which the encoding joins.
     pub fn copy_statement(&self, copy: &[u8]) -> Vec<u8> {
         if matches!(self, Encoding::Utf8 { name } if name == "UTF8") {
             return copy.to_vec();
         }
         let trimmed = copy.trim_end();
         let Some(body) = trimmed.strip_suffix(b";") else { return copy.to_vec() };
-        if !body.to_ascii_lowercase().ends_with(b"from stdin") {
-            return copy.to_vec();
+        let lower = body.to_ascii_lowercase();
+        if lower.ends_with(b"from stdin") {
+            return [body, format!(" WITH (ENCODING '{}');\n", self.name()).as_bytes()].concat();
         }
-        [body, format!(" WITH (ENCODING '{}');\n", self.name()).as_bytes()].concat()
+        if lower.ends_with(b"from stdin with (freeze)") {
+            let open = &body[..body.len() - 1];
+            return [open, format!(", ENCODING '{}');\n", self.name()).as_bytes()].concat();
+        }
+        copy.to_vec()
     }
 }
 
@@ -116,6 +122,7 @@ mod tests {
         let latin1 = Encoding::for_archive(b"LATIN1");
         assert_eq!(latin1.decode(b"caf\xe9").as_deref(), Ok("café"));
         assert_eq!(latin1.copy_statement(b"COPY public.t (a) FROM stdin;\n"), b"COPY public.t (a) FROM stdin WITH (ENCODING 'LATIN1');\n".to_vec());
+        assert_eq!(latin1.copy_statement(b"COPY public.t (a) FROM stdin WITH (FREEZE);\n"), b"COPY public.t (a) FROM stdin WITH (FREEZE, ENCODING 'LATIN1');\n".to_vec());
         let utf8 = Encoding::for_archive(b"UTF8");
         assert_eq!(utf8.copy_statement(b"COPY t FROM stdin;\n"), b"COPY t FROM stdin;\n".to_vec());
         assert!(utf8.decode(b"\xff").is_err());

@@ -1,9 +1,11 @@
 //! A serial restore, pg_restore's without `-j`: one connection, the renderer's three passes
-//! in order.
+//! in order (a large table this run created loaded after a TRUNCATE, so that it loads
+//! frozen).
 
 use std::time::Instant;
 
 use pgsurge_archive::Archive;
+use pgsurge_plan::freeze;
 use pgsurge_plan::render::{RenderError, Renderer};
 
 use crate::preflight::preflight;
@@ -18,7 +20,8 @@ pub(crate) fn serial(archive: &mut Archive, run: Run<'_>, archive_major: Option<
     let mut session = Session::connect(&rt, connector, None, opts, toc, events)?;
     preflight(&mut session, sel, opts, archive_major);
     let (mut warn, mut info) = log_sinks(opts, events);
-    let result = Renderer::new(archive, toc, sel, opts, &mut session, &mut warn, &mut info).run();
+    let wraps = freeze::serial_wraps(toc, sel, opts, &archive.data_sizes());
+    let result = Renderer::new(archive, toc, sel, opts, &mut session, &mut warn, &mut info).wrapping(wraps).run();
     // What the renderer got to before an error still goes in, as pg_restore's would have.
     let finished = session.finish().map_err(RenderError::from);
     result?;

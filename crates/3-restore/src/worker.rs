@@ -1,10 +1,11 @@
 //! One worker of a parallel restore: its own connection and archive reader; it takes items
 //! from the scheduler until none are left — a table's data (after a TRUNCATE when this run
-//! created the table, for WAL-skipping), its indexes and constraints, ACLs — or helps load a
-//! table another worker is loading. A worker the server refuses for want of a connection
-//! slot steps aside.
+//! created the table, for WAL-skipping and `COPY … FREEZE`), its indexes and constraints,
+//! ACLs — or helps load a table another worker is loading. A worker the server refuses for
+//! want of a connection slot steps aside.
 
 use pgsurge_archive::Archive;
+use pgsurge_plan::freeze::WRAP_MIN_BYTES;
 use pgsurge_plan::plan;
 use pgsurge_plan::render::{RenderError, Renderer};
 
@@ -13,10 +14,6 @@ use crate::totals::Totals;
 use crate::shared::{next_job, poisoned, Job, Shared, Tables};
 use crate::target::Session;
 use crate::{log_sinks, runtime, EngineError, EngineEvent, Run};
-
-/// Archive bytes of table data below which a worker loads a table created in this run
-/// without the TRUNCATE that pg_restore puts first.
-pub(crate) const WRAP_MIN_BYTES: u64 = 1 << 20;
 
 /// One worker: its own connection and archive reader; takes items until none are left.
 pub(crate) fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &Shared, tables: &Tables<'_>) -> Result<Totals, EngineError> {

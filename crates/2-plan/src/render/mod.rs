@@ -6,7 +6,9 @@
 //!
 //! Which entries and parts to print is `select`'s decision; quoting of the SQL composed here
 //! is `sql`'s. This module drives a restore — its start and end, the passes, each entry's
-//! parts (`restore_toc_entry`) and `--transaction-size` batches; the parts live beside it:
+//! parts (`restore_toc_entry`), `--transaction-size` batches, and for the engine alone a
+//! table's data after a `TRUNCATE` in its own transaction (`COPY … FREEZE` where `freeze`
+//! allows it), with which tables it created; the parts live beside it:
 //! `session` (what the session is set to), `entry` (one entry's header, definition and
 //! ownership), `data` (table data and large objects), `drops` (`--clean`), and `target`
 //! (where the statements go: a script, or the engine's connection).
@@ -23,6 +25,7 @@ use std::io::{self, Write};
 use bstr::{BStr, BString, ByteSlice};
 use pgsurge_archive::{Archive, DumpId, Toc, TocEntry};
 
+use crate::freeze;
 use crate::local_time::{creation_time, format_time, now};
 use crate::sanitize::sanitize;
 use crate::options::RestoreOptions;
@@ -145,6 +148,11 @@ impl<'a> Renderer<'a> {
             txn_size: opts.transaction_size.unwrap_or(0),
             std_strings: toc.std_strings,
             failed_tables: HashSet::new(),
+            created: HashSet::new(),
+            wrap_tables: HashSet::new(),
+            wrap: HashSet::new(),
+            wrapping: false,
+            freeze_copy: false,
         }
     }
 
@@ -162,14 +170,21 @@ impl<'a> Renderer<'a> {
 
     /// A table's data in one transaction after emptying the table, as pg_restore's parallel
     /// workers load tables created in the same run: a server at `wal_level=minimal` can
-    /// then skip writing the rows to WAL.
+    /// then skip writing the rows to WAL, and the rows go in frozen where the table allows
+    /// (see `freeze`; not under `--no-freeze`).
     pub fn truncate_and_restore(&mut self, te: &TocEntry, index: usize) -> Result<(), RenderError> {
-        self.target.entry(te, Action::Restore);
-        self.cmd(b"BEGIN;\n")?;
-        let truncate = [b"TRUNCATE TABLE ONLY ", sql::qualified_name(te.namespace.as_deref().map(|n| n.as_bytes()), &te.tag).as_slice(), b";\n"].concat();
-        self.cmd(&truncate)?;
-        self.restore_at(index)?;
-        self.cmd(b"COMMIT;\n")
+        let wanted = self.sel.entry(index).map(|es| es.wanted).unwrap_or_default();
+        self.wrapped(te, wanted)
+    }
+
+    /// TABLE DATA entries that a serial run ([`Renderer::run`]) loads as
+    /// [`Renderer::truncate_and_restore`] does when it has created their table itself (see
+    /// `freeze::serial_wraps`). The engine's alone: a script never wraps.
+    pub fn wrapping(mut self, data: HashSet<DumpId>) -> Self {
+        let toc = self.toc;
+        self.wrap_tables = data.iter().filter_map(|&id| toc.get(id)).filter_map(|te| te.dependencies.first().copied()).collect();
+        self.wrap = data;
+        self
     }
 
     /// A renderer for one parallel worker: every item commits on its own, so
@@ -197,6 +212,17 @@ pub struct Renderer<'a> {
     std_strings: bool,
     /// TABLE entries that failed under `--no-data-for-failed-tables`.
     failed_tables: HashSet<DumpId>,
+    /// TABLE entries this renderer created without an error.
+    created: HashSet<DumpId>,
+    /// TABLE DATA entries to load after a TRUNCATE when their table is in `created`.
+    wrap: HashSet<DumpId>,
+    /// The tables of `wrap`: only their outcome is asked for, since a target may have to
+    /// send what it holds back to answer (a restore's commit group).
+    wrap_tables: HashSet<DumpId>,
+    /// Inside [`Renderer::wrapped`]: the entry is not wrapped again.
+    wrapping: bool,
+    /// The next COPY asks for `FREEZE` (its table was just truncated in its transaction).
+    freeze_copy: bool,
 }
 
 impl Renderer<'_> {
@@ -339,6 +365,10 @@ impl Renderer<'_> {
 
     /// `restore_toc_entry`.
     fn restore_entry(&mut self, te: &TocEntry, wanted: Wanted) -> Result<(), RenderError> {
+        let table_created = te.dependencies.first().is_some_and(|t| self.created.contains(t));
+        if wanted.data && !self.wrapping && table_created && self.wrap.contains(&te.dump_id) {
+            return self.wrapped(te, wanted);
+        }
         self.target.entry(te, Action::Restore);
         if te.desc_is("WARNING") {
             let defn = te.defn.as_deref().map(|d| d.as_bytes()).unwrap_or_default();
@@ -390,7 +420,8 @@ impl Renderer<'_> {
                     self.select_schema(te.namespace.as_deref().map(|n| n.as_bytes()))?;
                     self.info(format!("processing data for table \"{}.{}\"", te.namespace.as_deref().map_or(BStr::new("(null)"), |n| n.as_bstr()), te.tag));
                     let copy = te.copy_stmt.as_deref().filter(|c| !c.is_empty()).map(|c| c.as_bytes());
-                    self.stream_data(te, copy)?;
+                    let frozen = copy.filter(|_| self.freeze_copy).and_then(freeze::frozen_copy);
+                    self.stream_data(te, frozen.as_deref().or(copy))?;
                     self.enable_triggers(te)?;
                 }
             } else if !defn_dumped {
@@ -402,7 +433,29 @@ impl Renderer<'_> {
             self.print_entry(te, "Statistics for ")?;
         }
         self.target.flush()?;
+        // Known only once everything the entry sent has been answered.
+        if wanted.schema && self.wrap_tables.contains(&te.dump_id) && self.target.entry_succeeded()? {
+            self.created.insert(te.dump_id);
+        }
         self.count_action()
+    }
+
+    /// The entry's data in a transaction that first empties its table: `BEGIN; TRUNCATE
+    /// TABLE ONLY …; COPY … [FREEZE]; COMMIT`. Only for a table this run created, which
+    /// nothing but this data fills.
+    fn wrapped(&mut self, te: &TocEntry, wanted: Wanted) -> Result<(), RenderError> {
+        self.target.entry(te, Action::Restore);
+        self.cmd(b"BEGIN;\n")?;
+        let truncate = [b"TRUNCATE TABLE ONLY ", sql::qualified_name(te.namespace.as_deref().map(|n| n.as_bytes()), &te.tag).as_slice(), b";\n"].concat();
+        self.cmd(&truncate)?;
+        let toc = self.toc;
+        self.freeze_copy = !self.opts.no_freeze && te.dependencies.first().and_then(|&t| toc.get(t)).is_some_and(freeze::may_freeze);
+        self.wrapping = true;
+        let restored = self.restore_entry(te, wanted);
+        self.wrapping = false;
+        self.freeze_copy = false;
+        restored?;
+        self.cmd(b"COMMIT;\n")
     }
 
     /// One more action in `--transaction-size` mode (`txnCount`): the batch commits and a new
