@@ -161,6 +161,10 @@ pub struct RestoreArgs {
     pub no_group_commit: bool,
     #[arg(help = "Load tables created by this restore without\nCOPY FREEZE: their rows' first reads then write\nhint bits, and a vacuum freezes them later (pgsurge)", long = "no-freeze", help_heading = "General options")]
     pub no_freeze: bool,
+    #[arg(help = "ANALYZE each table loaded, so the database has\nplanner statistics at the end: the default, except\nunder the name pg_restore (pgsurge)", long = "analyze", overrides_with = "no_analyze", help_heading = "General options")]
+    pub analyze: bool,
+    #[arg(help = "Leave the tables without planner statistics, as\npg_restore does (pgsurge)", long = "no-analyze", overrides_with = "analyze", help_heading = "General options")]
+    pub no_analyze: bool,
     /// Output version information, then exit.
     #[arg(short = 'V', long = "version", help_heading = "General options")]
     pub version: bool,

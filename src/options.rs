@@ -258,6 +258,8 @@ pub fn check(args: &RestoreArgs) -> Result<Plan, UsageError> {
         no_split_tables: args.no_split_tables,
         no_group_commit: args.no_group_commit,
         no_freeze: args.no_freeze,
+        // As under pg_restore's name; `analyze` gives pgsurge's default.
+        analyze: args.analyze,
         spool_budget: spool_budget()?,
         jobs,
         verbose: args.verbose > 0,
@@ -265,6 +267,13 @@ pub fn check(args: &RestoreArgs) -> Result<Plan, UsageError> {
     };
     let archive = archive.filter(|a| a != "-");
     Ok(Plan { mode, archive, format, options })
+}
+
+/// Whether the ANALYZE stage runs: as `--analyze` or `--no-analyze` says (the last given
+/// wins), else under the name `pgsurge` and not under `pg_restore`'s, whose users expect
+/// pg_restore's database — without statistics the archive does not bring.
+pub fn analyze(args: &RestoreArgs, pg_restore: bool) -> bool {
+    args.analyze || (!args.no_analyze && !pg_restore)
 }
 
 fn output(file: Option<&str>) -> Output {

@@ -242,7 +242,7 @@ fn summary_and_report_count_only_what_was_restored() {
     let report_arg = report.display().to_string();
     let read_report = || -> serde_json::Value { serde_json::from_slice(&std::fs::read(&report).expect("report written")).expect("valid JSON") };
 
-    // Serially: one stage, named so.
+    // Serially: one stage, named so, then the ANALYZE stage.
     let out = restore(Tool::Pgsurge, cluster, &db, &sample, &["-j", "1", "--report", &report_arg], false);
     let err = out.stderr_text();
     assert_eq!(out.status, 0, "{err}");
@@ -273,7 +273,7 @@ fn summary_and_report_count_only_what_was_restored() {
         assert!(first[at].as_str().is_some_and(|t| humantime::parse_rfc3339(t).is_ok()), "{at}: {}", first[at]);
     }
     assert!(first["definitions"]["table_data_bytes"].as_str().is_some_and(|d| !d.is_empty()));
-    assert_eq!(first["stages"].as_array().map(|s| s.iter().map(|s| s["stage"].clone()).collect::<Vec<_>>()), Some(vec![serde_json::json!("serial")]));
+    assert_eq!(first["stages"].as_array().map(|s| s.iter().map(|s| s["stage"].clone()).collect::<Vec<_>>()), Some(vec![serde_json::json!("serial"), serde_json::json!("analyze")]));
 
     let out = restore(Tool::Pgsurge, cluster, &db, &sample, &["--clean", "--if-exists", "--report", &report_arg], false);
     let err = out.stderr_text();

@@ -47,6 +47,7 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
             return ExitStatus::Failure;
         }
     };
+    plan.options.analyze = options::analyze(&args, prog.name == "pg_restore");
 
     let report = match (&plan.mode, &args.report) {
         (Mode::Database(_), Some(path)) => match database::open_report(path) {

@@ -234,7 +234,10 @@ impl<'p> Reporter<'p> {
                 if let Some(&size) = st.data.sizes.get(&item.dump_id) {
                     st.data.done += size;
                 }
-                st.items_done += 1;
+                // An ANALYZE is no entry of the archive: the entries' count stays the archive's.
+                if item.desc != "ANALYZE" {
+                    st.items_done += 1;
+                }
                 if item.desc == "TABLE DATA" {
                     st.data_done += 1;
                 }
@@ -316,6 +319,9 @@ impl<'p> Reporter<'p> {
         if let Some(line) = tally.not_restored_line() {
             self.prog.info(line);
         }
+        if let Some(line) = tally.analyzed_line() {
+            self.prog.info(line);
+        }
         let groups = group_failures(&st.failures, self.given);
         let mut hinted: Vec<&str> = Vec::new();
         for group in groups.iter().take(MAX_GROUPS) {
@@ -370,7 +376,11 @@ impl<'p> Reporter<'p> {
                 let start = i.started.saturating_duration_since(self.started).as_secs_f64();
                 json!({
                     "dump_id": i.dump_id.0,
-                    "action": if i.dropped { "drop" } else { "restore" },
+                    "action": match (i.dropped, i.desc.as_str()) {
+                        (true, _) => "drop",
+                        (false, "ANALYZE") => "analyze",
+                        (false, _) => "restore",
+                    },
                     "desc": i.desc,
                     "name": i.label,
                     "connection": i.worker,
@@ -379,7 +389,12 @@ impl<'p> Reporter<'p> {
                     "end": start + i.elapsed.as_secs_f64(),
                     "rows": i.rows,
                     "bytes": i.bytes,
-                    "outcome": if i.errors == 0 { "ok" } else { "error" },
+                    // A failed ANALYZE is a warning (see the definitions).
+                    "outcome": match (i.errors, i.desc.as_str()) {
+                        (0, _) => "ok",
+                        (_, "ANALYZE") => "warning",
+                        _ => "error",
+                    },
                     "errors": i.errors,
                 })
             })
@@ -435,6 +450,8 @@ impl<'p> Reporter<'p> {
                     "constraints": tally.failed_constraints,
                     "other": tally.failed_other,
                 },
+                "analyzed": tally.analyzed,
+                "analyze_failed": tally.analyze_failed,
             },
             "definitions": DEFINITIONS.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "errors": errors,
@@ -452,6 +469,7 @@ fn stage_name(stage: Stage) -> &'static str {
         Stage::Finish => "finish",
         // All of it, in pg_restore's order on one connection.
         Stage::Serial => "serial",
+        Stage::Analyze => "analyze",
     }
 }
 
@@ -467,6 +485,8 @@ const DEFINITIONS: &[(&str, &str)] = &[
     ("dropped", "objects dropped first under --clean; never counted as restored"),
     ("errors", "statements that failed, counted as pg_restore counts them"),
     ("not_restored", "entries whose restore failed, by kind: tables (their data), indexes, constraints, other"),
+    ("analyzed", "tables given planner statistics by an ANALYZE after their data and indexes were in (pgsurge's ANALYZE stage: items whose desc is ANALYZE); none for tables whose statistics the archive brings"),
+    ("analyze_failed", "tables whose ANALYZE failed: warnings (outcome \"warning\"), not counted in errors, since pg_restore runs no ANALYZE"),
 ];
 
 /// Where a restore came from and went, and how it was asked for: the report's header.

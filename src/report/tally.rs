@@ -19,6 +19,9 @@ pub(super) struct Tally {
     pub(super) failed_indexes: usize,
     pub(super) failed_constraints: usize,
     pub(super) failed_other: usize,
+    /// Tables the ANALYZE stage analyzed, and those it failed to (warnings, not errors).
+    pub(super) analyzed: usize,
+    pub(super) analyze_failed: usize,
 }
 
 impl Tally {
@@ -40,6 +43,8 @@ impl Tally {
                 "INDEX" => t.failed_indexes += 1,
                 "CONSTRAINT" | "FK CONSTRAINT" | "CHECK CONSTRAINT" if ok => t.constraints += 1,
                 "CONSTRAINT" | "FK CONSTRAINT" | "CHECK CONSTRAINT" => t.failed_constraints += 1,
+                "ANALYZE" if ok => t.analyzed += 1,
+                "ANALYZE" => t.analyze_failed += 1,
                 _ if ok => t.lo_bytes += item.bytes,
                 _ => t.failed_other += 1,
             }
@@ -66,6 +71,19 @@ impl Tally {
         let last = parts.pop()?;
         Some(if parts.is_empty() { format!("not restored: {last}") } else { format!("not restored: {} and {last}", parts.join(", ")) })
     }
+
+    /// `planner statistics: 17 tables analyzed, 1 not (a warning, not counted among the
+    /// errors)`, when the ANALYZE stage ran.
+    pub(super) fn analyzed_line(&self) -> Option<String> {
+        if self.analyzed + self.analyze_failed == 0 {
+            return None;
+        }
+        let mut line = format!("planner statistics: {} {} analyzed", self.analyzed, plural(self.analyzed as u64, "table", "tables"));
+        if self.analyze_failed > 0 {
+            line.push_str(&format!(", {} not (ANALYZE failed: {}, not counted among the errors)", self.analyze_failed, plural(self.analyze_failed as u64, "a warning", "warnings")));
+        }
+        Some(line)
+    }
 }
 
 #[cfg(test)]
@@ -91,13 +109,19 @@ mod tests {
             item("FK CONSTRAINT", false, 1, 0),
             item("CHECK CONSTRAINT", false, 0, 0),
             item("VIEW", false, 1, 0),
+            item("ANALYZE", false, 0, 0),
+            item("ANALYZE", false, 1, 0),
+            item("ANALYZE", false, 0, 0),
         ];
         let t = Tally::of(&timeline);
-        let want = Tally { tables: 1, table_bytes: 700, lo_bytes: 50, indexes: 1, constraints: 1, dropped: 2, failed_tables: 1, failed_indexes: 1, failed_constraints: 1, failed_other: 1 };
+        let want = Tally { tables: 1, table_bytes: 700, lo_bytes: 50, indexes: 1, constraints: 1, dropped: 2, failed_tables: 1, failed_indexes: 1, failed_constraints: 1, failed_other: 1, analyzed: 2, analyze_failed: 1 };
         assert_eq!(t, want);
         assert_eq!(t.not_restored_line().as_deref(), Some("not restored: the data of 1 table, 1 index, 1 constraint and 1 other entry"));
         assert_eq!(Tally::of(&timeline[..3]).not_restored_line(), None);
         let only_index = Tally { failed_indexes: 3, ..Tally::default() };
         assert_eq!(only_index.not_restored_line().as_deref(), Some("not restored: 3 indexes"));
+        assert_eq!(t.analyzed_line().as_deref(), Some("planner statistics: 2 tables analyzed, 1 not (ANALYZE failed: a warning, not counted among the errors)"));
+        assert_eq!(Tally::of(&timeline[..3]).analyzed_line(), None, "no ANALYZE stage");
+        assert_eq!(Tally { analyzed: 1, ..Tally::default() }.analyzed_line().as_deref(), Some("planner statistics: 1 table analyzed"));
     }
 }

@@ -10,11 +10,13 @@
 //! listing) or [`render::Renderer`] (the statements of each entry, handed to a
 //! [`render::Target`]: a script writer here, a live connection in the engine). A parallel
 //! restore also gets a [`plan::Plan`]: the items, what each waits for, locks and weighs,
-//! built once for the engine's scheduler, and which loads may use `COPY … FREEZE`
-//! (`freeze`). SQL that pgsurge composes itself is quoted
+//! built once for the engine's scheduler, with what makes the restored database ready to
+//! serve: which loads may use `COPY … FREEZE` (`freeze`) and which tables the ANALYZE stage
+//! analyzes (`analyze`). SQL that pgsurge composes itself is quoted
 //! through `sql`; archive names and times are printed through `sanitize` and `local_time`.
 //! `groupable` says which commands a restore may commit many at once.
 
+pub mod analyze;
 pub mod c_number;
 pub mod filter;
 pub mod groupable;

@@ -84,6 +84,9 @@ pub struct RestoreOptions {
     pub no_group_commit: bool,
     /// Load tables without `COPY … FREEZE` (pgsurge's `--no-freeze`).
     pub no_freeze: bool,
+    /// Run `ANALYZE` on each table whose data was loaded (pgsurge's `--analyze`; on by default
+    /// under the name `pgsurge`, off under `pg_restore`'s). Never part of a script.
+    pub analyze: bool,
     /// About how many bytes of a pipe copied to a temporary file for a parallel restore may
     /// stay on disk at once (`None`: all of it).
     pub spool_budget: Option<u64>,

@@ -26,6 +26,7 @@ use petgraph::algo::kosaraju_scc;
 use petgraph::graphmap::DiGraphMap;
 use pgsurge_archive::{DataLocation, DumpId, Section, Toc, TocEntry};
 
+use crate::analyze;
 use crate::options::RestoreOptions;
 use crate::select::{Pass, Selection};
 
@@ -72,6 +73,10 @@ pub struct Item {
     /// For table data that idle workers may help load: the COPY text it must have produced
     /// before they are invited (see [`split_after`]).
     pub split_after: Option<u64>,
+    /// Not the entry at `index` but an ANALYZE of the table whose data it is (the
+    /// `analyze` stage): it waits for that data and every post-data item of the main pass
+    /// naming the table, and locks the table meanwhile.
+    pub analyze: bool,
 }
 
 /// The inheritance trees (inheritance and partitions) as the lock-conflict checks need them.
@@ -141,10 +146,12 @@ pub struct Plan {
     /// The leader's items first, then the workers', each in restore order (the archive's,
     /// or a `-L` list's).
     pub items: Vec<Item>,
-    /// Item by dump id.
+    /// Item by dump id (the entries' items, not the ANALYZEs).
     pub by_id: HashMap<DumpId, usize>,
-    /// Item by TOC position.
+    /// Item by TOC position (the entries' items, not the ANALYZEs).
     pub by_index: HashMap<usize, usize>,
+    /// ANALYZE item by the TOC position of its table's data.
+    pub analyze_by_index: HashMap<usize, usize>,
     /// For each node — the items, then the gates (two per group of tables) — the nodes it
     /// waits for, once per reason.
     pub waits: Vec<Vec<usize>>,
@@ -159,8 +166,9 @@ impl Plan {
     pub fn parallel(toc: &Toc, sel: &Selection, opts: &RestoreOptions, sizes: &HashMap<DumpId, u64>, in_archive_order: bool) -> Plan {
         let (leader, pending) = split_phases(toc, sel);
         let weights = if in_archive_order { archive_order(toc, sel) } else { sizes.clone() };
-        let mut plan = Plan::build(toc, sel, &pending, &leader, &weights);
-        for item in plan.items.iter_mut().filter(|it| !it.leader) {
+        let analyze = analyze::targets(toc, sel, opts);
+        let mut plan = Plan::build_with_analyze(toc, sel, &pending, &leader, &weights, &analyze);
+        for item in plan.items.iter_mut().filter(|it| !it.leader && !it.analyze) {
             let Some(te) = toc.entries.get(item.index) else { continue };
             let table_data = te.desc_is("TABLE DATA") && sel.entry(item.index).is_some_and(|e| e.wanted.data) && !loads_via_partition_root(te);
             item.split_after = if table_data { split_after(te, toc, opts, sizes) } else { None };
@@ -172,6 +180,12 @@ impl Plan {
     /// `leader` for the leader, which reports each done as it commits. Entries in neither
     /// count as done. `sizes` weigh the items.
     pub fn build(toc: &Toc, sel: &Selection, pending: &[usize], leader: &[usize], sizes: &HashMap<DumpId, u64>) -> Plan {
+        Plan::build_with_analyze(toc, sel, pending, leader, sizes, &[])
+    }
+
+    /// [`Plan::build`], with an ANALYZE item for each TABLE DATA entry at the TOC positions
+    /// `analyze` (which must be among `pending`).
+    pub fn build_with_analyze(toc: &Toc, sel: &Selection, pending: &[usize], leader: &[usize], sizes: &HashMap<DumpId, u64>, analyze: &[usize]) -> Plan {
         // TABLE → its TABLE DATA: post-data entries wait for the data, not just the table.
         let mut data_of_table: HashMap<DumpId, DumpId> = HashMap::new();
         for te in &toc.entries {
@@ -257,6 +271,7 @@ impl Plan {
                 leader: true,
                 after_schema: false,
                 split_after: None,
+                analyze: false,
             });
         }
         // Per item, the gates it waits for (numbered as nodes after the items, `named`
@@ -322,9 +337,47 @@ impl Plan {
                 leader: false,
                 after_schema: !(table_data || post_data),
                 split_after: None,
+                analyze: false,
             });
         }
-        let by_id: HashMap<DumpId, usize> = items.iter().enumerate().map(|(i, it)| (it.dump_id, i)).collect();
+        // What an ANALYZE waits for besides its table's data: every post-data item of the
+        // main pass naming the table (an index build or constraint would wait for its lock,
+        // and the statistics should see the indexes), by table.
+        let mut post_data_naming: HashMap<DumpId, Vec<DumpId>> = HashMap::new();
+        for it in items.iter().filter(|it| it.post_data && it.pass == Pass::Main) {
+            for &t in &it.tables {
+                post_data_naming.entry(t).or_default().push(it.dump_id);
+            }
+        }
+        for &index in analyze {
+            let Some(te) = toc.entries.get(index) else { continue };
+            let Some(&table) = te.dependencies.first() else { continue };
+            let Some(&g) = group_of.get(&table) else { continue };
+            let mut deps: Vec<DumpId> = std::iter::once(te.dump_id).chain(post_data_naming.get(&table).into_iter().flatten().copied()).filter(|d| to_come.contains(d)).collect();
+            deps.sort_unstable();
+            deps.dedup();
+            // Like post-data, it waits for the schema entries naming its tree and for the
+            // data below it: an ANALYZE of a parent samples its children.
+            let gates: Vec<usize> = [named[g].live.then_some(g), below[g].live.then_some(groups.len() + g)].into_iter().flatten().collect();
+            item_gates.push(gates);
+            items.push(Item {
+                index,
+                dump_id: te.dump_id,
+                pass: Pass::Main,
+                wanted: true,
+                // Last among what is ready: an ANALYZE is short and nothing waits for it.
+                size: 0,
+                deps,
+                tables: vec![table],
+                post_data: true,
+                lock_deps: vec![te.dump_id],
+                leader: false,
+                after_schema: false,
+                split_after: None,
+                analyze: true,
+            });
+        }
+        let by_id: HashMap<DumpId, usize> = items.iter().enumerate().filter(|(_, it)| !it.analyze).map(|(i, it)| (it.dump_id, i)).collect();
         let n = items.len();
         // A gate's followers are the leader's own items, by position: found through
         // `by_id`, a damaged archive's duplicate dump id could point one at a worker's item.
@@ -366,8 +419,9 @@ impl Plan {
                 link(node, n + groups.len() + c);
             }
         }
-        let by_index = items.iter().enumerate().map(|(i, it)| (it.index, i)).collect();
-        Plan { items, by_id, by_index, waits, trees }
+        let by_index = items.iter().enumerate().filter(|(_, it)| !it.analyze).map(|(i, it)| (it.index, i)).collect();
+        let analyze_by_index = items.iter().enumerate().filter(|(_, it)| it.analyze).map(|(i, it)| (it.index, i)).collect();
+        Plan { items, by_id, by_index, analyze_by_index, waits, trees }
     }
 
     /// Whether item `item` waits for `id`, directly or through its tables' trees: what its
@@ -552,5 +606,42 @@ mod tests {
         assert_eq!(item(&unknown, 2).split_after, None, "only table data is split");
         let one = RestoreOptions { no_split_tables: true, ..RestoreOptions::default() };
         assert_eq!(item(&Plan::parallel(&toc, &sel, &one, &HashMap::new(), false), 1).split_after, None);
+    }
+
+    /// An ANALYZE per table loaded: after its data, every post-data item of the main pass
+    /// naming it (a foreign key from another table too) and, through its tree, the data of
+    /// the tables inheriting from it; never after an ACL; last in weight; locking its table.
+    #[test]
+    fn analyzes_wait_for_data_indexes_constraints_and_children() {
+        let toc = Toc::from_entries(vec![
+            entry(1, "TABLE", Section::PreData, &[]),
+            entry(2, "TABLE", Section::PreData, &[]),
+            entry(3, "TABLE", Section::PreData, &[1]),
+            entry(4, "TABLE DATA", Section::Data, &[1]),
+            entry(5, "TABLE DATA", Section::Data, &[2]),
+            entry(6, "TABLE DATA", Section::Data, &[3]),
+            entry(7, "INDEX", Section::PostData, &[1]),
+            entry(8, "FK CONSTRAINT", Section::PostData, &[2, 1]),
+            entry(9, "ACL", Section::None, &[1]),
+            entry(10, "INDEX", Section::PostData, &[3]),
+        ]);
+        let opts = RestoreOptions { analyze: true, ..RestoreOptions::default() };
+        let sel = decide(&toc.entries, &opts, None);
+        let sizes: HashMap<DumpId, u64> = [(DumpId(4), 100), (DumpId(5), 10), (DumpId(6), 10)].into_iter().collect();
+        let plan = Plan::parallel(&toc, &sel, &opts, &sizes, false);
+        let analyze = |data: usize| &plan.items[plan.analyze_by_index[&data]];
+        let (t, u, kid) = (analyze(3), analyze(4), analyze(5));
+        assert!(t.analyze && !item(&plan, 3).analyze, "the data's own item stays the entry's");
+        assert_eq!(t.deps, vec![DumpId(4), DumpId(7), DumpId(8)]);
+        assert_eq!(u.deps, vec![DumpId(5), DumpId(8)]);
+        assert_eq!(kid.deps, vec![DumpId(6), DumpId(10)]);
+        assert!(plan.waits_for(t, DumpId(6)), "a parent's statistics sample its children");
+        assert!(!plan.waits_for(kid, DumpId(4)));
+        assert_eq!((t.pass, t.size, t.lock_deps.clone()), (Pass::Main, 0, vec![DumpId(4)]));
+        // An index on the parent (which locks the children) and the child's ANALYZE never
+        // run side by side: the index waits for the child's data, which the ANALYZE locks.
+        assert!(plan.waits_for(item(&plan, 6), DumpId(6)));
+        let off = RestoreOptions::default();
+        assert!(Plan::parallel(&toc, &decide(&toc.entries, &off, None), &off, &sizes, false).analyze_by_index.is_empty());
     }
 }

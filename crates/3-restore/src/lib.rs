@@ -13,11 +13,13 @@
 //! Here: the engine's public face ([`restore`], its events, outcome and errors). The kinds of
 //! restore: `serial`, and `parallel` with its `leader` and `worker`s, which share
 //! `shared` (the scheduler behind its lock, the roster of connections) and report `totals`;
-//! `preflight` checks the target first. A connection's work, by job: `target` (the
-//! renderer's target, handing each call on), `connection`, `group` (schema entries committed
-//! many at once; which statements may wait in one is `pgsurge_plan::groupable`), `copy` and `split`, `inserts`,
-//! `large_objects`, `encoding`, `progress`, `failure`, `server_error`.
+//! `preflight` checks the target first; `analyze` runs the ANALYZE stage. A connection's
+//! work, by job: `target` (the renderer's target, handing each call on), `connection`,
+//! `group` (schema entries committed many at once; which statements may wait in one is
+//! `pgsurge_plan::groupable`), `copy` and `split`, `inserts`, `large_objects`, `encoding`,
+//! `progress`, `failure`, `server_error`.
 
+mod analyze;
 mod connection;
 mod copy;
 mod encoding;
@@ -115,19 +117,23 @@ pub struct ItemRecord {
     pub elapsed: Duration,
     pub rows: u64,
     pub bytes: u64,
+    /// Failures of its statements. For an ANALYZE (`desc` "ANALYZE", `dump_id` its table's)
+    /// 1 when it failed: a warning, never in the restore's error count.
     pub errors: u64,
     /// Connections that loaded its data (more than one when idle workers helped).
     pub connections: usize,
 }
 
-/// The stages a restore reports: a parallel one's schema, data and post-data, and finish;
-/// a serial one is one stage from start to end.
+/// The stages a restore reports: a parallel one's schema, data and post-data (its
+/// ANALYZEs among them), and finish; a serial one is one stage from start to end, then its
+/// ANALYZEs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stage {
     PreData,
     Parallel,
     Finish,
     Serial,
+    Analyze,
 }
 
 /// The end of a restore that ran to completion (with or without counted errors).

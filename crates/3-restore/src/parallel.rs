@@ -1,9 +1,10 @@
 //! A parallel restore's three stages: the leader creates the schema while workers, one
 //! connection each, take table data and post-data from the scheduler as their tables come
-//! into being (`leader`, `worker`); then the leader reconnects and restores what never
-//! became ready. Here the stages are started, joined and timed, and their totals summed.
+//! into being (`leader`, `worker`), each table's ANALYZE among them; then the leader
+//! reconnects and restores (and analyzes) what never became ready. Here the stages are
+//! started, joined and timed, and their totals summed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use pgsurge_plan::plan::Plan;
 use pgsurge_plan::render::{RenderError, Renderer};
 use pgsurge_plan::select::Selection;
 
+use crate::analyze::{analyze, BATCH_TABLES};
 use crate::connection::refused_for_lack_of_slots;
 use crate::leader::lead;
 use crate::schedule::Scheduler;
@@ -40,6 +42,7 @@ pub(crate) fn parallel(archive: &mut Archive, run: Run<'_>, jobs: usize, archive
             abort: false,
             splits: Vec::new(),
             created: HashMap::new(),
+            loaded: HashSet::new(),
             database: None,
         }),
         wake: Condvar::new(),
@@ -100,6 +103,8 @@ pub(crate) fn parallel(archive: &mut Archive, run: Run<'_>, jobs: usize, archive
     let state = shared.scheduler.into_inner().map_err(|_| poisoned())?;
     let dbname = state.database.flatten();
     let leftovers = state.scheduler.leftovers();
+    let analyses = state.scheduler.leftover_analyses();
+    let mut loaded = state.loaded;
     {
         let rt = runtime()?;
         let mut leader = reconnect_leader(&rt, run, dbname.as_deref())?;
@@ -117,8 +122,14 @@ pub(crate) fn parallel(archive: &mut Archive, run: Run<'_>, jobs: usize, archive
                 spool.done(te.dump_id);
             }
         }
+        loaded.extend(renderer.loaded_tables().iter().copied());
         drop(renderer);
         leader.finish().map_err(RenderError::from)?;
+        // Those of the loaded tables, in batches as the workers take them.
+        let analyses: Vec<usize> = analyses.into_iter().filter(|&i| toc.entries.get(i).is_some_and(|te| loaded.contains(&te.dump_id))).collect();
+        for batch in analyses.chunks(BATCH_TABLES) {
+            analyze(&mut leader, 0, toc, opts.verbose, batch)?;
+        }
         outcome.absorb(&Totals::of(&leader, leader.errors()));
     }
     outcome.stage_times.push((Stage::Finish, phase3.elapsed()));

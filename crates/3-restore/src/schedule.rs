@@ -27,6 +27,8 @@ fn pass_slot(pass: Pass) -> usize {
 pub enum Next {
     /// Restore the TOC entry at this index.
     Run(usize),
+    /// ANALYZE the table whose data is the TOC entry at this index.
+    Analyze(usize),
     /// Nothing can start until a running item finishes.
     Wait,
     /// The parallel phase is over.
@@ -120,7 +122,8 @@ impl Scheduler {
                     continue;
                 }
                 self.running.push(i);
-                return Next::Run(self.plan.items[i].index);
+                let it = &self.plan.items[i];
+                return if it.analyze { Next::Analyze(it.index) } else { Next::Run(it.index) };
             }
             let pass_has_ready = !self.ready[slot].is_empty();
             if pass_has_ready || !self.running.is_empty() || self.leader_open > 0 {
@@ -139,6 +142,32 @@ impl Scheduler {
     /// not: pg_restore releases dependents either way).
     pub fn complete(&mut self, index: usize) {
         if let Some(&i) = self.plan.by_index.get(&index) {
+            self.running.retain(|&r| r != i);
+            self.finish_item(i);
+        }
+    }
+
+    /// Another ANALYZE that may start now beside those running, for the batch a worker has
+    /// just been handed ([`Next::Analyze`]), among those whose table's data (at a TOC
+    /// position) `fits` accepts: the TOC position of its table's data. ANALYZEs weigh
+    /// nothing, so they are at the end of the ready order.
+    pub fn next_analysis(&mut self, fits: impl Fn(usize) -> bool) -> Option<usize> {
+        let slot = pass_slot(self.pass);
+        let key = self.ready[slot]
+            .iter()
+            .rev()
+            .take_while(|&&(Reverse(size), _, _)| size == 0)
+            .find(|&&(_, _, i)| self.plan.items[i].analyze && fits(self.plan.items[i].index) && !self.conflicts(i))
+            .copied()?;
+        self.ready[slot].remove(&key);
+        self.running.push(key.2);
+        Some(self.plan.items[key.2].index)
+    }
+
+    /// A worker (or the leader) finished the ANALYZE of the table whose data is at TOC
+    /// position `index` (or passed it over).
+    pub fn complete_analysis(&mut self, index: usize) {
+        if let Some(&i) = self.plan.analyze_by_index.get(&index) {
             self.running.retain(|&r| r != i);
             self.finish_item(i);
         }
@@ -186,7 +215,13 @@ impl Scheduler {
     /// items that never became ready), in restore order: the leader restores them serially
     /// at the end.
     pub fn leftovers(&self) -> Vec<usize> {
-        self.plan.items.iter().enumerate().filter(|(i, it)| !self.finished[*i] && it.wanted && !it.leader).map(|(_, it)| it.index).collect()
+        self.plan.items.iter().enumerate().filter(|(i, it)| !self.finished[*i] && it.wanted && !it.leader && !it.analyze).map(|(_, it)| it.index).collect()
+    }
+
+    /// The ANALYZEs never run, by the TOC position of their table's data: the leader runs
+    /// them after the leftovers.
+    pub fn leftover_analyses(&self) -> Vec<usize> {
+        self.plan.items.iter().enumerate().filter(|(i, it)| !self.finished[*i] && it.analyze).map(|(_, it)| it.index).collect()
     }
 
     /// Whether the item with this dump id is one of the scheduler's.

@@ -3,12 +3,13 @@
 //! database to connect to — and the tables idle workers may help load), the roster of
 //! worker connections the server granted, and how a free worker is handed its next job.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex};
 
 use pgsurge_archive::{DataRelease, DumpId};
 use pgsurge_plan::plan::Plan;
 
+use crate::analyze::{BATCH_BYTES, BATCH_TABLES};
 use crate::schedule::{Next, Scheduler};
 use crate::split::{SplitBoard, SplitCopy};
 use crate::EngineError;
@@ -77,6 +78,8 @@ pub(crate) struct SchedulerState {
     pub(crate) splits: Vec<Arc<SplitCopy>>,
     /// TABLE dump id → created in this run without error (the leader's schema entries).
     pub(crate) created: HashMap<DumpId, bool>,
+    /// TABLE DATA entries loaded without an error: the tables an ANALYZE may analyze.
+    pub(crate) loaded: HashSet<DumpId>,
     /// The database workers connect to, once settled: `Some(None)` for the one the user
     /// named, `Some(Some(name))` for the one `--create` made.
     pub(crate) database: Option<Option<String>>,
@@ -151,12 +154,14 @@ pub(crate) enum Job {
     Run(usize),
     /// Load a part of a table another worker is loading.
     Help(Arc<SplitCopy>),
+    /// ANALYZE the tables whose data are the TOC entries at these indexes, in one batch.
+    Analyze(Vec<usize>),
 }
 
 /// The next job for a worker, waiting while nothing can start; `None` when the parallel
 /// phase is over (or another worker failed). A worker with nothing of its own to start
 /// helps load a table another is loading.
-pub(crate) fn next_job(shared: &Shared) -> Result<Option<Job>, EngineError> {
+pub(crate) fn next_job(shared: &Shared, tables: &Tables<'_>) -> Result<Option<Job>, EngineError> {
     let mut st = shared.scheduler.lock().map_err(|_| poisoned())?;
     loop {
         if st.abort {
@@ -164,6 +169,7 @@ pub(crate) fn next_job(shared: &Shared) -> Result<Option<Job>, EngineError> {
         }
         match st.scheduler.next_item() {
             Next::Run(i) => return Ok(Some(Job::Run(i))),
+            Next::Analyze(i) => return Ok(Some(Job::Analyze(analysis_batch(&mut st.scheduler, i, tables)))),
             Next::Done => return Ok(None),
             Next::Wait => {
                 st.splits.retain(|s| s.is_open());
@@ -174,6 +180,21 @@ pub(crate) fn next_job(shared: &Shared) -> Result<Option<Job>, EngineError> {
             }
         }
     }
+}
+
+/// The ANALYZE handed out as `first` and whatever others may join it in one transaction:
+/// several small tables share a commit, while a large table (whose ANALYZE reads more) is
+/// left to a batch of its own, so idle workers can take the others.
+fn analysis_batch(scheduler: &mut Scheduler, first: usize, tables: &Tables<'_>) -> Vec<usize> {
+    let bytes = |index: usize| tables.plan.items.get(tables.plan.analyze_by_index.get(&index).copied().unwrap_or(usize::MAX)).and_then(|it| tables.sizes.get(&it.dump_id)).copied().unwrap_or(0);
+    let mut batch = vec![first];
+    let mut total = bytes(first);
+    while batch.len() < BATCH_TABLES {
+        let Some(next) = scheduler.next_analysis(|i| total.saturating_add(bytes(i)) <= BATCH_BYTES) else { break };
+        total += bytes(next);
+        batch.push(next);
+    }
+    batch
 }
 
 pub(crate) fn poisoned() -> EngineError {
@@ -192,7 +213,52 @@ pub(crate) struct Tables<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::Roster;
+    use super::*;
+    use pgsurge_archive::{DataLocation, Section, Toc, TocEntry};
+    use pgsurge_plan::options::RestoreOptions;
+
+    /// ANALYZEs come after everything else that is ready; small tables share a batch, a large
+    /// one has its own.
+    #[test]
+    fn analyzes_come_last_and_batch_small_tables() {
+        let entry = |id: i32, desc: &str, deps: &[i32]| TocEntry {
+            had_dumper: desc == "TABLE DATA",
+            defn: Some(format!("-- {desc}\n").into()),
+            data: if desc == "TABLE DATA" { DataLocation::Block { offset: None } } else { DataLocation::None },
+            ..TocEntry::new(DumpId(id), desc, "t", Section::PreData, deps.iter().map(|&d| DumpId(d)).collect())
+        };
+        let mut entries = Vec::new();
+        for t in 0..4 {
+            entries.push(entry(1 + t, "TABLE", &[]));
+            entries.push(TocEntry { section: Section::Data, ..entry(11 + t, "TABLE DATA", &[1 + t]) });
+        }
+        entries.push(TocEntry { section: Section::PostData, ..entry(20, "INDEX", &[4]) });
+        let toc = Toc::from_entries(entries);
+        let sel = pgsurge_plan::select::decide(&toc.entries, &RestoreOptions::default(), None);
+        // The first table's data is large; the others' small.
+        let sizes: HashMap<DumpId, u64> = [(DumpId(11), BATCH_BYTES), (DumpId(12), 10), (DumpId(13), 10), (DumpId(14), 10)].into_iter().collect();
+        let data: Vec<usize> = (0..4).map(|t| 1 + 2 * t).collect();
+        let pending: Vec<usize> = (0..toc.entries.len()).filter(|i| i % 2 == 1 || *i == 8).collect();
+        let plan = Arc::new(Plan::build_with_analyze(&toc, &sel, &pending, &[], &sizes, &data));
+        let tables = Tables { plan: &plan, sizes: &sizes, spool: None };
+        let mut s = Scheduler::new(Arc::clone(&plan));
+        for _ in 0..4 {
+            let Next::Run(i) = s.next_item() else { panic!("table data first") };
+            s.complete(i);
+        }
+        assert_eq!(s.next_item(), Next::Run(8), "the index before any ANALYZE");
+        let Next::Analyze(first) = s.next_item() else { panic!("an ANALYZE") };
+        assert_eq!(analysis_batch(&mut s, first, &tables), vec![1], "the large table alone");
+        let Next::Analyze(next) = s.next_item() else { panic!("an ANALYZE") };
+        assert_eq!(analysis_batch(&mut s, next, &tables), vec![3, 5], "the small ones together, not the one whose index runs");
+        assert_eq!(s.next_item(), Next::Wait);
+        s.complete(8);
+        assert_eq!(s.next_item(), Next::Analyze(7));
+        for i in [1, 3, 5, 7] {
+            s.complete_analysis(i);
+        }
+        assert_eq!(s.next_item(), Next::Done);
+    }
 
     /// One warning, from the last attempt to end, with the jobs that go on and the first
     /// reason; none when every worker connected.

@@ -205,6 +205,13 @@ impl<'e> Session<'e> {
         Ok(TableCopy::help(&mut self.conn, split)?)
     }
 
+    /// The connection itself, everything held back sent first: for statements that belong
+    /// to no entry and whose failures are no entry's (the ANALYZE stage).
+    pub(crate) fn connection(&mut self) -> Result<&mut Connection<'e>, SessionError> {
+        self.flush_all()?;
+        Ok(&mut self.conn)
+    }
+
     /// Everything held back goes out before anything else is sent.
     fn flush_all(&mut self) -> Result<(), SessionError> {
         self.commit_group()?;

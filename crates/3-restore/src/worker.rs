@@ -1,14 +1,15 @@
 //! One worker of a parallel restore: its own connection and archive reader; it takes items
 //! from the scheduler until none are left — a table's data (after a TRUNCATE when this run
 //! created the table, for WAL-skipping and `COPY … FREEZE`), its indexes and constraints,
-//! ACLs — or helps load a table another worker is loading. A worker the server refuses for
-//! want of a connection slot steps aside.
+//! ANALYZEs, ACLs — or helps load a table another worker is loading. A worker the server
+//! refuses for want of a connection slot steps aside.
 
 use pgsurge_archive::Archive;
 use pgsurge_plan::freeze::WRAP_MIN_BYTES;
 use pgsurge_plan::plan;
 use pgsurge_plan::render::{RenderError, Renderer};
 
+use crate::analyze;
 use crate::connection::refused_for_lack_of_slots;
 use crate::totals::Totals;
 use crate::shared::{next_job, poisoned, Job, Shared, Tables};
@@ -42,9 +43,26 @@ pub(crate) fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &S
     let mut errors = 0;
     let (mut warn, mut info) = log_sinks(opts, events);
     session.set_board(shared);
-    while let Some(job) = next_job(shared)? {
+    while let Some(job) = next_job(shared, tables)? {
         let index = match job {
             Job::Run(index) => index,
+            Job::Analyze(batch) => {
+                // A table whose data failed is not analyzed; its ANALYZE is done all the same.
+                let analyze: Vec<usize> = {
+                    let st = shared.scheduler.lock().map_err(|_| poisoned())?;
+                    batch.iter().copied().filter(|&i| toc.entries.get(i).is_some_and(|te| st.loaded.contains(&te.dump_id))).collect()
+                };
+                if !analyze.is_empty() {
+                    analyze::analyze(&mut session, worker + 1, toc, opts.verbose, &analyze)?;
+                }
+                let mut st = shared.scheduler.lock().map_err(|_| poisoned())?;
+                for i in batch {
+                    st.scheduler.complete_analysis(i);
+                }
+                drop(st);
+                shared.wake.notify_all();
+                continue;
+            }
             Job::Help(split) => {
                 if opts.verbose {
                     if let Some(te) = toc.get(split.dump_id) {
@@ -75,9 +93,11 @@ pub(crate) fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &S
         let split = tables.plan.by_index.get(&index).and_then(|&i| tables.plan.items.get(i)).and_then(|it| it.split_after);
         session.offer_split(split);
         let mut wrap_now = wrap && split.is_none();
+        let mut loaded;
         loop {
             let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker().with_failed_tables(failed);
             restore_item(&mut renderer, te, index, wrap_now)?;
+            loaded = renderer.loaded_tables().contains(&te.dump_id);
             drop(renderer);
             // The data never reached a COPY (skipped): the offer lapses with the item.
             session.offer_split(None);
@@ -94,11 +114,18 @@ pub(crate) fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &S
             wrap_now = wrap;
         }
         // As pg_restore counts a worker's item (see failure::Failures::item_errors).
-        errors += session.finish_worker_item().map_err(RenderError::from)?;
+        let item_errors = session.finish_worker_item().map_err(RenderError::from)?;
+        errors += item_errors;
         if let Some(spool) = &tables.spool {
             spool.done(te.dump_id);
         }
-        shared.scheduler.lock().map_err(|_| poisoned())?.scheduler.complete(index);
+        let mut st = shared.scheduler.lock().map_err(|_| poisoned())?;
+        // A split load that failed for good was reported after the renderer was done.
+        if loaded && item_errors == 0 {
+            st.loaded.insert(te.dump_id);
+        }
+        st.scheduler.complete(index);
+        drop(st);
         shared.wake.notify_all();
     }
     Ok(Totals::of(&session, errors))

@@ -8,7 +8,7 @@
 //! is `sql`'s. This module drives a restore — its start and end, the passes, each entry's
 //! parts (`restore_toc_entry`), `--transaction-size` batches, and for the engine alone a
 //! table's data after a `TRUNCATE` in its own transaction (`COPY … FREEZE` where `freeze`
-//! allows it), with which tables it created; the parts live beside it:
+//! allows it), with which tables it created and loaded; the parts live beside it:
 //! `session` (what the session is set to), `entry` (one entry's header, definition and
 //! ownership), `data` (table data and large objects), `drops` (`--clean`), and `target`
 //! (where the statements go: a script, or the engine's connection).
@@ -153,6 +153,7 @@ impl<'a> Renderer<'a> {
             wrap: HashSet::new(),
             wrapping: false,
             freeze_copy: false,
+            loaded: Vec::new(),
         }
     }
 
@@ -185,6 +186,12 @@ impl<'a> Renderer<'a> {
         self.wrap_tables = data.iter().filter_map(|&id| toc.get(id)).filter_map(|te| te.dependencies.first().copied()).collect();
         self.wrap = data;
         self
+    }
+
+    /// The TABLE DATA entries whose data this renderer sent without a failure, in the order
+    /// loaded: the tables the ANALYZE stage may analyze.
+    pub fn loaded_tables(&self) -> &[DumpId] {
+        &self.loaded
     }
 
     /// A renderer for one parallel worker: every item commits on its own, so
@@ -223,6 +230,8 @@ pub struct Renderer<'a> {
     wrapping: bool,
     /// The next COPY asks for `FREEZE` (its table was just truncated in its transaction).
     freeze_copy: bool,
+    /// TABLE DATA entries whose data went out without a failure.
+    loaded: Vec<DumpId>,
 }
 
 impl Renderer<'_> {
@@ -380,6 +389,7 @@ impl Renderer<'_> {
             }
         }
         let mut defn_dumped = false;
+        let mut loaded = false;
         if wanted.schema {
             let is_db = te.desc_is("DATABASE") || te.desc_is("DATABASE PROPERTIES");
             // CREATE/ALTER DATABASE cannot run inside a transaction block.
@@ -423,6 +433,7 @@ impl Renderer<'_> {
                     let frozen = copy.filter(|_| self.freeze_copy).and_then(freeze::frozen_copy);
                     self.stream_data(te, frozen.as_deref().or(copy))?;
                     self.enable_triggers(te)?;
+                    loaded = te.desc_is("TABLE DATA");
                 }
             } else if !defn_dumped {
                 self.info(format!("executing {} {}", te.desc, te.tag));
@@ -434,8 +445,16 @@ impl Renderer<'_> {
         }
         self.target.flush()?;
         // Known only once everything the entry sent has been answered.
-        if wanted.schema && self.wrap_tables.contains(&te.dump_id) && self.target.entry_succeeded()? {
-            self.created.insert(te.dump_id);
+        // Asked only where it matters: a target may have to send what it holds back to answer
+        // (a restore's commit group).
+        let created = wanted.schema && self.wrap_tables.contains(&te.dump_id);
+        if (created || loaded) && self.target.entry_succeeded()? {
+            if created {
+                self.created.insert(te.dump_id);
+            }
+            if loaded {
+                self.loaded.push(te.dump_id);
+            }
         }
         self.count_action()
     }
@@ -455,7 +474,12 @@ impl Renderer<'_> {
         self.wrapping = false;
         self.freeze_copy = false;
         restored?;
-        self.cmd(b"COMMIT;\n")
+        self.cmd(b"COMMIT;\n")?;
+        if !self.target.entry_succeeded()? {
+            // The data went out, and its transaction did not commit.
+            self.loaded.retain(|&id| id != te.dump_id);
+        }
+        Ok(())
     }
 
     /// One more action in `--transaction-size` mode (`txnCount`): the batch commits and a new
