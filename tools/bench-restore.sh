@@ -26,6 +26,11 @@
 # medians: wall seconds, client CPU seconds, client peak RSS, and pgsurge/pg_restore ratios
 # (below 1: pgsurge is faster); then, from pgsurge's --report of its median run, the seconds
 # per stage and the share of the wall time each connection was busy.
+# "Ready" is the time until the database serves as well as it will: the restore, then what a
+# careful operator runs before letting users in — `vacuumdb --analyze-only` at the same -j,
+# unless the restore analyzed (pgsurge's report says so) — and a first full read of every
+# table (each counted in a sequential scan, which sets the hint bits of rows not loaded
+# frozen). BENCH_READY=0 skips it.
 # PGSURGE_BASELINE=path adds that pgsurge binary as a third tool (an older build, to show
 # what a change did); its column and ratio follow pgsurge's.
 # pg_restore cannot read -j from standard input; its stdin rows are serial (-j 1).
@@ -122,9 +127,28 @@ SQL
   echo "$a"
 }
 
+# A first full read of every table of database $1, as the first queries after a restore
+# would do it: sequential scans, which check every row's visibility.
+first_read() {
+  psql -d "$1" -At >/dev/null <<'SQL'
+SET enable_indexscan = off;
+SET enable_indexonlyscan = off;
+SET enable_bitmapscan = off;
+SELECT format('SELECT count(*) FROM ONLY %I.%I', n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%'
+\gexec
+SQL
+}
+
+# Whether the restore that wrote report $1 analyzed the tables itself.
+analyzed() {
+  [[ -f $1 ]] && python3 -c 'import json, sys; sys.exit(0 if (json.load(open(sys.argv[1])).get("totals") or {}).get("analyzed") else 1)' "$1"
+}
+
 n=0
-measure() { # tool jobs source archive report -> "wall cpu rss_mb status"
-  local tool=$1 jobs=$2 source=$3 archive=$4 report=$5 out db
+measure() { # tool jobs source archive report vacuum_jobs -> "wall cpu rss_mb status ready"
+  local tool=$1 jobs=$2 source=$3 archive=$4 report=$5 vacuum_jobs=$6 out db
   n=$((n + 1))
   db="r$n"
   # Let the previous run's dropped database and dirty buffers settle, so neither tool pays
@@ -149,8 +173,19 @@ measure() { # tool jobs source archive report -> "wall cpu rss_mb status"
   fi
   read -r wall user sys rss status < <(tail -1 "$out")
   rm -f "$out"
+  local ready=- started
+  if [[ ${BENCH_READY:-1} == 1 ]]; then
+    local rep=$report
+    [[ $tool == baseline ]] && rep=$report.baseline
+    started=$(date +%s.%N)
+    if [[ $tool == pg_restore ]] || ! analyzed "$rep"; then
+      "$bin/vacuumdb" -q --analyze-only -j "$vacuum_jobs" -d "$db"
+    fi
+    first_read "$db"
+    ready=$(echo "$wall + $(date +%s.%N) - $started" | bc | awk '{printf "%.2f", $1}')
+  fi
   psql -d postgres -c "DROP DATABASE $db" 2>/dev/null || true
-  echo "$wall $(echo "$user + $sys" | bc) $((rss / 1024)) $status"
+  echo "$wall $(echo "$user + $sys" | bc) $((rss / 1024)) $status $ready"
 }
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v s="$1" -v p="$2" 'BEGIN { if (p > 0) printf "%.2f", s / p; else print "-" }'; }
@@ -187,6 +222,10 @@ rule="|---|---|---|---|---|---|---|"
 header+=" pg_restore CPU s | pgsurge CPU s |"; rule+="---|---|"
 [[ -n $baseline ]] && { header+=" baseline CPU s |"; rule+="---|"; }
 header+=" pg_restore RSS MB | pgsurge RSS MB |"; rule+="---|---|"
+if [[ ${BENCH_READY:-1} == 1 ]]; then
+  header+=" pg_restore ready s | pgsurge ready s | ready ratio |"; rule+="---|---|---|"
+  [[ -n $baseline ]] && { header+=" baseline ready s |"; rule+="---|"; }
+fi
 echo "$header"
 echo "$rule"
 profiles=()
@@ -196,16 +235,16 @@ for w in ${workloads//,/ }; do
   entries=$("$pgsurge" list "$archive" | grep -vc '^;')
   for source in file stdin; do
     for j in $jobs_list; do
-      declare -A wall=() cpu=() rss=()
+      declare -A wall=() cpu=() rss=() ready=()
       reports=()
       for ((r = 0; r < rounds; r++)); do
         for tool in "${tools[@]}"; do
           pj=$j
           [[ $tool == pg_restore && $source == stdin ]] && pj=1
           report="$work/report-$w-$source-$j-$r.json"
-          read -r w_s c_s m_s st < <(measure "$tool" "$pj" "$source" "$archive" "$report")
+          read -r w_s c_s m_s st r_s < <(measure "$tool" "$pj" "$source" "$archive" "$report" "$j")
           [[ $st == 0 ]] || echo "warning: $tool -j $pj from $source on $w exited $st: $(tail -2 "$work/last-$tool.err")" >&2
-          wall[$tool]+="$w_s "; cpu[$tool]+="$c_s "; rss[$tool]+="$m_s "
+          wall[$tool]+="$w_s "; cpu[$tool]+="$c_s "; rss[$tool]+="$m_s "; ready[$tool]+="$r_s "
           [[ $tool == pgsurge ]] && reports+=("$w_s $report")
         done
       done
@@ -218,6 +257,11 @@ for w in ${workloads//,/ }; do
       row+=" $(median <<<"${cpu[pg_restore]}") | $(median <<<"${cpu[pgsurge]}") |"
       [[ -n $baseline ]] && row+=" $(median <<<"${cpu[baseline]}") |"
       row+=" $(median <<<"${rss[pg_restore]}") | $(median <<<"${rss[pgsurge]}") |"
+      if [[ ${BENCH_READY:-1} == 1 ]]; then
+        pr=$(median <<<"${ready[pg_restore]}"); sr=$(median <<<"${ready[pgsurge]}")
+        row+=" $pr | $sr | $(ratio "$sr" "$pr") |"
+        [[ -n $baseline ]] && row+=" $(median <<<"${ready[baseline]}") |"
+      fi
       echo "$row"
       # The report of pgsurge's median run.
       mid=$(printf '%s\n' "${reports[@]}" | sort -n | awk -v k=$(((rounds + 1) / 2)) 'NR == k {print $2}')
