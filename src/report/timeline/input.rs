@@ -65,6 +65,8 @@ pub struct Stage {
 pub enum Action {
     Restore,
     Drop,
+    /// The ANALYZE stage's statistics for a loaded table (desc `ANALYZE`).
+    Analyze,
 }
 
 #[derive(Debug, Deserialize)]

@@ -112,7 +112,7 @@ fn bad_input_is_named_in_one_line() {
         (with(&|r| drop(r["items"][1].as_object_mut().map(|o| o.remove("start")))), "not a pgsurge report: item 1: missing field `start` at line 1 column "),
         (with(&|r| r["items"][0]["start"] = json!("soon")), "not a pgsurge report: item 0: invalid type: string \"soon\", expected f64 at line 1 column "),
         (with(&|r| r["items"][2]["connection"] = json!(-1)), "not a pgsurge report: item 2: invalid value: integer `-1`, expected u64"),
-        (with(&|r| r["items"][0]["action"] = json!("explode")), "not a pgsurge report: item 0: unknown variant `explode`, expected `restore` or `drop`"),
+        (with(&|r| r["items"][0]["action"] = json!("explode")), "not a pgsurge report: item 0: unknown variant `explode`, expected one of `restore`, `drop`, `analyze`"),
         (with(&|r| r["items"] = json!({"0": 1})), "not a pgsurge report: invalid type: map, expected an array of items"),
         (with(&|r| r["items"][0]["start"] = json!(-1.0)), "not a report that can be drawn: item 0 (TABLE public.a <&>): start is -1 s, not a time from 0 to 10000000 s"),
         (with(&|r| r["items"][3]["end"] = json!(1.0)), "not a report that can be drawn: item 3 (TABLE DATA public.b): ends at 1 s, before it starts at 3.5 s"),
