@@ -7,6 +7,7 @@
 mod cli;
 mod cluster;
 mod golden;
+mod group_commit;
 mod harness;
 mod hostile;
 mod limits;
