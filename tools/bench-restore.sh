@@ -32,7 +32,10 @@
 # table (each counted in a sequential scan, which sets the hint bits of rows not loaded
 # frozen). BENCH_READY=0 skips it.
 # PGSURGE_BASELINE=path adds that pgsurge binary as a third tool (an older build, to show
-# what a change did); its column and ratio follow pgsurge's.
+# what a change did); its column and ratio follow pgsurge's. BASELINE_ARGS="--no-group-commit"
+# (or --no-freeze, --no-analyze, --no-split-tables) passes those to the baseline, which is
+# then pgsurge itself unless PGSURGE_BASELINE names another: the column shows what that
+# trick buys.
 # pg_restore cannot read -j from standard input; its stdin rows are serial (-j 1).
 # Needs tools/install-postgres.sh and `cargo build --release`. Run nothing else meanwhile.
 set -euo pipefail
@@ -45,6 +48,10 @@ source tools/pg-env.sh
 bin=$PGSURGE_PG18_BINDIR
 pgsurge=${PGSURGE_BIN:-$PWD/target/release/pgsurge}
 baseline=${PGSURGE_BASELINE:-}
+# What one trick buys: the same pgsurge with it turned off, e.g.
+# BASELINE_ARGS=--no-group-commit (the baseline is then pgsurge itself unless given).
+read -r -a baseline_args <<<"${BASELINE_ARGS:-}"
+[[ -z $baseline && ${#baseline_args[@]} -gt 0 ]] && baseline=$pgsurge
 work=${BENCH_DIR:-/var/tmp/pgsurge-bench-restore}
 [[ -x $pgsurge ]] || { echo "no pgsurge binary at $pgsurge: run cargo build --release" >&2; exit 1; }
 [[ -z $baseline || -x $baseline ]] || { echo "no baseline binary at $baseline" >&2; exit 1; }
@@ -162,7 +169,7 @@ measure() { # tool jobs source archive report vacuum_jobs -> "wall cpu rss_mb st
     pg_restore) cmd=("$bin/pg_restore" -d "$db") ;;
     pgsurge) cmd=("$pgsurge" restore -q --report "$report" -d "$db") ;;
     # The same work as pgsurge's run, report included.
-    baseline) cmd=("$baseline" restore -q --report "$report.baseline" -d "$db") ;;
+    baseline) cmd=("$baseline" restore -q --report "$report.baseline" "${baseline_args[@]}" -d "$db") ;;
   esac
   if [[ $source == file ]]; then
     cmd+=(-j "$jobs" "$archive")
