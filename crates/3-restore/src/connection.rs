@@ -252,10 +252,7 @@ impl<'e> Connection<'e> {
             return Ok(());
         }
         let texts = std::mem::take(&mut self.batch);
-        let results = {
-            let client = &self.client;
-            self.rt.block_on(futures_util::future::join_all(texts.iter().map(|t| client.batch_execute(t))))
-        };
+        let results = self.send_all(&texts);
         for (text, result) in texts.iter().zip(results) {
             match result {
                 Ok(()) => {}
@@ -271,10 +268,7 @@ impl<'e> Connection<'e> {
     /// before it whatever that one's outcome, so a caller that needs them to stand or fall
     /// together puts them in one transaction. Failures are not reported: the caller decides.
     pub fn pipeline(&mut self, texts: &[std::borrow::Cow<'_, str>]) -> Result<bool, SessionError> {
-        let results = {
-            let client = &self.client;
-            self.rt.block_on(futures_util::future::join_all(texts.iter().map(|t| client.batch_execute(t))))
-        };
+        let results = self.send_all(texts);
         let mut ok = true;
         for result in results {
             match result {
@@ -284,6 +278,13 @@ impl<'e> Connection<'e> {
             }
         }
         Ok(ok)
+    }
+
+    /// Sends each of `texts` as one simple Query, all before reading any result, and returns
+    /// their results in order.
+    fn send_all<T: AsRef<str>>(&self, texts: &[T]) -> Vec<Result<(), tokio_postgres::Error>> {
+        let client = &self.client;
+        self.rt.block_on(futures_util::future::join_all(texts.iter().map(|t| client.batch_execute(t.as_ref()))))
     }
 
     /// Forgets the notices received so far unshown: they came from commands whose work was
