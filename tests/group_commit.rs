@@ -1,23 +1,9 @@
 //! Group commit against pg_restore: schema entries committed many at once must leave
 //! pg_restore's database and pg_restore's errors, however entries fail inside a group.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use crate::cluster::Cluster;
-use crate::harness::testdata;
+use crate::restore::{archive, fresh_db};
 use crate::restore_matrix::{restore, Tool};
-
-fn archive(rel: &str) -> PathBuf {
-    testdata().join("dumps").join(rel)
-}
-
-fn fresh_db(cluster: &Cluster, stem: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let name = format!("g{}_{stem}", N.fetch_add(1, Ordering::Relaxed));
-    cluster.createdb(&name);
-    name
-}
 
 /// Schema entries committed many at once (group commit) leave pg_restore's database and
 /// pg_restore's errors when entries fail in the middle of a group: into a database that

@@ -10,11 +10,11 @@ use crate::cluster::{pg_bindir_or_skip, Cluster};
 use crate::harness::{pgsurge, run, testdata};
 use crate::restore_matrix::{restore, Tool};
 
-fn archive(rel: &str) -> PathBuf {
+pub(crate) fn archive(rel: &str) -> PathBuf {
     testdata().join("dumps").join(rel)
 }
 
-fn fresh_db(cluster: &Cluster, stem: &str) -> String {
+pub(crate) fn fresh_db(cluster: &Cluster, stem: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     let name = format!("x{}_{stem}", N.fetch_add(1, Ordering::Relaxed));
     cluster.createdb(&name);
