@@ -36,6 +36,7 @@
 # (or --no-freeze, --no-analyze, --no-split-tables) passes those to the baseline, which is
 # then pgsurge itself unless PGSURGE_BASELINE names another: the column shows what that
 # trick buys.
+# BENCH_SOURCES="file" (default "file stdin") limits the sources measured.
 # pg_restore cannot read -j from standard input; its stdin rows are serial (-j 1).
 # Needs tools/install-postgres.sh and `cargo build --release`. Run nothing else meanwhile.
 set -euo pipefail
@@ -240,7 +241,7 @@ for w in ${workloads//,/ }; do
   archive=$(generate "$w")
   size=$(du -m "$archive" | cut -f1)
   entries=$("$pgsurge" list "$archive" | grep -vc '^;')
-  for source in file stdin; do
+  for source in ${BENCH_SOURCES:-file stdin}; do
     for j in $jobs_list; do
       declare -A wall=() cpu=() rss=() ready=()
       reports=()

@@ -16,9 +16,11 @@
 //! so a restore where every entry fails (into a database that already has the objects) pays
 //! for few rollbacks.
 //!
-//! A parallel worker's group is its current item: committed when the item ends, before the
-//! scheduler hands out what waits for it (an item of a thousand large objects' metadata is
-//! one commit instead of two thousand).
+//! A parallel worker's group holds its items: an item of a thousand large objects' metadata
+//! is one commit instead of two thousand, and a run of small indexes and constraints one
+//! commit instead of one each. The scheduler counts a held item as running (so nothing that
+//! conflicts with its locks starts) and hears it is done only once it has committed; a
+//! worker commits before it waits for work.
 //!
 //! [`Group::commit`] is the one place held entries become committed: whoever must know
 //! (the scheduler, a resume journal) hears of each entry there, and only there, once its
@@ -100,6 +102,11 @@ impl Group {
         self.entries.last().is_some_and(|e| e.ended.is_none() && e.dump_id == dump_id && e.dropped == dropped)
     }
 
+    /// Whether the last entry held is `dump_id`'s (given in full or not).
+    pub fn last_is(&self, dump_id: DumpId) -> bool {
+        self.entries.last().is_some_and(|e| e.dump_id == dump_id)
+    }
+
     /// Whether the renderer is giving commands for a held entry.
     pub fn holding(&self) -> bool {
         self.entries.last().is_some_and(|e| e.ended.is_none())
@@ -144,6 +151,11 @@ impl Group {
         true
     }
 
+    /// When the group is due to be committed at the latest; `None` when it holds nothing.
+    pub fn due(&self) -> Option<Instant> {
+        self.entries.first().map(|e| e.started + MAX_AGE)
+    }
+
     /// Whether the group should be committed now, at the end of an entry.
     pub fn full(&self) -> bool {
         let old = self.entries.first().is_some_and(|e| e.started.elapsed() >= MAX_AGE);
@@ -151,12 +163,12 @@ impl Group {
     }
 
     /// The commit point. Sends the held entries in one transaction; if it commits, each entry
-    /// is reported done, and `committed` hears of it. If anything failed, the group was
-    /// rolled back and is replayed command by command (each then commits on its own, and
-    /// `committed` hears of each entry once it has run). An entry the renderer is still
-    /// giving commands for is left in progress on the connection, its commands from now on
-    /// run alone.
-    pub fn commit(&mut self, conn: &mut Connection<'_>, progress: &mut Progress<'_>, committed: &mut dyn FnMut(DumpId, bool, bool)) -> Result<(), SessionError> {
+    /// is reported done, and `committed` hears of it (its dump id, whether it was a drop, and
+    /// its failures: none). If anything failed, the group was rolled back and is replayed
+    /// command by command (each then commits on its own, and `committed` hears of each entry,
+    /// with its failures, once it has run). An entry the renderer is still giving commands
+    /// for is left in progress on the connection, its commands from now on run alone.
+    pub fn commit(&mut self, conn: &mut Connection<'_>, progress: &mut Progress<'_>, committed: &mut dyn FnMut(DumpId, bool, u64)) -> Result<(), SessionError> {
         if self.entries.is_empty() {
             return Ok(());
         }
@@ -174,7 +186,7 @@ impl Group {
                     Some(at) => {
                         // The round trip that committed them all shows on the last.
                         progress.finish_at(conn.failures.errors(), if n == last { Instant::now() } else { at });
-                        committed(id, dropped, true);
+                        committed(id, dropped, 0);
                     }
                     None => conn.failures.begin_entry(id, e.line),
                 }
@@ -197,10 +209,10 @@ impl Group {
             }
             if ended.is_some() {
                 conn.show_notices();
-                let ok = conn.failures.entry_succeeded();
+                let failures = conn.failures.entry_errors();
                 conn.failures.end_entry();
                 progress.finish(conn.failures.errors());
-                committed(id, dropped, ok);
+                committed(id, dropped, failures);
             }
         }
         Ok(())

@@ -39,7 +39,8 @@ pub(crate) fn lead(archive: &mut Archive, run: Run<'_>, shared: &Shared, schema:
     let batched = opts.transaction_size.is_some();
     let positions: HashMap<DumpId, usize> = schema.iter().filter_map(|&i| toc.entries.get(i).map(|te| (te.dump_id, i))).collect();
     let announce_failed = Cell::new(None);
-    let announce = |id: DumpId, dropped: bool, ok: bool| {
+    let announce = |id: DumpId, dropped: bool, failures: u64| {
+        let ok = failures == 0;
         let Some(&index) = positions.get(&id).filter(|_| !dropped) else { return };
         let table = toc.entries.get(index).is_some_and(|te| te.desc_is("TABLE")) && sel.entry(index).is_some_and(|e| e.wanted.schema);
         if let Err(e) = shared.schema_done(index, id, table.then_some(ok)) {

@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 
 use pgsurge_archive::{DataRelease, DumpId};
 use pgsurge_plan::plan::Plan;
@@ -156,12 +157,17 @@ pub(crate) enum Job {
     Help(Arc<SplitCopy>),
     /// ANALYZE the tables whose data are the TOC entries at these indexes, in one batch.
     Analyze(Vec<usize>),
+    /// Nothing can start now: commit the items held, which others may be waiting for.
+    Commit,
 }
 
 /// The next job for a worker, waiting while nothing can start; `None` when the parallel
 /// phase is over (or another worker failed). A worker with nothing of its own to start
-/// helps load a table another is loading.
-pub(crate) fn next_job(shared: &Shared, tables: &Tables<'_>) -> Result<Option<Job>, EngineError> {
+/// helps load a table another is loading. One holding items it has not committed waits for
+/// more only until they are due (`held_until`), then is told to commit them: while the
+/// leader is still creating tables, work comes a table at a time, and a commit per item
+/// is what grouping saves.
+pub(crate) fn next_job(shared: &Shared, tables: &Tables<'_>, held_until: Option<Instant>) -> Result<Option<Job>, EngineError> {
     let mut st = shared.scheduler.lock().map_err(|_| poisoned())?;
     loop {
         if st.abort {
@@ -176,7 +182,11 @@ pub(crate) fn next_job(shared: &Shared, tables: &Tables<'_>) -> Result<Option<Jo
                 if let Some(split) = st.splits.iter().find(|s| s.join()) {
                     return Ok(Some(Job::Help(split.clone())));
                 }
-                st = shared.wake.wait(st).map_err(|_| poisoned())?;
+                st = match held_until.map(|due| due.saturating_duration_since(Instant::now())) {
+                    Some(left) if left.is_zero() => return Ok(Some(Job::Commit)),
+                    Some(left) => shared.wake.wait_timeout(st, left).map_err(|_| poisoned())?.0,
+                    None => shared.wake.wait(st).map_err(|_| poisoned())?,
+                };
             }
         }
     }

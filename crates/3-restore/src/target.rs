@@ -32,13 +32,13 @@ pub struct Session<'e> {
     progress: Progress<'e>,
     /// The archive's standard_conforming_strings, for cutting SQL data into statements.
     std_strings: bool,
-    /// Schema entries held to be committed many at once (a parallel worker's: one item at
-    /// a time); `None` when each command commits on its own (`--no-group-commit`) or the
+    /// Schema entries held to be committed many at once (a parallel worker's: its items);
+    /// `None` when each command commits on its own (`--no-group-commit`) or the
     /// renderer runs the transactions (`-1`, `--transaction-size`).
     group: Option<Group>,
     /// Hears of each entry once it is committed: its dump id, whether it was a `--clean`
-    /// drop, and whether it succeeded.
-    on_commit: Option<&'e dyn Fn(DumpId, bool, bool)>,
+    /// drop, and its failures (none: it succeeded).
+    on_commit: Option<&'e dyn Fn(DumpId, bool, u64)>,
 }
 
 impl From<SessionError> for RenderError {
@@ -86,7 +86,7 @@ impl<'e> Session<'e> {
     }
 
     /// `on_commit` hears of every entry once it is committed (see the field).
-    pub fn on_commit(&mut self, on_commit: &'e dyn Fn(DumpId, bool, bool)) {
+    pub fn on_commit(&mut self, on_commit: &'e dyn Fn(DumpId, bool, u64)) {
         self.on_commit = Some(on_commit);
     }
 
@@ -100,35 +100,51 @@ impl<'e> Session<'e> {
     }
 
     /// Reports the entry in progress as finished (the next one starts, or the work ends);
-    /// `on_commit` hears of it if `announce`.
-    fn finish_entry(&mut self, announce: bool) {
+    /// `on_commit` hears of it if `announce`. Returns its failures (none if no entry was in
+    /// progress).
+    fn finish_entry(&mut self, announce: bool) -> u64 {
         self.conn.show_notices();
-        let ok = self.conn.failures.entry_succeeded();
+        let failures = self.conn.failures.entry_errors();
         self.conn.failures.end_entry();
         if let (Some((id, dropped)), Some(on_commit)) = (self.progress.finish(self.conn.failures.errors()), self.on_commit.filter(|_| announce)) {
-            on_commit(id, dropped, ok);
+            on_commit(id, dropped, failures);
         }
+        failures
     }
 
-    /// Commits a parallel worker's item (all its commands in one transaction, so an item of
-    /// a thousand large objects' metadata is one commit, not two thousand), reports it
-    /// finished, and returns what it adds to the restore's error count; the next item counts
-    /// from zero. The scheduler may hand out what waits for the item once this returns.
-    pub fn finish_worker_item(&mut self) -> Result<u64, SessionError> {
+    /// A parallel worker's item, `dump_id`'s entry, has been given: `None` if it stays held
+    /// in the group, to be committed with the items after it (`on_commit` hears of it then);
+    /// else it is committed and finished now, and the answer is its entry's failures. Either
+    /// way the scheduler may hand out what waits for the item only once it has committed.
+    pub fn end_worker_item(&mut self, dump_id: DumpId) -> Result<Option<u64>, SessionError> {
+        if let Some(group) = self.group.as_mut().filter(|g| g.last_is(dump_id)) {
+            group.end_entry();
+            if group.full() {
+                self.commit_group()?;
+            }
+            return Ok(None);
+        }
         self.commit_group()?;
-        let errors = self.conn.failures.item_errors();
-        self.finish_entry(true);
-        self.conn.failures.forgive_all();
-        Ok(errors)
+        Ok(Some(self.finish_entry(true)))
+    }
+
+    /// When the entries held are due to be committed at the latest; `None` when none are.
+    pub fn held_until(&self) -> Option<std::time::Instant> {
+        self.group.as_ref().and_then(Group::due)
+    }
+
+    /// Commits the held entries now (a worker about to wait for work).
+    pub fn commit_held_entries(&mut self) -> Result<(), SessionError> {
+        self.commit_group()
     }
 
     /// Commits the held entries, if any (see `group`).
     fn commit_group(&mut self) -> Result<(), SessionError> {
         let Some(group) = self.group.as_mut().filter(|g| !g.is_empty()) else { return Ok(()) };
         let on_commit = self.on_commit;
-        let mut committed = |id, dropped, ok| {
+        let mut committed = |id, dropped, failures| {
             if let Some(f) = on_commit {
-                f(id, dropped, ok);
+                f(id, dropped, failures);
             }
         };
         group.commit(&mut self.conn, &mut self.progress, &mut committed)

@@ -1,16 +1,22 @@
 //! One worker of a parallel restore: its own connection and archive reader; it takes items
 //! from the scheduler until none are left — a table's data (after a TRUNCATE when this run
 //! created the table, for WAL-skipping and `COPY … FREEZE`), its indexes and constraints,
-//! ANALYZEs, ACLs — or helps load a table another worker is loading. A worker the server
-//! refuses for want of a connection slot steps aside.
+//! ANALYZEs, ACLs — or helps load a table another worker is loading. Items whose commands
+//! may wait are held in the session's commit group and committed many at once; the
+//! scheduler hears of each item only once it has committed. A worker the server refuses for
+//! want of a connection slot steps aside.
 
-use pgsurge_archive::Archive;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use pgsurge_archive::{Archive, DumpId};
 use pgsurge_plan::freeze::WRAP_MIN_BYTES;
 use pgsurge_plan::plan;
 use pgsurge_plan::render::{RenderError, Renderer};
 
 use crate::analyze;
 use crate::connection::refused_for_lack_of_slots;
+use crate::failure::item_errors;
 use crate::totals::Totals;
 use crate::shared::{next_job, poisoned, Job, Shared, Tables};
 use crate::target::Session;
@@ -19,6 +25,19 @@ use crate::{log_sinks, runtime, EngineError, EngineEvent, Run};
 /// One worker: its own connection and archive reader; takes items until none are left.
 pub(crate) fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &Shared, tables: &Tables<'_>) -> Result<Totals, EngineError> {
     let Run { toc, sel, opts, connector, events } = run;
+    // Items given to the session and not yet committed, by their entry's dump id: the TOC
+    // position, and whether the table's data loaded. Each is done once committed.
+    let open: RefCell<HashMap<DumpId, (usize, bool)>> = RefCell::new(HashMap::new());
+    let errors = Cell::new(0);
+    let done_failed = Cell::new(None);
+    let done = |id: DumpId, _dropped: bool, failures: u64| {
+        let Some((index, loaded)) = open.borrow_mut().remove(&id) else { return };
+        errors.set(errors.get() + item_errors(failures));
+        if let Err(e) = item_done(shared, id, index, loaded && failures == 0) {
+            done_failed.set(Some(e));
+            shared.abort();
+        }
+    };
     let Some(dbname) = shared.database()? else { return Ok(Totals::default()) };
     let rt = runtime()?;
     let connected = Session::connect(&rt, connector, dbname.as_deref(), opts, toc, events);
@@ -40,12 +59,16 @@ pub(crate) fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &S
     }
     let mut session = connected?;
     session.become_worker(worker + 1);
-    let mut errors = 0;
+    session.on_commit(&done);
     let (mut warn, mut info) = log_sinks(opts, events);
     session.set_board(shared);
-    while let Some(job) = next_job(shared, tables)? {
+    while let Some(job) = next_job(shared, tables, session.held_until())? {
         let index = match job {
             Job::Run(index) => index,
+            Job::Commit => {
+                session.commit_held_entries().map_err(RenderError::from)?;
+                continue;
+            }
             Job::Analyze(batch) => {
                 // A table whose data failed is not analyzed; its ANALYZE is done all the same.
                 let analyze: Vec<usize> = {
@@ -93,6 +116,9 @@ pub(crate) fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &S
         let split = tables.plan.by_index.get(&index).and_then(|&i| tables.plan.items.get(i)).and_then(|it| it.split_after);
         session.offer_split(split);
         let mut wrap_now = wrap && split.is_none();
+        // Done once committed: when it ends, with the items after it, or, if a group fills
+        // meanwhile, while it is being restored.
+        open.borrow_mut().insert(te.dump_id, (index, false));
         let mut loaded;
         loop {
             let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker().with_failed_tables(failed);
@@ -113,22 +139,45 @@ pub(crate) fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &S
             }
             wrap_now = wrap;
         }
-        // As pg_restore counts a worker's item (see failure::Failures::item_errors).
-        let item_errors = session.finish_worker_item().map_err(RenderError::from)?;
-        errors += item_errors;
         if let Some(spool) = &tables.spool {
             spool.done(te.dump_id);
         }
-        let mut st = shared.scheduler.lock().map_err(|_| poisoned())?;
-        // A split load that failed for good was reported after the renderer was done.
-        if loaded && item_errors == 0 {
-            st.loaded.insert(te.dump_id);
+        if let Some(entry) = open.borrow_mut().get_mut(&te.dump_id) {
+            // Its data was sent, so not yet announced: that waits for the entry's end.
+            entry.1 = loaded;
         }
-        st.scheduler.complete(index);
-        drop(st);
-        shared.wake.notify_all();
+        if let Some(failures) = session.end_worker_item(te.dump_id).map_err(RenderError::from)? {
+            // No entry was restored (nothing to announce): done all the same.
+            if open.borrow_mut().remove(&te.dump_id).is_some() {
+                errors.set(errors.get() + item_errors(failures));
+                item_done(shared, te.dump_id, index, loaded && failures == 0)?;
+            }
+        }
+        if let Some(e) = done_failed.take() {
+            return Err(e);
+        }
     }
-    Ok(Totals::of(&session, errors))
+    if !shared.aborted() {
+        session.commit_held_entries().map_err(RenderError::from)?;
+    }
+    if let Some(e) = done_failed.take() {
+        return Err(e);
+    }
+    Ok(Totals::of(&session, errors.get()))
+}
+
+/// The item at TOC position `index` has committed (successfully or not: pg_restore releases
+/// dependents either way); `loaded`: its table's data went in without an error, so an
+/// ANALYZE may analyze it.
+fn item_done(shared: &Shared, id: DumpId, index: usize, loaded: bool) -> Result<(), EngineError> {
+    let mut st = shared.scheduler.lock().map_err(|_| poisoned())?;
+    if loaded {
+        st.loaded.insert(id);
+    }
+    st.scheduler.complete(index);
+    drop(st);
+    shared.wake.notify_all();
+    Ok(())
 }
 
 pub(crate) fn restore_item(renderer: &mut Renderer<'_>, te: &pgsurge_archive::TocEntry, index: usize, wrap: bool) -> Result<(), RenderError> {
