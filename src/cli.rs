@@ -150,8 +150,7 @@ pub struct RestoreArgs {
     /// Verbose mode.
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count, help_heading = "General options")]
     pub verbose: u8,
-    /// No progress display and no summary (pgsurge; errors are still printed).
-    #[arg(short = 'q', long = "quiet", help_heading = "General options")]
+    #[arg(help = "No progress display and no summary (pgsurge;\nerrors are still printed)", short = 'q', long = "quiet", help_heading = "General options")]
     pub quiet: bool,
     #[arg(help = "Write the restore's facts and per-entry timeline\nas JSON to FILE (pgsurge)", long = "report", value_name = "FILE", help_heading = "General options", allow_hyphen_values = true)]
     pub report: Option<String>,
@@ -161,6 +160,10 @@ pub struct RestoreArgs {
     pub no_group_commit: bool,
     #[arg(help = "Load tables created by this restore without\nCOPY FREEZE: their rows' first reads then write\nhint bits, and a vacuum freezes them later (pgsurge)", long = "no-freeze", help_heading = "General options")]
     pub no_freeze: bool,
+    #[arg(help = "Add large tables' foreign keys validated at once,\nas pg_dump wrote them, instead of NOT VALID and\nthen VALIDATE CONSTRAINT, whose weaker locks let\nvalidations run side by side (pgsurge)", long = "no-validate-later", help_heading = "General options")]
+    pub no_validate_later: bool,
+    #[arg(help = "Add large tables' primary keys and unique\nconstraints as pg_dump wrote them, instead of\nbuilding a unique index first beside the table's\nother indexes, then ADD CONSTRAINT USING INDEX\n(pgsurge)", long = "no-index-first", help_heading = "General options")]
+    pub no_index_first: bool,
     #[arg(help = "ANALYZE each table loaded, so the database has\nplanner statistics at the end: the default, except\nunder the name pg_restore (pgsurge)", long = "analyze", overrides_with = "no_analyze", help_heading = "General options")]
     pub analyze: bool,
     #[arg(help = "Leave the tables without planner statistics, as\npg_restore does (pgsurge)", long = "no-analyze", overrides_with = "analyze", help_heading = "General options")]

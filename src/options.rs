@@ -258,6 +258,8 @@ pub fn check(args: &RestoreArgs) -> Result<Plan, UsageError> {
         no_split_tables: args.no_split_tables,
         no_group_commit: args.no_group_commit,
         no_freeze: args.no_freeze,
+        no_validate_later: args.no_validate_later,
+        no_index_first: args.no_index_first,
         // As under pg_restore's name; `analyze` gives pgsurge's default.
         analyze: args.analyze,
         spool_budget: spool_budget()?,

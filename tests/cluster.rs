@@ -274,6 +274,11 @@ impl Cluster {
         self.port
     }
 
+    /// What the server has logged so far (with `log_statement` set, the statements it ran).
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
     /// Connection options for `db` in the form pg_restore, pg_dump and psql take:
     /// `-h <socket dir> -p <port> -U postgres -d <db>`.
     pub fn conn_args(&self, db: &str) -> Vec<String> {

@@ -15,4 +15,5 @@ mod ready;
 mod restore;
 mod restore_matrix;
 mod timeline;
+mod weaker_locks;
 mod verify;

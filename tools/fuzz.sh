@@ -35,6 +35,11 @@ seed() { # target: copy the fixtures it reads into its corpus, once
         zcat "$f" | awk -v dir="$corpus" -v base="$i" 'BEGIN{RS=""} {f = dir "/" base "-" NR ".sql"; print > f; close(f)}'
         i=$((i + 1))
       done ;;
+    constraints) # FK CONSTRAINT and CONSTRAINT definitions as pg_dump writes them
+      printf 'ALTER TABLE ONLY public.child\n    ADD CONSTRAINT child_parent_id_fkey FOREIGN KEY (parent_id) REFERENCES public.parent(id) ON DELETE CASCADE;\n' >"$corpus/fk"
+      printf 'ALTER TABLE ONLY "My S"."T. x"\n    ADD CONSTRAINT "fk ""1"" ;" FOREIGN KEY (a) REFERENCES "My S".p(id) DEFERRABLE INITIALLY DEFERRED;\n' >"$corpus/fk-quoted"
+      printf 'ALTER TABLE ONLY public.big\n    ADD CONSTRAINT big_pkey PRIMARY KEY (id);\n' >"$corpus/pkey"
+      printf 'ALTER TABLE ONLY "S x".big\n    ADD CONSTRAINT "big v" UNIQUE (v) INCLUDE (w) WITH (fillfactor='"'"'70'"'"');\n' >"$corpus/unique" ;;
     directory_toc) for d in testdata/dumps/*/src.dir.*; do cp "$d/toc.dat" "$corpus/$(basename "$(dirname "$d")")-$(basename "$d").toc"; done ;;
   esac
 }

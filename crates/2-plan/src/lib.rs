@@ -12,13 +12,16 @@
 //! restore also gets a [`plan::Plan`]: the items, what each waits for, locks and weighs,
 //! built once for the engine's scheduler, with what makes the restored database ready to
 //! serve: which loads may use `COPY … FREEZE` (`freeze`) and which tables the ANALYZE stage
-//! analyzes (`analyze`). SQL that pgsurge composes itself is quoted
+//! analyzes (`analyze`); which foreign keys are added `NOT VALID` and validated after
+//! (`foreign_key`), and which primary keys and unique constraints are built as a unique
+//! index first (`primary_key`). SQL that pgsurge composes itself is quoted
 //! through `sql`; archive names and times are printed through `sanitize` and `local_time`.
 //! `groupable` says which commands a restore may commit many at once.
 
 pub mod analyze;
 pub mod c_number;
 pub mod filter;
+pub mod foreign_key;
 pub mod groupable;
 pub mod freeze;
 pub mod list_file;
@@ -26,6 +29,7 @@ pub mod listing;
 mod local_time;
 pub mod options;
 pub mod plan;
+pub mod primary_key;
 pub mod render;
 mod sanitize;
 pub mod select;

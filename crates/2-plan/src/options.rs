@@ -84,6 +84,12 @@ pub struct RestoreOptions {
     pub no_group_commit: bool,
     /// Load tables without `COPY … FREEZE` (pgsurge's `--no-freeze`).
     pub no_freeze: bool,
+    /// Add large tables' foreign keys as pg_dump wrote them, validated at once, instead of
+    /// `NOT VALID` and then `VALIDATE CONSTRAINT` (pgsurge's `--no-validate-later`).
+    pub no_validate_later: bool,
+    /// Add large tables' primary keys and unique constraints as pg_dump wrote them instead of
+    /// building a unique index first (pgsurge's `--no-index-first`).
+    pub no_index_first: bool,
     /// Run `ANALYZE` on each table whose data was loaded (pgsurge's `--analyze`; on by default
     /// under the name `pgsurge`, off under `pg_restore`'s). Never part of a script.
     pub analyze: bool,

@@ -28,6 +28,7 @@ use pgsurge_archive::{DataLocation, DumpId, Section, Toc, TocEntry};
 
 use crate::analyze;
 use crate::options::RestoreOptions;
+use crate::primary_key;
 use crate::select::{Pass, Selection};
 
 /// Ancestors a lock-conflict check walks through before it assumes the two items touch the
@@ -155,6 +156,9 @@ pub struct Plan {
     /// For each node — the items, then the gates (two per group of tables) — the nodes it
     /// waits for, once per reason.
     pub waits: Vec<Vec<usize>>,
+    /// CONSTRAINT entries built as a unique index first (`primary_key`): their items take no
+    /// lock that keeps the table's other index builds apart.
+    pub index_first: HashSet<DumpId>,
     trees: Trees,
 }
 
@@ -172,6 +176,12 @@ impl Plan {
             let Some(te) = toc.entries.get(item.index) else { continue };
             let table_data = te.desc_is("TABLE DATA") && sel.entry(item.index).is_some_and(|e| e.wanted.data) && !loads_via_partition_root(te);
             item.split_after = if table_data { split_after(te, toc, opts, sizes) } else { None };
+        }
+        plan.index_first = primary_key::built_first(toc, sel, opts, sizes);
+        for item in plan.items.iter_mut().filter(|it| plan.index_first.contains(&it.dump_id) && !it.analyze) {
+            // CREATE UNIQUE INDEX takes SHARE, as CREATE INDEX does; the moment's exclusive
+            // lock that makes it the constraint's waits on the server for builds beside it.
+            item.lock_deps.clear();
         }
         plan
     }
@@ -421,7 +431,7 @@ impl Plan {
         }
         let by_index = items.iter().enumerate().filter(|(_, it)| !it.analyze).map(|(i, it)| (it.index, i)).collect();
         let analyze_by_index = items.iter().enumerate().filter(|(_, it)| it.analyze).map(|(i, it)| (it.index, i)).collect();
-        Plan { items, by_id, by_index, analyze_by_index, waits, trees }
+        Plan { items, by_id, by_index, analyze_by_index, waits, index_first: HashSet::new(), trees }
     }
 
     /// Whether item `item` waits for `id`, directly or through its tables' trees: what its
@@ -643,5 +653,36 @@ mod tests {
         assert!(plan.waits_for(item(&plan, 6), DumpId(6)));
         let off = RestoreOptions::default();
         assert!(Plan::parallel(&toc, &decide(&toc.entries, &off, None), &off, &sizes, false).analyze_by_index.is_empty());
+    }
+
+    /// A large table's primary key built as a unique index first takes no lock that keeps
+    /// the table's index builds apart; as pg_dump wrote it (a small table's, or under
+    /// `--no-index-first`), its exclusive lock does.
+    #[test]
+    fn keys_built_first_take_no_exclusive_lock() {
+        let pkey = |id: i32, table: i32| TocEntry {
+            defn: Some("ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (id);\n".into()),
+            ..entry(id, "CONSTRAINT", Section::PostData, &[table])
+        };
+        let toc = Toc::from_entries(vec![
+            TocEntry { defn: Some("CREATE TABLE public.t (\n    id integer NOT NULL\n);\n".into()), ..entry(1, "TABLE", Section::PreData, &[]) },
+            entry(2, "TABLE DATA", Section::Data, &[1]),
+            entry(3, "INDEX", Section::PostData, &[1]),
+            pkey(4, 1),
+        ]);
+        let sizes = |n: u64| -> HashMap<DumpId, u64> { [(DumpId(2), n)].into_iter().collect() };
+        let opts = RestoreOptions::default();
+        let sel = decide(&toc.entries, &opts, None);
+        let plan = Plan::parallel(&toc, &sel, &opts, &sizes(crate::primary_key::FIRST_MIN_BYTES), false);
+        assert_eq!(plan.index_first, [DumpId(4)].into_iter().collect());
+        assert!(item(&plan, 3).lock_deps.is_empty() && item(&plan, 2).lock_deps.is_empty(), "the key and the index build side by side");
+        assert!(plan.waits_for(item(&plan, 3), DumpId(2)), "it still waits for the table's data");
+        let small = Plan::parallel(&toc, &sel, &opts, &sizes(crate::primary_key::FIRST_MIN_BYTES - 1), false);
+        assert!(small.index_first.is_empty());
+        assert_eq!(item(&small, 3).lock_deps, vec![DumpId(2)]);
+        let off = RestoreOptions { no_index_first: true, ..RestoreOptions::default() };
+        let written = Plan::parallel(&toc, &decide(&toc.entries, &off, None), &off, &sizes(crate::primary_key::FIRST_MIN_BYTES), false);
+        assert!(written.index_first.is_empty());
+        assert_eq!(item(&written, 3).lock_deps, vec![DumpId(2)]);
     }
 }

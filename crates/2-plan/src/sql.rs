@@ -11,6 +11,8 @@
 
 use std::borrow::Cow;
 
+use bstr::ByteSlice;
+
 /// Keywords that `fmtId` quotes: every PostgreSQL 18 keyword whose category is not
 /// `UNRESERVED_KEYWORD` (`src/include/parser/kwlist.h`; listed with
 /// `SELECT word FROM pg_get_keywords() WHERE catcode <> 'U'` on an 18.6 server). Sorted, for
@@ -62,6 +64,25 @@ pub fn quote_ident(name: &[u8]) -> Cow<'_, [u8]> {
     }
     out.push(b'"');
     Cow::Owned(out)
+}
+
+/// The identifier SQL text taken from the archive starts with — quoted as `fmtId` quotes,
+/// or a plain word (up to a space, newline, `;`, `.`, `(` or quote) — and what follows it;
+/// `None` for an unterminated quote or no identifier.
+pub fn leading_identifier(text: &[u8]) -> Option<(&[u8], &[u8])> {
+    if text.first() != Some(&b'"') {
+        let end = text.find_byteset(b" \n;\".(").unwrap_or(text.len());
+        return (end > 0).then(|| text.split_at(end));
+    }
+    let mut i = 1;
+    loop {
+        let close = i + text.get(i..)?.find_byte(b'"')?;
+        if text.get(close + 1) == Some(&b'"') {
+            i = close + 2;
+            continue;
+        }
+        return Some(text.split_at(close + 1));
+    }
 }
 
 /// `fmtQualifiedId`: `schema.name`, each part quoted as needed; a missing or empty schema

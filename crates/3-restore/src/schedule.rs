@@ -138,6 +138,13 @@ impl Scheduler {
         }
     }
 
+    /// Whether items of the current pass are ready but kept back by the locks of those
+    /// running: a worker holding uncommitted items should commit rather than wait, since
+    /// they may be what keeps the others back.
+    pub fn has_ready(&self) -> bool {
+        !self.ready[pass_slot(self.pass)].is_empty()
+    }
+
     /// A worker (or the leader) finished the item at TOC position `index` (successfully or
     /// not: pg_restore releases dependents either way).
     pub fn complete(&mut self, index: usize) {

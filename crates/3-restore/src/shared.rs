@@ -163,10 +163,11 @@ pub(crate) enum Job {
 
 /// The next job for a worker, waiting while nothing can start; `None` when the parallel
 /// phase is over (or another worker failed). A worker with nothing of its own to start
-/// helps load a table another is loading. One holding items it has not committed waits for
-/// more only until they are due (`held_until`), then is told to commit them: while the
-/// leader is still creating tables, work comes a table at a time, and a commit per item
-/// is what grouping saves.
+/// helps load a table another is loading. One holding items it has not committed is told to
+/// commit them at once if ready items are kept back by locks (its own items' among them);
+/// otherwise it waits for more only until they are due (`held_until`): while the leader is
+/// still creating tables, work comes a table at a time, and a commit per item is what
+/// grouping saves.
 pub(crate) fn next_job(shared: &Shared, tables: &Tables<'_>, held_until: Option<Instant>) -> Result<Option<Job>, EngineError> {
     let mut st = shared.scheduler.lock().map_err(|_| poisoned())?;
     loop {
@@ -182,8 +183,9 @@ pub(crate) fn next_job(shared: &Shared, tables: &Tables<'_>, held_until: Option<
                 if let Some(split) = st.splits.iter().find(|s| s.join()) {
                     return Ok(Some(Job::Help(split.clone())));
                 }
+                let kept_back = st.scheduler.has_ready();
                 st = match held_until.map(|due| due.saturating_duration_since(Instant::now())) {
-                    Some(left) if left.is_zero() => return Ok(Some(Job::Commit)),
+                    Some(left) if left.is_zero() || kept_back => return Ok(Some(Job::Commit)),
                     Some(left) => shared.wake.wait_timeout(st, left).map_err(|_| poisoned())?.0,
                     None => shared.wake.wait(st).map_err(|_| poisoned())?,
                 };
@@ -219,6 +221,8 @@ pub(crate) struct Tables<'a> {
     pub(crate) sizes: &'a HashMap<DumpId, u64>,
     /// A pipe's temporary copy, whose finished entries' bytes are given back.
     pub(crate) spool: Option<DataRelease>,
+    /// FK CONSTRAINT entries added `NOT VALID` and validated after.
+    pub(crate) validate_later: &'a HashSet<DumpId>,
 }
 
 #[cfg(test)]
@@ -250,7 +254,8 @@ mod tests {
         let data: Vec<usize> = (0..4).map(|t| 1 + 2 * t).collect();
         let pending: Vec<usize> = (0..toc.entries.len()).filter(|i| i % 2 == 1 || *i == 8).collect();
         let plan = Arc::new(Plan::build_with_analyze(&toc, &sel, &pending, &[], &sizes, &data));
-        let tables = Tables { plan: &plan, sizes: &sizes, spool: None };
+        let later = HashSet::new();
+        let tables = Tables { plan: &plan, sizes: &sizes, spool: None, validate_later: &later };
         let mut s = Scheduler::new(Arc::clone(&plan));
         for _ in 0..4 {
             let Next::Run(i) = s.next_item() else { panic!("table data first") };

@@ -6,8 +6,12 @@
 //! `inserts` (SQL data), `large_objects`, `group` (schema entries committed many at once),
 //! `progress` (what the reporter hears), and `failure` (what a failure does).
 
+use std::borrow::Cow;
+
 use pgsurge_archive::{DumpId, Oid, Toc, TocEntry};
+use pgsurge_plan::foreign_key::LaterValidation;
 use pgsurge_plan::options::RestoreOptions;
+use pgsurge_plan::primary_key::IndexFirst;
 use pgsurge_plan::render::{session_settings, Action, RenderError, Target};
 use tokio::runtime::Runtime;
 
@@ -228,6 +232,27 @@ impl<'e> Session<'e> {
         Ok(&mut self.conn)
     }
 
+    /// Runs `steps` in place of pg_dump's `sql`, alone and each committed on its own, so that
+    /// the first step's locks are let go before the second (see `foreign_key` and
+    /// `primary_key`). Neither step's failure is reported: if either fails, `undo` takes back
+    /// what the first did, and `sql` itself runs — failing, or not, as pg_restore's would,
+    /// with its error and its command.
+    fn instead_of(&mut self, sql: &[u8], steps: [&[u8]; 2], undo: &[u8]) -> Result<(), RenderError> {
+        self.flush_all()?;
+        let decoded: Option<Vec<String>> = [steps[0], steps[1], undo].into_iter().map(|t| self.conn.encoding().decode(t).ok().map(|c| c.into_owned())).collect();
+        if let Some([first, then, undo]) = decoded.as_deref() {
+            if self.conn.pipeline(&[Cow::Borrowed(first.as_str())])? {
+                if self.conn.pipeline(&[Cow::Borrowed(then.as_str())])? {
+                    self.conn.show_notices();
+                    return Ok(());
+                }
+                self.conn.pipeline(&[Cow::Borrowed(undo.as_str())])?;
+            }
+            self.conn.discard_notices();
+        }
+        Ok(self.conn.command(sql)?)
+    }
+
     /// Everything held back goes out before anything else is sent.
     fn flush_all(&mut self) -> Result<(), SessionError> {
         self.commit_group()?;
@@ -255,6 +280,14 @@ impl Target for Session<'_> {
         }
         self.flush_all()?;
         Ok(self.conn.setting(sql, failure)?)
+    }
+
+    fn foreign_key(&mut self, sql: &[u8], later: &LaterValidation) -> Result<(), RenderError> {
+        self.instead_of(sql, [&later.add, &later.validate], &later.drop)
+    }
+
+    fn unique_index_first(&mut self, sql: &[u8], first: &IndexFirst) -> Result<(), RenderError> {
+        self.instead_of(sql, [&first.build, &first.attach], &first.drop)
     }
 
     fn batched_command(&mut self, sql: &[u8]) -> Result<(), RenderError> {

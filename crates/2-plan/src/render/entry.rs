@@ -2,11 +2,15 @@
 //! header, its definition, its ownership — and the per-large-object forms of BLOB METADATA
 //! and large-object ACLs (`IssueCommandPerBlob`, `IssueACLPerBlob`).
 
+use std::collections::HashSet;
+
 use bstr::{BStr, ByteSlice};
-use pgsurge_archive::{DataLocation, Format, TocEntry};
+use pgsurge_archive::{DataLocation, DumpId, Format, TocEntry};
 
 use super::{RenderError, Renderer};
 use crate::c_number::catalog_oid;
+use crate::foreign_key;
+use crate::primary_key;
 use crate::options::RestoreOptions;
 use crate::sanitize::sanitize;
 use crate::sql;
@@ -37,7 +41,15 @@ impl Renderer<'_> {
             self.acl_per_blob(te)?;
         } else if !defn.is_empty() {
             // One command with its blank lines, as pg_restore sends it: a failure shows them.
-            self.cmd(&[defn, b"\n\n"].concat())?;
+            let sql = [defn, b"\n\n"].concat();
+            let chosen = |set: Option<&HashSet<DumpId>>| set.is_some_and(|s| s.contains(&te.dump_id));
+            if let Some(later) = Some(defn).filter(|_| chosen(self.validate_later)).and_then(foreign_key::later_validation) {
+                self.target.foreign_key(&sql, &later)?;
+            } else if let Some(first) = Some(defn).filter(|_| chosen(self.index_first)).and_then(primary_key::index_first) {
+                self.target.unique_index_first(&sql, &first)?;
+            } else {
+                self.cmd(&sql)?;
+            }
             // A multi-statement definition counts as several actions in --transaction-size
             // mode; pg_restore counts semicolons, except in function bodies.
             if self.txn_size > 0 && desc != b"FUNCTION" && desc != b"PROCEDURE" {

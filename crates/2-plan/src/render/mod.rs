@@ -153,6 +153,8 @@ impl<'a> Renderer<'a> {
             wrap: HashSet::new(),
             wrapping: false,
             freeze_copy: false,
+            validate_later: None,
+            index_first: None,
             loaded: Vec::new(),
         }
     }
@@ -185,6 +187,20 @@ impl<'a> Renderer<'a> {
         let toc = self.toc;
         self.wrap_tables = data.iter().filter_map(|&id| toc.get(id)).filter_map(|te| te.dependencies.first().copied()).collect();
         self.wrap = data;
+        self
+    }
+
+    /// FK CONSTRAINT entries whose foreign keys the target may add `NOT VALID` and validate
+    /// after (`foreign_key::validated_later`).
+    pub fn validating_later(mut self, entries: &'a HashSet<DumpId>) -> Self {
+        self.validate_later = Some(entries);
+        self
+    }
+
+    /// CONSTRAINT entries whose keys the target may build as a unique index first
+    /// (`Plan::index_first`).
+    pub fn building_index_first(mut self, entries: &'a HashSet<DumpId>) -> Self {
+        self.index_first = Some(entries);
         self
     }
 
@@ -230,6 +246,12 @@ pub struct Renderer<'a> {
     wrapping: bool,
     /// The next COPY asks for `FREEZE` (its table was just truncated in its transaction).
     freeze_copy: bool,
+    /// FK CONSTRAINT entries given to the target as foreign keys to validate later (see
+    /// `foreign_key`). The engine's alone: a script shows pg_dump's statements.
+    validate_later: Option<&'a HashSet<DumpId>>,
+    /// CONSTRAINT entries given to the target as unique indexes to build first (see
+    /// `primary_key`). The engine's alone, as `validate_later`.
+    index_first: Option<&'a HashSet<DumpId>>,
     /// TABLE DATA entries whose data went out without a failure.
     loaded: Vec<DumpId>,
 }

@@ -12,6 +12,8 @@ use std::io::Write;
 use pgsurge_archive::{Oid, TocEntry};
 
 use super::RenderError;
+use crate::foreign_key::LaterValidation;
+use crate::primary_key::IndexFirst;
 use crate::sql;
 
 /// `LOBBUFSIZE` in pg_backup_archiver.h: large-object data is written in `lowrite` calls of
@@ -40,6 +42,23 @@ pub trait Target {
     /// A session setting pg_restore sends on its own and reports as `failure: <server
     /// error>`, without the command (`could not set "search_path" to …`).
     fn setting(&mut self, sql: &[u8], _failure: &str) -> Result<(), RenderError> {
+        self.command(sql)
+    }
+
+    /// A foreign key pg_dump adds and validates in one command, `sql`, which a database
+    /// target may add `NOT VALID` and then validate (`later`, see `foreign_key`), so that
+    /// the validation takes weaker locks. The outcome must be `sql`'s: failures reported and
+    /// counted as its, and no constraint left where it would have failed. A script shows
+    /// `sql`.
+    fn foreign_key(&mut self, sql: &[u8], _later: &LaterValidation) -> Result<(), RenderError> {
+        self.command(sql)
+    }
+
+    /// A primary key or unique constraint pg_dump adds, building its index, in one command,
+    /// `sql`, which a database target may build as a unique index first and then make the
+    /// constraint's (`first`, see `primary_key`), so that the build takes a weaker lock. The
+    /// outcome must be `sql`'s, as with [`Target::foreign_key`]. A script shows `sql`.
+    fn unique_index_first(&mut self, sql: &[u8], _first: &IndexFirst) -> Result<(), RenderError> {
         self.command(sql)
     }
 
