@@ -162,8 +162,8 @@ pub struct RestoreArgs {
     pub no_freeze: bool,
     #[arg(help = "Add large tables' foreign keys validated at once,\nas pg_dump wrote them, instead of NOT VALID and\nthen VALIDATE CONSTRAINT, whose weaker locks let\nvalidations run side by side (pgsurge)", long = "no-validate-later", help_heading = "General options")]
     pub no_validate_later: bool,
-    #[arg(help = "Add large tables' primary keys and unique\nconstraints as pg_dump wrote them, instead of\nbuilding a unique index first beside the table's\nother indexes, then ADD CONSTRAINT USING INDEX\n(pgsurge)", long = "no-index-first", help_heading = "General options")]
-    pub no_index_first: bool,
+    #[arg(help = "Build large tables' primary keys and unique\nconstraints as CREATE UNIQUE INDEX beside the\ntable's other indexes, then ADD CONSTRAINT USING\nINDEX, instead of as pg_dump wrote them (pgsurge)", long = "index-first", help_heading = "General options")]
+    pub index_first: bool,
     #[arg(help = "ANALYZE each table loaded, so the database has\nplanner statistics at the end: the default, except\nunder the name pg_restore (pgsurge)", long = "analyze", overrides_with = "no_analyze", help_heading = "General options")]
     pub analyze: bool,
     #[arg(help = "Leave the tables without planner statistics, as\npg_restore does (pgsurge)", long = "no-analyze", overrides_with = "analyze", help_heading = "General options")]

@@ -259,7 +259,7 @@ pub fn check(args: &RestoreArgs) -> Result<Plan, UsageError> {
         no_group_commit: args.no_group_commit,
         no_freeze: args.no_freeze,
         no_validate_later: args.no_validate_later,
-        no_index_first: args.no_index_first,
+        index_first: args.index_first,
         // As under pg_restore's name; `analyze` gives pgsurge's default.
         analyze: args.analyze,
         spool_budget: spool_budget()?,

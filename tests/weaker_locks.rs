@@ -1,12 +1,13 @@
 //! Constraints of large tables added in two steps whose locks let other work on the same
 //! tables run beside them: foreign keys added `NOT VALID` and then validated
 //! (`--no-validate-later` adds them as pg_dump wrote them), primary keys and unique
-//! constraints built as a unique index first (`--no-index-first`). The database and the
+//! constraints built as a unique index first (`--index-first`). The database and the
 //! errors are pg_restore's, whether the steps succeed or not.
 
 use std::path::{Path, PathBuf};
 
-use crate::cluster::{pg_bindir_or_skip, Cluster};
+use crate::cluster::{pg_bindir_or_skip, Cluster, Fingerprint};
+use crate::harness::Outcome;
 use crate::restore::fresh_db;
 use crate::restore_matrix::{restore, Tool};
 
@@ -15,6 +16,20 @@ fn failures(stderr: &str) -> Vec<String> {
     let mut lines: Vec<String> = stderr.lines().filter(|l| l.contains("error: ") || l.starts_with("Command was:") || l.contains("errors ignored on restore")).map(|l| l.replace("pg_restore: ", "")).collect();
     lines.sort();
     lines
+}
+
+/// Restores `path` as `pg_restore` (pgsurge) with `args` into `db` and requires pg_restore's
+/// outcome `want` there: exit status, errors with their commands and count, and database
+/// (`want_fp`). Returns what the server logged meanwhile.
+fn restore_as(cluster: &Cluster, db: &str, path: &Path, args: &[&str], want: &Outcome, want_fp: &Fingerprint) -> String {
+    let logged = cluster.server_log().len();
+    let got = restore(Tool::PgRestoreAlias, cluster, db, path, args, false);
+    let how = format!("PostgreSQL {} {args:?}", cluster.major());
+    assert_eq!(got.status, want.status, "{how}: {}", got.stderr_text());
+    assert_eq!(failures(&got.stderr_text()), failures(&want.stderr_text()), "{how}\n--- pg_restore:\n{}\n--- pgsurge:\n{}", want.stderr_text(), got.stderr_text());
+    let fp = cluster.fingerprint(db);
+    assert!(&fp == want_fp, "{how}: {}", want_fp.diff(&fp));
+    cluster.server_log().split_off(logged)
 }
 
 /// An uncompressed custom archive: two tables of over 1 MB of data each referencing `p` (one
@@ -66,15 +81,8 @@ fn large_tables_keys_are_validated_after_and_end_as_pg_restores() {
         assert_eq!(violations, if broken { 3 } else { 0 }, "{}", want.stderr_text());
         for extra in [&[][..], &["--no-validate-later"][..]] {
             let db = fresh_db(&cluster, "later_got");
-            let logged = cluster.server_log().len();
             let args: Vec<&str> = ["-j", "2"].iter().chain(extra).copied().collect();
-            let got = restore(Tool::PgRestoreAlias, &cluster, &db, &path, &args, false);
-            assert_eq!(got.status, want.status, "{args:?}: {}", got.stderr_text());
-            assert_eq!(failures(&got.stderr_text()), failures(&want.stderr_text()), "{args:?}\n--- pg_restore:\n{}\n--- pgsurge:\n{}", want.stderr_text(), got.stderr_text());
-            let fp = cluster.fingerprint(&db);
-            assert!(fp == want_fp, "{args:?}: {}", want_fp.diff(&fp));
-            let log = cluster.server_log();
-            let log = &log[logged..];
+            let log = restore_as(&cluster, &db, &path, &args, &want, &want_fp);
             let later = extra.is_empty();
             assert_eq!(log.contains("ALTER TABLE ONLY public.a VALIDATE CONSTRAINT a_p_id_fkey;"), later, "{args:?}: a's key\n{log}");
             assert_eq!(log.contains("ALTER TABLE ONLY public.b VALIDATE CONSTRAINT \"b fk \"\"x\"\"\";"), later, "{args:?}: b's key\n{log}");
@@ -109,9 +117,9 @@ fn keyed_archive(cluster: &Cluster, dir: &Path) -> PathBuf {
     dump
 }
 
-/// In parallel, the large table's primary key and unique constraint are built as unique
-/// indexes first (the server's log shows `CREATE UNIQUE INDEX`), the small table's as
-/// written; with `--no-index-first` all as written. Either way the database is pg_restore
+/// In parallel with `--index-first`, the large table's primary key and unique constraint are
+/// built as unique indexes first (the server's log shows `CREATE UNIQUE INDEX`), the small table's as
+/// written; without `--index-first` all as written. Either way the database is pg_restore
 /// 18's (the schema dump equal: names, columns, included columns, storage parameters), on
 /// the oldest server and the newest; and where the index's name is taken, the error, its
 /// command and the count are pg_restore's.
@@ -135,25 +143,18 @@ fn large_tables_keys_are_built_as_unique_indexes_first_and_end_as_pg_restores() 
             // which the restore matrix holds to pg_restore's database, is the reference.
             let want = match major {
                 17.. => restore(Tool::PgRestore18, &cluster, &ref_db, &path, &["-j", "2"], false),
-                _ => restore(Tool::PgRestoreAlias, &cluster, &ref_db, &path, &["-j", "2", "--no-index-first"], false),
+                _ => restore(Tool::PgRestoreAlias, &cluster, &ref_db, &path, &["-j", "2"], false),
             };
             let want_fp = cluster.fingerprint(&ref_db);
             assert_eq!(failures(&want.stderr_text()).iter().any(|l| l.contains("relation \"big_pkey\" already exists")), taken, "{}", want.stderr_text());
-            for extra in [&[][..], &["--no-index-first"][..]] {
+            for extra in [&["--index-first"][..], &[][..]] {
                 let db = fresh_db(&cluster, "first_got");
                 if taken {
                     cluster.psql(&db, setup);
                 }
-                let logged = cluster.server_log().len();
                 let args: Vec<&str> = ["-j", "2"].iter().chain(extra).copied().collect();
-                let got = restore(Tool::PgRestoreAlias, &cluster, &db, &path, &args, false);
-                assert_eq!(got.status, want.status, "{major} {args:?}: {}", got.stderr_text());
-                assert_eq!(failures(&got.stderr_text()), failures(&want.stderr_text()), "{major} {args:?}\n--- pg_restore:\n{}\n--- pgsurge:\n{}", want.stderr_text(), got.stderr_text());
-                let fp = cluster.fingerprint(&db);
-                assert!(fp == want_fp, "{major} {args:?}: {}", want_fp.diff(&fp));
-                let log = cluster.server_log();
-                let log = &log[logged..];
-                let first = extra.is_empty();
+                let log = restore_as(&cluster, &db, &path, &args, &want, &want_fp);
+                let first = !extra.is_empty();
                 assert_eq!(log.contains("CREATE UNIQUE INDEX \"big v\" ON \"S x\".big USING btree (v) INCLUDE (w) WITH (fillfactor='70');"), first, "{major} {args:?}: the unique constraint\n{log}");
                 assert_eq!(log.contains("CREATE UNIQUE INDEX big_pkey ON \"S x\".big USING btree (id);"), first, "{major} {args:?}: the primary key\n{log}");
                 assert!(!log.contains("CREATE UNIQUE INDEX small_pkey"), "the small table's key is added as written\n{log}");

@@ -14,8 +14,9 @@
 use std::collections::{HashMap, HashSet};
 
 use bstr::ByteSlice;
-use pgsurge_archive::{DumpId, Toc};
+use pgsurge_archive::{DumpId, Toc, TocEntry};
 
+use crate::add_constraint::{of_large_tables, AddConstraint};
 use crate::options::RestoreOptions;
 use crate::select::Selection;
 use crate::sql;
@@ -33,32 +34,19 @@ pub struct LaterValidation {
     pub drop: Vec<u8>,
 }
 
-const HEAD: &[u8] = b"ALTER TABLE ONLY ";
-const ADD: &[u8] = b"\n    ADD CONSTRAINT ";
-
 /// The statements for a FK CONSTRAINT entry's definition, if it has exactly pg_dump's shape
-/// for a foreign key of a plain table that is to be validated (`ALTER TABLE ONLY <table>` —
-/// a partitioned table's has no `ONLY` — `ADD CONSTRAINT <name> FOREIGN KEY (…) …;`, one
-/// statement, neither `NOT VALID` nor `NOT ENFORCED`). Anything else: `None`, and the
-/// statement runs as written.
+/// for a foreign key of a plain table that is to be validated (`ALTER TABLE ONLY <table>
+/// ADD CONSTRAINT <name> FOREIGN KEY (…) …;`, see [`AddConstraint`], neither `NOT VALID` nor
+/// `NOT ENFORCED`). Anything else: `None`, and the statement runs as written.
 pub fn later_validation(defn: &[u8]) -> Option<LaterValidation> {
-    let rest = defn.strip_prefix(HEAD)?;
-    let at = rest.find(ADD)?;
-    let table = &rest[..at];
-    if table.is_empty() || table.contains(&b'\n') || table.contains(&b';') {
+    let c = AddConstraint::parse(defn)?;
+    if !c.body.starts_with(b"FOREIGN KEY (") || c.body.contains_str("NOT VALID") || c.body.contains_str("NOT ENFORCED") {
         return None;
     }
-    let (name, def) = sql::leading_identifier(&rest[at + ADD.len()..])?;
-    let body = def.strip_prefix(b" ")?.strip_suffix(b";\n")?;
-    if !body.starts_with(b"FOREIGN KEY (") || body.contains(&b';') || body.contains_str("NOT VALID") || body.contains_str("NOT ENFORCED") {
-        return None;
-    }
-    let end: &[u8] = b";\n";
-    let alter = |tail: &[&[u8]]| -> Vec<u8> { [&[HEAD, table][..], tail, &[end][..]].concat().concat() };
     Some(LaterValidation {
-        add: alter(&[ADD, name, b" ", body, b" NOT VALID"]),
-        validate: alter(&[b" VALIDATE CONSTRAINT ", name]),
-        drop: alter(&[b" DROP CONSTRAINT ", name]),
+        add: c.add(&[c.body, b" NOT VALID"]),
+        validate: c.alter(&[b" VALIDATE CONSTRAINT ", c.name]),
+        drop: c.alter(&[b" DROP CONSTRAINT ", c.name]),
     })
 }
 
@@ -71,25 +59,64 @@ pub fn validated_later(toc: &Toc, sel: &Selection, opts: &RestoreOptions, sizes:
     if opts.no_validate_later || opts.single_transaction || opts.transaction_size.is_some() {
         return HashSet::new();
     }
-    let data_size: HashMap<DumpId, u64> = toc
-        .entries
-        .iter()
-        .filter(|te| te.desc_is("TABLE DATA"))
-        .filter_map(|te| Some((*te.dependencies.first()?, sizes.get(&te.dump_id).copied()?)))
-        .collect();
-    sel.in_order()
-        .filter(|(_, es)| es.wanted.schema)
-        .filter_map(|(i, _)| toc.entries.get(i))
-        .filter(|te| te.desc_is("FK CONSTRAINT"))
-        .filter(|te| te.dependencies.iter().any(|d| toc.get(*d).is_some_and(|t| t.desc_is("TABLE")) && data_size.get(d).is_some_and(|&n| n >= LATER_MIN_BYTES)))
-        .filter(|te| te.defn.as_deref().is_some_and(|d| later_validation(d.as_bytes()).is_some()))
-        .map(|te| te.dump_id)
-        .collect()
+    of_large_tables(toc, sel, sizes, "FK CONSTRAINT", LATER_MIN_BYTES, |d| later_validation(d).is_some())
+}
+
+/// Whether `dep`, a dependency of the FK CONSTRAINT entry `fk` (a TABLE, or a TABLE DATA
+/// standing for its table), is the table the key belongs to rather than the one it
+/// references: the one a later validation locks against other work, where pg_dump's
+/// statement also locks the referenced table.
+pub fn own_table(toc: &Toc, fk: &TocEntry, dep: DumpId) -> bool {
+    let Some(defn) = fk.defn.as_deref() else { return false };
+    let Some(c) = AddConstraint::parse(defn.as_bytes()) else { return false };
+    let table = toc.get(dep).and_then(|d| if d.desc_is("TABLE DATA") { d.dependencies.first().and_then(|&t| toc.get(t)) } else { Some(d) });
+    table.is_some_and(|t| t.desc_is("TABLE") && sql::qualified_name(t.namespace.as_deref().map(|n| n.as_bytes()), &t.tag) == c.table)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{Item, Plan};
+    use crate::select::decide;
+    use pgsurge_archive::{DataLocation, Section};
+
+    fn entry(id: i32, desc: &str, section: Section, deps: &[i32]) -> TocEntry {
+        TocEntry {
+            had_dumper: desc == "TABLE DATA",
+            defn: Some(format!("-- {desc}\n").into()),
+            data: if desc == "TABLE DATA" { DataLocation::Block { offset: None } } else { DataLocation::None },
+            ..TocEntry::new(DumpId(id), desc, "t", section, deps.iter().map(|&d| DumpId(d)).collect())
+        }
+    }
+
+    fn item(plan: &Plan, index: usize) -> &Item {
+        &plan.items[plan.by_index[&index]]
+    }
+
+    /// A large table's foreign key validated later locks only its own table, so that keys
+    /// referencing one table are scheduled side by side; as pg_dump wrote it, both tables.
+    #[test]
+    fn keys_validated_later_lock_only_their_own_table() {
+        let table = |id: i32, tag: &str| TocEntry {
+            namespace: Some("public".into()),
+            defn: Some(format!("CREATE TABLE public.{tag} (\n    id integer\n);\n").into()),
+            ..TocEntry::new(DumpId(id), "TABLE", tag, Section::PreData, vec![])
+        };
+        let fk = TocEntry {
+            defn: Some("ALTER TABLE ONLY public.a\n    ADD CONSTRAINT a_fk FOREIGN KEY (id) REFERENCES public.p(id);\n".into()),
+            ..entry(5, "FK CONSTRAINT", Section::PostData, &[1, 2])
+        };
+        let toc = Toc::from_entries(vec![table(1, "a"), table(2, "p"), entry(3, "TABLE DATA", Section::Data, &[1]), entry(4, "TABLE DATA", Section::Data, &[2]), fk]);
+        let sizes: HashMap<DumpId, u64> = [(DumpId(3), LATER_MIN_BYTES), (DumpId(4), 10)].into_iter().collect();
+        let opts = RestoreOptions::default();
+        let plan = Plan::parallel(&toc, &decide(&toc.entries, &opts, None), &opts, &sizes, false);
+        assert_eq!(plan.validate_later, [DumpId(5)].into_iter().collect());
+        assert_eq!(item(&plan, 4).lock_deps, vec![DumpId(3)], "a's data, not p's");
+        assert!(plan.waits_for(item(&plan, 4), DumpId(4)), "it still waits for p's data");
+        let off = RestoreOptions { no_validate_later: true, ..RestoreOptions::default() };
+        let written = Plan::parallel(&toc, &decide(&toc.entries, &off, None), &off, &sizes, false);
+        assert_eq!(item(&written, 4).lock_deps, vec![DumpId(3), DumpId(4)]);
+    }
 
     fn later(defn: &str) -> Option<(String, String, String)> {
         let l = later_validation(defn.as_bytes())?;

@@ -14,10 +14,11 @@
 //! serve: which loads may use `COPY … FREEZE` (`freeze`) and which tables the ANALYZE stage
 //! analyzes (`analyze`); which foreign keys are added `NOT VALID` and validated after
 //! (`foreign_key`), and which primary keys and unique constraints are built as a unique
-//! index first (`primary_key`). SQL that pgsurge composes itself is quoted
+//! index first (`primary_key`), both taking pg_dump's statements apart in `add_constraint`. SQL that pgsurge composes itself is quoted
 //! through `sql`; archive names and times are printed through `sanitize` and `local_time`.
 //! `groupable` says which commands a restore may commit many at once.
 
+mod add_constraint;
 pub mod analyze;
 pub mod c_number;
 pub mod filter;

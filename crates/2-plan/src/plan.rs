@@ -27,6 +27,7 @@ use petgraph::graphmap::DiGraphMap;
 use pgsurge_archive::{DataLocation, DumpId, Section, Toc, TocEntry};
 
 use crate::analyze;
+use crate::foreign_key;
 use crate::options::RestoreOptions;
 use crate::primary_key;
 use crate::select::{Pass, Selection};
@@ -159,6 +160,10 @@ pub struct Plan {
     /// CONSTRAINT entries built as a unique index first (`primary_key`): their items take no
     /// lock that keeps the table's other index builds apart.
     pub index_first: HashSet<DumpId>,
+    /// FK CONSTRAINT entries added `NOT VALID` and validated after (`foreign_key`): their
+    /// items lock only their own table, so that keys referencing one table validate side by
+    /// side.
+    pub validate_later: HashSet<DumpId>,
     trees: Trees,
 }
 
@@ -178,10 +183,20 @@ impl Plan {
             item.split_after = if table_data { split_after(te, toc, opts, sizes) } else { None };
         }
         plan.index_first = primary_key::built_first(toc, sel, opts, sizes);
-        for item in plan.items.iter_mut().filter(|it| plan.index_first.contains(&it.dump_id) && !it.analyze) {
-            // CREATE UNIQUE INDEX takes SHARE, as CREATE INDEX does; the moment's exclusive
-            // lock that makes it the constraint's waits on the server for builds beside it.
-            item.lock_deps.clear();
+        plan.validate_later = foreign_key::validated_later(toc, sel, opts, sizes);
+        for item in plan.items.iter_mut().filter(|it| !it.analyze) {
+            if plan.index_first.contains(&item.dump_id) {
+                // CREATE UNIQUE INDEX takes SHARE, as CREATE INDEX does; the moment's
+                // exclusive lock that makes it the constraint's waits on the server for the
+                // builds beside it.
+                item.lock_deps.clear();
+            } else if plan.validate_later.contains(&item.dump_id) {
+                // VALIDATE CONSTRAINT takes ROW SHARE on the referenced table; ADD … NOT
+                // VALID's moment there waits on the server, if at all.
+                if let Some(fk) = toc.entries.get(item.index) {
+                    item.lock_deps.retain(|&l| foreign_key::own_table(toc, fk, l));
+                }
+            }
         }
         plan
     }
@@ -431,7 +446,7 @@ impl Plan {
         }
         let by_index = items.iter().enumerate().filter(|(_, it)| !it.analyze).map(|(i, it)| (it.index, i)).collect();
         let analyze_by_index = items.iter().enumerate().filter(|(_, it)| it.analyze).map(|(i, it)| (it.index, i)).collect();
-        Plan { items, by_id, by_index, analyze_by_index, waits, index_first: HashSet::new(), trees }
+        Plan { items, by_id, by_index, analyze_by_index, waits, index_first: HashSet::new(), validate_later: HashSet::new(), trees }
     }
 
     /// Whether item `item` waits for `id`, directly or through its tables' trees: what its
@@ -653,36 +668,5 @@ mod tests {
         assert!(plan.waits_for(item(&plan, 6), DumpId(6)));
         let off = RestoreOptions::default();
         assert!(Plan::parallel(&toc, &decide(&toc.entries, &off, None), &off, &sizes, false).analyze_by_index.is_empty());
-    }
-
-    /// A large table's primary key built as a unique index first takes no lock that keeps
-    /// the table's index builds apart; as pg_dump wrote it (a small table's, or under
-    /// `--no-index-first`), its exclusive lock does.
-    #[test]
-    fn keys_built_first_take_no_exclusive_lock() {
-        let pkey = |id: i32, table: i32| TocEntry {
-            defn: Some("ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (id);\n".into()),
-            ..entry(id, "CONSTRAINT", Section::PostData, &[table])
-        };
-        let toc = Toc::from_entries(vec![
-            TocEntry { defn: Some("CREATE TABLE public.t (\n    id integer NOT NULL\n);\n".into()), ..entry(1, "TABLE", Section::PreData, &[]) },
-            entry(2, "TABLE DATA", Section::Data, &[1]),
-            entry(3, "INDEX", Section::PostData, &[1]),
-            pkey(4, 1),
-        ]);
-        let sizes = |n: u64| -> HashMap<DumpId, u64> { [(DumpId(2), n)].into_iter().collect() };
-        let opts = RestoreOptions::default();
-        let sel = decide(&toc.entries, &opts, None);
-        let plan = Plan::parallel(&toc, &sel, &opts, &sizes(crate::primary_key::FIRST_MIN_BYTES), false);
-        assert_eq!(plan.index_first, [DumpId(4)].into_iter().collect());
-        assert!(item(&plan, 3).lock_deps.is_empty() && item(&plan, 2).lock_deps.is_empty(), "the key and the index build side by side");
-        assert!(plan.waits_for(item(&plan, 3), DumpId(2)), "it still waits for the table's data");
-        let small = Plan::parallel(&toc, &sel, &opts, &sizes(crate::primary_key::FIRST_MIN_BYTES - 1), false);
-        assert!(small.index_first.is_empty());
-        assert_eq!(item(&small, 3).lock_deps, vec![DumpId(2)]);
-        let off = RestoreOptions { no_index_first: true, ..RestoreOptions::default() };
-        let written = Plan::parallel(&toc, &decide(&toc.entries, &off, None), &off, &sizes(crate::primary_key::FIRST_MIN_BYTES), false);
-        assert!(written.index_first.is_empty());
-        assert_eq!(item(&written, 3).lock_deps, vec![DumpId(2)]);
     }
 }

@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use bstr::ByteSlice;
 use pgsurge_archive::{DumpId, Toc};
 
+use crate::add_constraint::{of_large_tables, AddConstraint};
 use crate::options::RestoreOptions;
 use crate::select::Selection;
 use crate::sql::leading_identifier;
@@ -35,72 +36,95 @@ pub struct IndexFirst {
     pub drop: Vec<u8>,
 }
 
-const HEAD: &[u8] = b"ALTER TABLE ONLY ";
-const ADD: &[u8] = b"\n    ADD CONSTRAINT ";
-
 /// The statements for a CONSTRAINT entry's definition, if it has exactly pg_dump's shape for
 /// a primary key or unique constraint of a plain table, not deferrable (`ALTER TABLE ONLY
-/// <schema>.<table>` — a partitioned table's has no `ONLY` — `ADD CONSTRAINT <name> PRIMARY
-/// KEY|UNIQUE (<columns>) [INCLUDE (…)] [WITH (…)];`, one statement). Anything else — `NULLS
-/// NOT DISTINCT`, `WITHOUT OVERLAPS`, a check or exclusion constraint — `None`, and the
-/// statement runs as written.
+/// <schema>.<table> ADD CONSTRAINT <name> PRIMARY KEY|UNIQUE (<columns>) [INCLUDE (…)] [WITH
+/// (…)];`, see [`AddConstraint`]). Anything else — `NULLS NOT DISTINCT`, `WITHOUT OVERLAPS`,
+/// a check or exclusion constraint — `None`, and the statement runs as written.
 pub fn index_first(defn: &[u8]) -> Option<IndexFirst> {
-    let rest = defn.strip_prefix(HEAD)?;
-    let at = rest.find(ADD)?;
-    let table = &rest[..at];
-    if table.is_empty() || table.contains(&b'\n') || table.contains(&b';') {
-        return None;
-    }
+    let c = AddConstraint::parse(defn)?;
     // The index goes in the table's schema, and is dropped by that name.
-    let (schema, after_schema) = leading_identifier(table)?;
+    let (schema, after_schema) = leading_identifier(c.table)?;
     if !after_schema.starts_with(b".") {
         return None;
     }
-    let (name, def) = leading_identifier(&rest[at + ADD.len()..])?;
-    let body = def.strip_prefix(b" ")?.strip_suffix(b";\n")?;
-    let (kind, spec) = if let Some(spec) = body.strip_prefix(b"PRIMARY KEY ") {
+    let (kind, spec) = if let Some(spec) = c.body.strip_prefix(b"PRIMARY KEY ") {
         (b"PRIMARY KEY".as_slice(), spec)
     } else {
-        (b"UNIQUE".as_slice(), body.strip_prefix(b"UNIQUE ")?)
+        (b"UNIQUE".as_slice(), c.body.strip_prefix(b"UNIQUE ")?)
     };
-    let plain = spec.starts_with(b"(") && !spec.contains(&b';');
-    if !plain || ["DEFERRABLE", "WITHOUT OVERLAPS", "USING INDEX", "NULLS"].iter().any(|w| spec.contains_str(w)) {
+    if !spec.starts_with(b"(") || ["DEFERRABLE", "WITHOUT OVERLAPS", "USING INDEX", "NULLS"].iter().any(|w| spec.contains_str(w)) {
         return None;
     }
     let end: &[u8] = b";\n";
     Some(IndexFirst {
-        build: [b"CREATE UNIQUE INDEX ", name, b" ON ", table, b" USING btree ", spec, end].concat(),
-        attach: [HEAD, table, ADD, name, b" ", kind, b" USING INDEX ", name, end].concat(),
-        drop: [b"DROP INDEX IF EXISTS ", schema, b".", name, end].concat(),
+        build: [b"CREATE UNIQUE INDEX ", c.name, b" ON ", c.table, b" USING btree ", spec, end].concat(),
+        attach: c.add(&[kind, b" USING INDEX ", c.name]),
+        drop: [b"DROP INDEX IF EXISTS ", schema, b".", c.name, end].concat(),
     })
 }
 
 /// The CONSTRAINT entries a parallel restore builds as a unique index first: those of a
 /// table with at least [`FIRST_MIN_BYTES`] of data in the archive, in pg_dump's shape (see
-/// [`index_first`]). None under `--no-index-first`, nor in `-1` or `--transaction-size` mode.
+/// [`index_first`]). Only with `--index-first`, and never in `-1` or `--transaction-size`
+/// mode.
 pub fn built_first(toc: &Toc, sel: &Selection, opts: &RestoreOptions, sizes: &HashMap<DumpId, u64>) -> HashSet<DumpId> {
-    if opts.no_index_first || opts.single_transaction || opts.transaction_size.is_some() {
+    if !opts.index_first || opts.single_transaction || opts.transaction_size.is_some() {
         return HashSet::new();
     }
-    let data_size: HashMap<DumpId, u64> = toc
-        .entries
-        .iter()
-        .filter(|te| te.desc_is("TABLE DATA"))
-        .filter_map(|te| Some((*te.dependencies.first()?, sizes.get(&te.dump_id).copied()?)))
-        .collect();
-    sel.in_order()
-        .filter(|(_, es)| es.wanted.schema)
-        .filter_map(|(i, _)| toc.entries.get(i))
-        .filter(|te| te.desc_is("CONSTRAINT"))
-        .filter(|te| te.dependencies.iter().any(|d| toc.get(*d).is_some_and(|t| t.desc_is("TABLE")) && data_size.get(d).is_some_and(|&n| n >= FIRST_MIN_BYTES)))
-        .filter(|te| te.defn.as_deref().is_some_and(|d| index_first(d.as_bytes()).is_some()))
-        .map(|te| te.dump_id)
-        .collect()
+    of_large_tables(toc, sel, sizes, "CONSTRAINT", FIRST_MIN_BYTES, |d| index_first(d).is_some())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{Item, Plan};
+    use crate::select::decide;
+    use pgsurge_archive::{DataLocation, Section, TocEntry};
+
+    fn entry(id: i32, desc: &str, section: Section, deps: &[i32]) -> TocEntry {
+        TocEntry {
+            had_dumper: desc == "TABLE DATA",
+            defn: Some(format!("-- {desc}\n").into()),
+            data: if desc == "TABLE DATA" { DataLocation::Block { offset: None } } else { DataLocation::None },
+            ..TocEntry::new(DumpId(id), desc, "t", section, deps.iter().map(|&d| DumpId(d)).collect())
+        }
+    }
+
+    fn item(plan: &Plan, index: usize) -> &Item {
+        &plan.items[plan.by_index[&index]]
+    }
+
+    /// A large table's primary key built as a unique index first (`--index-first`) takes no
+    /// lock that keeps the table's index builds apart; as pg_dump wrote it (a small table's,
+    /// or by default), its exclusive lock does.
+    #[test]
+    fn keys_built_first_take_no_exclusive_lock() {
+        let pkey = |id: i32, table: i32| TocEntry {
+            defn: Some("ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (id);\n".into()),
+            ..entry(id, "CONSTRAINT", Section::PostData, &[table])
+        };
+        let toc = Toc::from_entries(vec![
+            TocEntry { defn: Some("CREATE TABLE public.t (\n    id integer NOT NULL\n);\n".into()), ..entry(1, "TABLE", Section::PreData, &[]) },
+            entry(2, "TABLE DATA", Section::Data, &[1]),
+            entry(3, "INDEX", Section::PostData, &[1]),
+            pkey(4, 1),
+        ]);
+        let sizes = |n: u64| -> HashMap<DumpId, u64> { [(DumpId(2), n)].into_iter().collect() };
+        let opts = RestoreOptions { index_first: true, ..RestoreOptions::default() };
+        let sel = decide(&toc.entries, &opts, None);
+        let plan = Plan::parallel(&toc, &sel, &opts, &sizes(FIRST_MIN_BYTES), false);
+        assert_eq!(plan.index_first, [DumpId(4)].into_iter().collect());
+        assert!(item(&plan, 3).lock_deps.is_empty() && item(&plan, 2).lock_deps.is_empty(), "the key and the index build side by side");
+        assert!(plan.waits_for(item(&plan, 3), DumpId(2)), "it still waits for the table's data");
+        let small = Plan::parallel(&toc, &sel, &opts, &sizes(FIRST_MIN_BYTES - 1), false);
+        assert!(small.index_first.is_empty());
+        assert_eq!(item(&small, 3).lock_deps, vec![DumpId(2)]);
+        let off = RestoreOptions::default();
+        let written = Plan::parallel(&toc, &decide(&toc.entries, &off, None), &off, &sizes(FIRST_MIN_BYTES), false);
+        assert!(written.index_first.is_empty());
+        assert_eq!(item(&written, 3).lock_deps, vec![DumpId(2)]);
+    }
 
     fn first(defn: &str) -> Option<[String; 3]> {
         let f = index_first(defn.as_bytes())?;

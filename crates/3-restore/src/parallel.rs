@@ -9,7 +9,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use pgsurge_archive::{Archive, DataRelease, DumpId, Toc};
-use pgsurge_plan::foreign_key;
 use pgsurge_plan::options::RestoreOptions;
 use pgsurge_plan::plan::Plan;
 use pgsurge_plan::render::{RenderError, Renderer};
@@ -49,8 +48,7 @@ pub(crate) fn parallel(archive: &mut Archive, run: Run<'_>, jobs: usize, archive
         wake: Condvar::new(),
         roster: Mutex::new(Roster::new(jobs)),
     };
-    let validate_later = foreign_key::validated_later(toc, sel, opts, &data_bytes);
-    let tables = Tables { plan: &plan, sizes: &data_bytes, spool: limit_spool(archive, toc, sel, opts), validate_later: &validate_later };
+    let tables = Tables { plan: &plan, sizes: &data_bytes, spool: limit_spool(archive, toc, sel, opts) };
 
     // The leader creates the schema on its connection while the workers, one connection
     // each, take table data and post-data from the scheduler as their tables come into being.

@@ -221,8 +221,6 @@ pub(crate) struct Tables<'a> {
     pub(crate) sizes: &'a HashMap<DumpId, u64>,
     /// A pipe's temporary copy, whose finished entries' bytes are given back.
     pub(crate) spool: Option<DataRelease>,
-    /// FK CONSTRAINT entries added `NOT VALID` and validated after.
-    pub(crate) validate_later: &'a HashSet<DumpId>,
 }
 
 #[cfg(test)]
@@ -254,8 +252,7 @@ mod tests {
         let data: Vec<usize> = (0..4).map(|t| 1 + 2 * t).collect();
         let pending: Vec<usize> = (0..toc.entries.len()).filter(|i| i % 2 == 1 || *i == 8).collect();
         let plan = Arc::new(Plan::build_with_analyze(&toc, &sel, &pending, &[], &sizes, &data));
-        let later = HashSet::new();
-        let tables = Tables { plan: &plan, sizes: &sizes, spool: None, validate_later: &later };
+        let tables = Tables { plan: &plan, sizes: &sizes, spool: None };
         let mut s = Scheduler::new(Arc::clone(&plan));
         for _ in 0..4 {
             let Next::Run(i) = s.next_item() else { panic!("table data first") };

@@ -121,7 +121,7 @@ pub(crate) fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &S
         open.borrow_mut().insert(te.dump_id, (index, false));
         let mut loaded;
         loop {
-            let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker().with_failed_tables(failed).validating_later(tables.validate_later).building_index_first(&tables.plan.index_first);
+            let mut renderer = Renderer::new(&mut archive, toc, sel, opts, &mut session, &mut warn, &mut info).for_worker().with_failed_tables(failed).validating_later(&tables.plan.validate_later).building_index_first(&tables.plan.index_first);
             restore_item(&mut renderer, te, index, wrap_now)?;
             loaded = renderer.loaded_tables().contains(&te.dump_id);
             drop(renderer);
