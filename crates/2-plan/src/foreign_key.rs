@@ -76,22 +76,10 @@ pub fn own_table(toc: &Toc, fk: &TocEntry, dep: DumpId) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Item, Plan};
+    use crate::plan::tests::{entry, item};
+    use crate::plan::Plan;
     use crate::select::decide;
-    use pgsurge_archive::{DataLocation, Section};
-
-    fn entry(id: i32, desc: &str, section: Section, deps: &[i32]) -> TocEntry {
-        TocEntry {
-            had_dumper: desc == "TABLE DATA",
-            defn: Some(format!("-- {desc}\n").into()),
-            data: if desc == "TABLE DATA" { DataLocation::Block { offset: None } } else { DataLocation::None },
-            ..TocEntry::new(DumpId(id), desc, "t", section, deps.iter().map(|&d| DumpId(d)).collect())
-        }
-    }
-
-    fn item(plan: &Plan, index: usize) -> &Item {
-        &plan.items[plan.by_index[&index]]
-    }
+    use pgsurge_archive::Section;
 
     /// A large table's foreign key validated later locks only its own table, so that keys
     /// referencing one table are scheduled side by side; as pg_dump wrote it, both tables.

@@ -560,11 +560,12 @@ pub fn loads_via_partition_root(te: &TocEntry) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::select::decide;
 
-    fn entry(id: i32, desc: &str, section: Section, deps: &[i32]) -> TocEntry {
+    /// An entry `id` of kind `desc` on table `t`, depending on `deps` (table data with a COPY).
+    pub(crate) fn entry(id: i32, desc: &str, section: Section, deps: &[i32]) -> TocEntry {
         TocEntry {
             had_dumper: desc == "TABLE DATA",
             defn: Some(format!("-- {desc}\n").into()),
@@ -581,7 +582,8 @@ mod tests {
         toc
     }
 
-    fn item(plan: &Plan, index: usize) -> &Item {
+    /// The item of the entry at TOC position `index`.
+    pub(crate) fn item(plan: &Plan, index: usize) -> &Item {
         &plan.items[plan.by_index[&index]]
     }
 

@@ -78,22 +78,10 @@ pub fn built_first(toc: &Toc, sel: &Selection, opts: &RestoreOptions, sizes: &Ha
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Item, Plan};
+    use crate::plan::tests::{entry, item};
+    use crate::plan::Plan;
     use crate::select::decide;
-    use pgsurge_archive::{DataLocation, Section, TocEntry};
-
-    fn entry(id: i32, desc: &str, section: Section, deps: &[i32]) -> TocEntry {
-        TocEntry {
-            had_dumper: desc == "TABLE DATA",
-            defn: Some(format!("-- {desc}\n").into()),
-            data: if desc == "TABLE DATA" { DataLocation::Block { offset: None } } else { DataLocation::None },
-            ..TocEntry::new(DumpId(id), desc, "t", section, deps.iter().map(|&d| DumpId(d)).collect())
-        }
-    }
-
-    fn item(plan: &Plan, index: usize) -> &Item {
-        &plan.items[plan.by_index[&index]]
-    }
+    use pgsurge_archive::{Section, TocEntry};
 
     /// A large table's primary key built as a unique index first (`--index-first`) takes no
     /// lock that keeps the table's index builds apart; as pg_dump wrote it (a small table's,
