@@ -2,7 +2,7 @@
 //! the constraint entries of large tables: what `foreign_key` and `primary_key` rewrite into
 //! two steps with weaker locks.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use bstr::ByteSlice;
 use pgsurge_archive::{DumpId, Toc, TocEntry};
@@ -55,8 +55,8 @@ impl<'a> AddConstraint<'a> {
 
 /// The wanted `desc` entries (CONSTRAINT, FK CONSTRAINT) of a table with at least
 /// `min_bytes` of data in the archive (`sizes`; unknown sizes count as small) whose
-/// definitions `shape` accepts.
-pub(crate) fn of_large_tables(toc: &Toc, sel: &Selection, sizes: &HashMap<DumpId, u64>, desc: &str, min_bytes: u64, shape: impl Fn(&[u8]) -> bool) -> HashSet<DumpId> {
+/// definitions `rewrite` accepts, with what it makes of each.
+pub(crate) fn of_large_tables<T>(toc: &Toc, sel: &Selection, sizes: &HashMap<DumpId, u64>, desc: &str, min_bytes: u64, rewrite: impl Fn(&[u8]) -> Option<T>) -> HashMap<DumpId, T> {
     let data_size: HashMap<DumpId, u64> = toc
         .entries
         .iter()
@@ -68,8 +68,7 @@ pub(crate) fn of_large_tables(toc: &Toc, sel: &Selection, sizes: &HashMap<DumpId
         .filter(|(_, es)| es.wanted.schema)
         .filter_map(|(i, _)| toc.entries.get(i))
         .filter(|te| te.desc_is(desc) && large_table(te))
-        .filter(|te| te.defn.as_deref().is_some_and(|d| shape(d.as_bytes())))
-        .map(|te| te.dump_id)
+        .filter_map(|te| Some((te.dump_id, rewrite(te.defn.as_deref()?.as_bytes())?)))
         .collect()
 }
 

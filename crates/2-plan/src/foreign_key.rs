@@ -11,10 +11,10 @@
 //! satisfy the key, the constraint is dropped again and pg_dump's own statement runs, to fail
 //! as pg_restore's does (see the engine's `Target::foreign_key`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use bstr::ByteSlice;
-use pgsurge_archive::{DumpId, Toc, TocEntry};
+use pgsurge_archive::{DumpId, Toc};
 
 use crate::add_constraint::{of_large_tables, AddConstraint};
 use crate::options::RestoreOptions;
@@ -29,6 +29,8 @@ pub const LATER_MIN_BYTES: u64 = 1 << 20;
 /// A foreign key added `NOT VALID`, validated, and dropped again if the rows fail it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaterValidation {
+    /// The table the key belongs to, as pg_dump wrote its name.
+    pub table: Vec<u8>,
     pub add: Vec<u8>,
     pub validate: Vec<u8>,
     pub drop: Vec<u8>,
@@ -44,6 +46,7 @@ pub fn later_validation(defn: &[u8]) -> Option<LaterValidation> {
         return None;
     }
     Some(LaterValidation {
+        table: c.table.to_vec(),
         add: c.add(&[c.body, b" NOT VALID"]),
         validate: c.alter(&[b" VALIDATE CONSTRAINT ", c.name]),
         drop: c.alter(&[b" DROP CONSTRAINT ", c.name]),
@@ -55,22 +58,20 @@ pub fn later_validation(defn: &[u8]) -> Option<LaterValidation> {
 /// [`later_validation`]). None under `--no-validate-later`, nor in `-1` or
 /// `--transaction-size` mode, whose transactions would hold the first statement's locks
 /// until the end anyway.
-pub fn validated_later(toc: &Toc, sel: &Selection, opts: &RestoreOptions, sizes: &HashMap<DumpId, u64>) -> HashSet<DumpId> {
+pub fn validated_later(toc: &Toc, sel: &Selection, opts: &RestoreOptions, sizes: &HashMap<DumpId, u64>) -> HashMap<DumpId, LaterValidation> {
     if opts.no_validate_later || opts.single_transaction || opts.transaction_size.is_some() {
-        return HashSet::new();
+        return HashMap::new();
     }
-    of_large_tables(toc, sel, sizes, "FK CONSTRAINT", LATER_MIN_BYTES, |d| later_validation(d).is_some())
+    of_large_tables(toc, sel, sizes, "FK CONSTRAINT", LATER_MIN_BYTES, later_validation)
 }
 
-/// Whether `dep`, a dependency of the FK CONSTRAINT entry `fk` (a TABLE, or a TABLE DATA
-/// standing for its table), is the table the key belongs to rather than the one it
+/// Whether `dep`, a dependency of a FK CONSTRAINT entry validated `later` (a TABLE, or a
+/// TABLE DATA standing for its table), is the table the key belongs to rather than the one it
 /// references: the one a later validation locks against other work, where pg_dump's
 /// statement also locks the referenced table.
-pub fn own_table(toc: &Toc, fk: &TocEntry, dep: DumpId) -> bool {
-    let Some(defn) = fk.defn.as_deref() else { return false };
-    let Some(c) = AddConstraint::parse(defn.as_bytes()) else { return false };
+pub fn own_table(toc: &Toc, later: &LaterValidation, dep: DumpId) -> bool {
     let table = toc.get(dep).and_then(|d| if d.desc_is("TABLE DATA") { d.dependencies.first().and_then(|&t| toc.get(t)) } else { Some(d) });
-    table.is_some_and(|t| t.desc_is("TABLE") && sql::qualified_name(t.namespace.as_deref().map(|n| n.as_bytes()), &t.tag) == c.table)
+    table.is_some_and(|t| t.desc_is("TABLE") && sql::qualified_name(t.namespace.as_deref().map(|n| n.as_bytes()), &t.tag) == later.table)
 }
 
 #[cfg(test)]
@@ -79,7 +80,7 @@ mod tests {
     use crate::plan::tests::{entry, item};
     use crate::plan::Plan;
     use crate::select::decide;
-    use pgsurge_archive::Section;
+    use pgsurge_archive::{Section, TocEntry};
 
     /// A large table's foreign key validated later locks only its own table, so that keys
     /// referencing one table are scheduled side by side; as pg_dump wrote it, both tables.
@@ -98,7 +99,7 @@ mod tests {
         let sizes: HashMap<DumpId, u64> = [(DumpId(3), LATER_MIN_BYTES), (DumpId(4), 10)].into_iter().collect();
         let opts = RestoreOptions::default();
         let plan = Plan::parallel(&toc, &decide(&toc.entries, &opts, None), &opts, &sizes, false);
-        assert_eq!(plan.validate_later, [DumpId(5)].into_iter().collect());
+        assert_eq!(plan.validate_later.keys().copied().collect::<Vec<_>>(), vec![DumpId(5)]);
         assert_eq!(item(&plan, 4).lock_deps, vec![DumpId(3)], "a's data, not p's");
         assert!(plan.waits_for(item(&plan, 4), DumpId(4)), "it still waits for p's data");
         let off = RestoreOptions { no_validate_later: true, ..RestoreOptions::default() };
@@ -129,7 +130,7 @@ mod tests {
     #[test]
     fn large_tables_keys_only() {
         use crate::select::decide;
-        use pgsurge_archive::{DataLocation, Section, TocEntry};
+        use pgsurge_archive::DataLocation;
         let table = |id: i32, tag: &str| TocEntry { defn: Some(format!("CREATE TABLE public.{tag} (\n    a integer\n);\n").into()), ..TocEntry::new(DumpId(id), "TABLE", tag, Section::PreData, vec![]) };
         let data = |id: i32, table: i32| TocEntry { had_dumper: true, data: DataLocation::Block { offset: None }, ..TocEntry::new(DumpId(id), "TABLE DATA", "t", Section::Data, vec![DumpId(table)]) };
         let fk = |id: i32, table: i32, tag: &str, tail: &str| TocEntry {
@@ -139,7 +140,7 @@ mod tests {
         let toc = Toc::from_entries(vec![table(1, "big"), table(2, "small"), table(3, "old"), data(4, 1), data(5, 2), data(6, 3), fk(7, 1, "big", ""), fk(8, 2, "small", ""), fk(10, 3, "old", " NOT VALID")]);
         let sizes: HashMap<DumpId, u64> = [(DumpId(4), LATER_MIN_BYTES), (DumpId(5), LATER_MIN_BYTES - 1), (DumpId(6), LATER_MIN_BYTES)].into_iter().collect();
         let later = |opts: RestoreOptions| validated_later(&toc, &decide(&toc.entries, &opts, None), &opts, &sizes);
-        assert_eq!(later(RestoreOptions::default()), [DumpId(7)].into_iter().collect());
+        assert_eq!(later(RestoreOptions::default()).keys().copied().collect::<Vec<_>>(), vec![DumpId(7)]);
         assert!(later(RestoreOptions { no_validate_later: true, ..RestoreOptions::default() }).is_empty());
         assert!(later(RestoreOptions { single_transaction: true, ..RestoreOptions::default() }).is_empty());
         assert!(later(RestoreOptions { transaction_size: Some(10), ..RestoreOptions::default() }).is_empty());

@@ -27,9 +27,9 @@ use petgraph::graphmap::DiGraphMap;
 use pgsurge_archive::{DataLocation, DumpId, Section, Toc, TocEntry};
 
 use crate::analyze;
-use crate::foreign_key;
+use crate::foreign_key::{self, LaterValidation};
 use crate::options::RestoreOptions;
-use crate::primary_key;
+use crate::primary_key::{self, IndexFirst};
 use crate::select::{Pass, Selection};
 
 /// Ancestors a lock-conflict check walks through before it assumes the two items touch the
@@ -157,13 +157,13 @@ pub struct Plan {
     /// For each node — the items, then the gates (two per group of tables) — the nodes it
     /// waits for, once per reason.
     pub waits: Vec<Vec<usize>>,
-    /// CONSTRAINT entries built as a unique index first (`primary_key`): their items take no
-    /// lock that keeps the table's other index builds apart.
-    pub index_first: HashSet<DumpId>,
-    /// FK CONSTRAINT entries added `NOT VALID` and validated after (`foreign_key`): their
-    /// items lock only their own table, so that keys referencing one table validate side by
-    /// side.
-    pub validate_later: HashSet<DumpId>,
+    /// CONSTRAINT entries built as a unique index first (`primary_key`), with their
+    /// statements: their items take no lock that keeps the table's other index builds apart.
+    pub index_first: HashMap<DumpId, IndexFirst>,
+    /// FK CONSTRAINT entries added `NOT VALID` and validated after (`foreign_key`), with their
+    /// statements: their items lock only their own table, so that keys referencing one table
+    /// validate side by side.
+    pub validate_later: HashMap<DumpId, LaterValidation>,
     trees: Trees,
 }
 
@@ -185,17 +185,15 @@ impl Plan {
         plan.index_first = primary_key::built_first(toc, sel, opts, sizes);
         plan.validate_later = foreign_key::validated_later(toc, sel, opts, sizes);
         for item in plan.items.iter_mut().filter(|it| !it.analyze) {
-            if plan.index_first.contains(&item.dump_id) {
+            if plan.index_first.contains_key(&item.dump_id) {
                 // CREATE UNIQUE INDEX takes SHARE, as CREATE INDEX does; the moment's
                 // exclusive lock that makes it the constraint's waits on the server for the
                 // builds beside it.
                 item.lock_deps.clear();
-            } else if plan.validate_later.contains(&item.dump_id) {
+            } else if let Some(later) = plan.validate_later.get(&item.dump_id) {
                 // VALIDATE CONSTRAINT takes ROW SHARE on the referenced table; ADD … NOT
                 // VALID's moment there waits on the server, if at all.
-                if let Some(fk) = toc.entries.get(item.index) {
-                    item.lock_deps.retain(|&l| foreign_key::own_table(toc, fk, l));
-                }
+                item.lock_deps.retain(|&l| foreign_key::own_table(toc, later, l));
             }
         }
         plan
@@ -446,7 +444,7 @@ impl Plan {
         }
         let by_index = items.iter().enumerate().filter(|(_, it)| !it.analyze).map(|(i, it)| (it.index, i)).collect();
         let analyze_by_index = items.iter().enumerate().filter(|(_, it)| it.analyze).map(|(i, it)| (it.index, i)).collect();
-        Plan { items, by_id, by_index, analyze_by_index, waits, index_first: HashSet::new(), validate_later: HashSet::new(), trees }
+        Plan { items, by_id, by_index, analyze_by_index, waits, index_first: HashMap::new(), validate_later: HashMap::new(), trees }
     }
 
     /// Whether item `item` waits for `id`, directly or through its tables' trees: what its

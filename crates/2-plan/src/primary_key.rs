@@ -13,7 +13,7 @@
 //! again and pg_dump's own statement runs, to fail as pg_restore's does (see the engine's
 //! `Target::unique_index_first`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use bstr::ByteSlice;
 use pgsurge_archive::{DumpId, Toc};
@@ -68,11 +68,11 @@ pub fn index_first(defn: &[u8]) -> Option<IndexFirst> {
 /// table with at least [`FIRST_MIN_BYTES`] of data in the archive, in pg_dump's shape (see
 /// [`index_first`]). Only with `--index-first`, and never in `-1` or `--transaction-size`
 /// mode.
-pub fn built_first(toc: &Toc, sel: &Selection, opts: &RestoreOptions, sizes: &HashMap<DumpId, u64>) -> HashSet<DumpId> {
+pub fn built_first(toc: &Toc, sel: &Selection, opts: &RestoreOptions, sizes: &HashMap<DumpId, u64>) -> HashMap<DumpId, IndexFirst> {
     if !opts.index_first || opts.single_transaction || opts.transaction_size.is_some() {
-        return HashSet::new();
+        return HashMap::new();
     }
-    of_large_tables(toc, sel, sizes, "CONSTRAINT", FIRST_MIN_BYTES, |d| index_first(d).is_some())
+    of_large_tables(toc, sel, sizes, "CONSTRAINT", FIRST_MIN_BYTES, index_first)
 }
 
 #[cfg(test)]
@@ -102,7 +102,7 @@ mod tests {
         let opts = RestoreOptions { index_first: true, ..RestoreOptions::default() };
         let sel = decide(&toc.entries, &opts, None);
         let plan = Plan::parallel(&toc, &sel, &opts, &sizes(FIRST_MIN_BYTES), false);
-        assert_eq!(plan.index_first, [DumpId(4)].into_iter().collect());
+        assert_eq!(plan.index_first.keys().copied().collect::<Vec<_>>(), vec![DumpId(4)]);
         assert!(item(&plan, 3).lock_deps.is_empty() && item(&plan, 2).lock_deps.is_empty(), "the key and the index build side by side");
         assert!(plan.waits_for(item(&plan, 3), DumpId(2)), "it still waits for the table's data");
         let small = Plan::parallel(&toc, &sel, &opts, &sizes(FIRST_MIN_BYTES - 1), false);

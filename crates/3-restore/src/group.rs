@@ -158,7 +158,7 @@ impl Group {
 
     /// Whether the group should be committed now, at the end of an entry.
     pub fn full(&self) -> bool {
-        let old = self.entries.first().is_some_and(|e| e.started.elapsed() >= MAX_AGE);
+        let old = self.due().is_some_and(|due| Instant::now() >= due);
         self.entries.len() >= self.limit || self.commands >= MAX_COMMANDS || self.bytes >= MAX_BYTES || old
     }
 

@@ -137,11 +137,6 @@ impl<'e> Session<'e> {
         self.group.as_ref().and_then(Group::due)
     }
 
-    /// Commits the held entries now (a worker about to wait for work).
-    pub fn commit_held_entries(&mut self) -> Result<(), SessionError> {
-        self.commit_group()
-    }
-
     /// Commits the held entries, if any (see `group`).
     fn commit_group(&mut self) -> Result<(), SessionError> {
         let Some(group) = self.group.as_mut().filter(|g| !g.is_empty()) else { return Ok(()) };

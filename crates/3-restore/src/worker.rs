@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use pgsurge_archive::{Archive, DumpId};
 use pgsurge_plan::freeze::WRAP_MIN_BYTES;
 use pgsurge_plan::plan;
-use pgsurge_plan::render::{RenderError, Renderer};
+use pgsurge_plan::render::{RenderError, Renderer, Target};
 
 use crate::analyze;
 use crate::connection::refused_for_lack_of_slots;
@@ -66,7 +66,7 @@ pub(crate) fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &S
         let index = match job {
             Job::Run(index) => index,
             Job::Commit => {
-                session.commit_held_entries().map_err(RenderError::from)?;
+                session.commit_held()?;
                 continue;
             }
             Job::Analyze(batch) => {
@@ -147,18 +147,16 @@ pub(crate) fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &S
             entry.1 = loaded;
         }
         if let Some(failures) = session.end_worker_item(te.dump_id).map_err(RenderError::from)? {
-            // No entry was restored (nothing to announce): done all the same.
-            if open.borrow_mut().remove(&te.dump_id).is_some() {
-                errors.set(errors.get() + item_errors(failures));
-                item_done(shared, te.dump_id, index, loaded && failures == 0)?;
-            }
+            // Committed now; if no entry was restored, nothing announced it: done all the
+            // same (a second time it is nothing).
+            done(te.dump_id, false, failures);
         }
         if let Some(e) = done_failed.take() {
             return Err(e);
         }
     }
     if !shared.aborted() {
-        session.commit_held_entries().map_err(RenderError::from)?;
+        session.commit_held()?;
     }
     if let Some(e) = done_failed.take() {
         return Err(e);

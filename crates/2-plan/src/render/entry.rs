@@ -2,15 +2,11 @@
 //! header, its definition, its ownership — and the per-large-object forms of BLOB METADATA
 //! and large-object ACLs (`IssueCommandPerBlob`, `IssueACLPerBlob`).
 
-use std::collections::HashSet;
-
 use bstr::{BStr, ByteSlice};
-use pgsurge_archive::{DataLocation, DumpId, Format, TocEntry};
+use pgsurge_archive::{DataLocation, Format, TocEntry};
 
 use super::{RenderError, Renderer};
 use crate::c_number::catalog_oid;
-use crate::foreign_key;
-use crate::primary_key;
 use crate::options::RestoreOptions;
 use crate::sanitize::sanitize;
 use crate::sql;
@@ -42,11 +38,10 @@ impl Renderer<'_> {
         } else if !defn.is_empty() {
             // One command with its blank lines, as pg_restore sends it: a failure shows them.
             let sql = [defn, b"\n\n"].concat();
-            let chosen = |set: Option<&HashSet<DumpId>>| set.is_some_and(|s| s.contains(&te.dump_id));
-            if let Some(later) = Some(defn).filter(|_| chosen(self.validate_later)).and_then(foreign_key::later_validation) {
-                self.target.foreign_key(&sql, &later)?;
-            } else if let Some(first) = Some(defn).filter(|_| chosen(self.index_first)).and_then(primary_key::index_first) {
-                self.target.unique_index_first(&sql, &first)?;
+            if let Some(later) = self.validate_later.and_then(|m| m.get(&te.dump_id)) {
+                self.target.foreign_key(&sql, later)?;
+            } else if let Some(first) = self.index_first.and_then(|m| m.get(&te.dump_id)) {
+                self.target.unique_index_first(&sql, first)?;
             } else {
                 self.cmd(&sql)?;
             }

@@ -19,16 +19,18 @@ mod entry;
 mod session;
 mod target;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
 use bstr::{BStr, BString, ByteSlice};
 use pgsurge_archive::{Archive, DumpId, Toc, TocEntry};
 
+use crate::foreign_key::LaterValidation;
 use crate::freeze;
 use crate::local_time::{creation_time, format_time, now};
 use crate::sanitize::sanitize;
 use crate::options::RestoreOptions;
+use crate::primary_key::IndexFirst;
 use crate::select::{Pass, SelectError, Selection, Wanted};
 use crate::sql::{self, NewlineInDbName};
 
@@ -191,15 +193,15 @@ impl<'a> Renderer<'a> {
     }
 
     /// FK CONSTRAINT entries whose foreign keys the target may add `NOT VALID` and validate
-    /// after (`foreign_key::validated_later`).
-    pub fn validating_later(mut self, entries: &'a HashSet<DumpId>) -> Self {
+    /// after, with the statements that do it (`Plan::validate_later`).
+    pub fn validating_later(mut self, entries: &'a HashMap<DumpId, LaterValidation>) -> Self {
         self.validate_later = Some(entries);
         self
     }
 
-    /// CONSTRAINT entries whose keys the target may build as a unique index first
-    /// (`Plan::index_first`).
-    pub fn building_index_first(mut self, entries: &'a HashSet<DumpId>) -> Self {
+    /// CONSTRAINT entries whose keys the target may build as a unique index first, with the
+    /// statements that do it (`Plan::index_first`).
+    pub fn building_index_first(mut self, entries: &'a HashMap<DumpId, IndexFirst>) -> Self {
         self.index_first = Some(entries);
         self
     }
@@ -248,10 +250,10 @@ pub struct Renderer<'a> {
     freeze_copy: bool,
     /// FK CONSTRAINT entries given to the target as foreign keys to validate later (see
     /// `foreign_key`). The engine's alone: a script shows pg_dump's statements.
-    validate_later: Option<&'a HashSet<DumpId>>,
+    validate_later: Option<&'a HashMap<DumpId, LaterValidation>>,
     /// CONSTRAINT entries given to the target as unique indexes to build first (see
     /// `primary_key`). The engine's alone, as `validate_later`.
-    index_first: Option<&'a HashSet<DumpId>>,
+    index_first: Option<&'a HashMap<DumpId, IndexFirst>>,
     /// TABLE DATA entries whose data went out without a failure.
     loaded: Vec<DumpId>,
 }
