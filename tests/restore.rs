@@ -509,6 +509,19 @@ fn large_table_loads_over_several_connections() {
         let big = items.iter().find(|i| i["desc"] == "TABLE DATA" && i["name"].as_str().is_some_and(|n| n.ends_with(".big"))).expect("big's data in the report");
         assert!(big["connections"].as_u64() >= Some(2), "stdin {stdin}: big was loaded by {} connection(s)", big["connections"]);
         assert_eq!(big["rows"].as_u64(), Some(300_000));
+        // Each helper's part is in the report on its own connection, for the timeline, and
+        // counted nowhere else: the table's rows are the owner's item's.
+        let parts: Vec<&serde_json::Value> = items.iter().filter(|i| i["action"] == "part").collect();
+        assert!(!parts.is_empty(), "stdin {stdin}: no helper's part in the report");
+        for part in &parts {
+            assert_eq!(part["dump_id"], big["dump_id"], "{part}");
+            assert_ne!(part["connection"], big["connection"], "{part}");
+            assert!(part["start"].as_f64() >= big["start"].as_f64(), "a part starts after its table's load: {part} {big}");
+        }
+        let part_rows: u64 = parts.iter().filter_map(|p| p["rows"].as_u64()).sum();
+        assert!(part_rows < 300_000, "stdin {stdin}: parts hold {part_rows} rows");
+        assert_eq!(json["totals"]["rows"].as_u64(), Some(300_010), "stdin {stdin}: parts are not counted again");
+        assert_eq!(json["totals"]["tables"].as_u64(), Some(2));
         cluster.dropdb(&ref_db);
         cluster.dropdb(&db);
     }

@@ -136,7 +136,7 @@ fn rects<'a>(svg: &'a str, marker: &'a str) -> impl Iterator<Item = &'a str> + '
 /// beyond doubt; `None` for the rest.
 fn expected_kind(item: &Value) -> Option<&'static str> {
     Some(match item["desc"].as_str()? {
-        "TABLE DATA" if item["connections"].as_u64()? <= 1 => "data",
+        "TABLE DATA" if item["action"] != "part" && item["connections"].as_u64()? <= 1 => "data",
         "TABLE" => "schema",
         "INDEX" => "index",
         "CONSTRAINT" => "constraint",

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pgsurge_archive::DumpId;
 use pgsurge_plan::RestoreOptions;
-use pgsurge_restore::{EngineEvent, Failure, ItemRecord, Outcome, Stage};
+use pgsurge_restore::{EngineEvent, Failure, ItemRecord, Outcome, PartRecord, Stage};
 use serde_json::json;
 
 mod failures;
@@ -71,6 +71,8 @@ struct State {
     in_flight_rows: BTreeMap<usize, u64>,
     failures: Vec<Failure>,
     timeline: Vec<ItemRecord>,
+    /// Idle workers' parts of other connections' table loads: drawn, never counted.
+    parts: Vec<PartRecord>,
     last_line: Option<Instant>,
     data: DataProgress,
     /// The database `--create` moved the restore to.
@@ -245,6 +247,12 @@ impl<'p> Reporter<'p> {
                 st.bytes += item.bytes;
                 st.timeline.push(item);
             }
+            EngineEvent::PartFinished(part) => {
+                if self.verbose {
+                    self.print(|| self.prog.info(format_args!("finished a part of {} in {:.2} s on connection {}, {} rows", part.label, part.elapsed.as_secs_f64(), part.worker, part.rows)));
+                }
+                st.parts.push(part);
+            }
         }
         self.show_progress(&mut st);
     }
@@ -398,6 +406,23 @@ impl<'p> Reporter<'p> {
                     "errors": i.errors,
                 })
             })
+            .chain(st.parts.iter().map(|p| {
+                let start = p.started.saturating_duration_since(self.started).as_secs_f64();
+                json!({
+                    "dump_id": p.dump_id.0,
+                    "action": "part",
+                    "desc": "TABLE DATA",
+                    "name": p.label,
+                    "connection": p.worker,
+                    "connections": 1,
+                    "start": start,
+                    "end": start + p.elapsed.as_secs_f64(),
+                    "rows": p.rows,
+                    "bytes": p.bytes,
+                    "outcome": "ok",
+                    "errors": 0,
+                })
+            }))
             .collect();
         let errors: Vec<_> = group_failures(&st.failures, self.given).into_iter().map(|g| json!({"cause": g.cause, "sqlstate": g.sqlstate, "count": g.count, "hint": g.hint})).collect();
         let database = st.moved_to.clone().unwrap_or_else(|| meta.target.database.clone());

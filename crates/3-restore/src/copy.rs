@@ -339,7 +339,7 @@ impl<'e> TableCopy<'e> {
     /// in a transaction that commits or rolls back with the others. Its failures are not
     /// reported: the owner loads the table again alone, and that load reports them. The
     /// caller has sent everything it held back.
-    pub fn help(conn: &mut Connection<'_>, split: &SplitCopy) -> Result<(), SessionError> {
+    pub fn help(conn: &mut Connection<'_>, split: &SplitCopy) -> Result<PartLoad, SessionError> {
         if let Err(e) = conn.rt().block_on(conn.client().batch_execute("BEGIN")) {
             split.part_done(None);
             return Err(lost_connection(e));
@@ -355,15 +355,18 @@ impl<'e> TableCopy<'e> {
                     return Err(lost_connection(e));
                 }
                 // As in copy_start: the connection is out of step after a refused COPY.
-                return conn.replace();
+                conn.replace()?;
+                return Ok(PartLoad::default());
             }
         };
+        let mut bytes = 0;
         let loaded = conn.rt().block_on(async {
             while let Some(chunk) = split.next_chunk().await {
                 if split.failed() {
                     // Drain, so the owner is never kept waiting on a full queue.
                     continue;
                 }
+                bytes += chunk.len() as u64;
                 sink.send(chunk).await?;
             }
             if split.failed() {
@@ -384,9 +387,19 @@ impl<'e> TableCopy<'e> {
         };
         drop(sink);
         split.part_done(rows);
-        let end = if split.verdict() { "COMMIT" } else { "ROLLBACK" };
-        conn.rt().block_on(conn.client().batch_execute(end)).map_err(lost_connection)
+        let committed = split.verdict();
+        let end = if committed { "COMMIT" } else { "ROLLBACK" };
+        conn.rt().block_on(conn.client().batch_execute(end)).map_err(lost_connection)?;
+        Ok(PartLoad { rows: rows.filter(|_| committed).unwrap_or(0), bytes })
     }
+}
+
+/// What a helper's part loaded: rows that committed (0 when the load as a whole did not)
+/// and the COPY text it sent.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PartLoad {
+    pub rows: u64,
+    pub bytes: u64,
 }
 
 /// A split part's server error, kept for the owner to report.

@@ -91,6 +91,9 @@ pub enum EngineEvent {
     /// text, its rows (lines), and the archive bytes it came from.
     Progress { worker: usize, bytes: u64, rows: u64, archive_bytes: u64 },
     ItemFinished(ItemRecord),
+    /// An idle worker's part of another connection's table data load ended (see
+    /// [`PartRecord`]).
+    PartFinished(PartRecord),
 }
 
 /// A failed statement: pg_restore's message, and what to group it by.
@@ -122,6 +125,22 @@ pub struct ItemRecord {
     pub errors: u64,
     /// Connections that loaded its data (more than one when idle workers helped).
     pub connections: usize,
+}
+
+/// An idle worker's part of a table whose data another connection is loading: its share of
+/// the rows, on its own connection, for the timeline. Not an entry: the owner's
+/// [`ItemRecord`] counts the table once, with every part's rows.
+#[derive(Debug, Clone)]
+pub struct PartRecord {
+    pub worker: usize,
+    pub dump_id: DumpId,
+    pub label: String,
+    pub started: Instant,
+    pub elapsed: Duration,
+    /// Rows this part loaded (0 when it failed or the load was abandoned).
+    pub rows: u64,
+    /// COPY text it sent.
+    pub bytes: u64,
 }
 
 /// The stages a restore reports: a parallel one's schema, data and post-data (its

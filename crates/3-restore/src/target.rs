@@ -7,6 +7,7 @@
 //! `progress` (what the reporter hears), and `failure` (what a failure does).
 
 use std::borrow::Cow;
+use std::time::Instant;
 
 use pgsurge_archive::{DumpId, Oid, Toc, TocEntry};
 use pgsurge_plan::foreign_key::LaterValidation;
@@ -24,7 +25,7 @@ use super::inserts::InsertData;
 use super::large_objects::LargeObjects;
 use super::progress::Progress;
 use super::split::{SplitBoard, SplitCopy};
-use super::{Connector, EngineError, EngineEvent};
+use super::{Connector, EngineError, EngineEvent, PartRecord};
 
 /// One connection's work on a restore: the leader's, or a parallel worker's.
 pub struct Session<'e> {
@@ -215,9 +216,22 @@ impl<'e> Session<'e> {
     }
 
     /// Loads a part of a table another worker is loading.
-    pub fn help(&mut self, split: &SplitCopy) -> Result<(), RenderError> {
+    /// Loads a part of `split`, the data of the table `label` names, and reports the part
+    /// for the timeline.
+    pub fn help(&mut self, split: &SplitCopy, label: String) -> Result<(), RenderError> {
         self.flush_all()?;
-        Ok(TableCopy::help(&mut self.conn, split)?)
+        let started = Instant::now();
+        let part = TableCopy::help(&mut self.conn, split)?;
+        self.conn.emit(EngineEvent::PartFinished(PartRecord {
+            worker: self.progress.worker,
+            dump_id: split.dump_id,
+            label,
+            started,
+            elapsed: started.elapsed(),
+            rows: part.rows,
+            bytes: part.bytes,
+        }));
+        Ok(())
     }
 
     /// The connection itself, everything held back sent first: for statements that belong

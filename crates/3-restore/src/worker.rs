@@ -17,6 +17,7 @@ use pgsurge_plan::render::{RenderError, Renderer, Target};
 use crate::analyze;
 use crate::connection::refused_for_lack_of_slots;
 use crate::failure::item_errors;
+use crate::progress::Progress;
 use crate::totals::Totals;
 use crate::shared::{next_job, poisoned, Job, Shared, Tables};
 use crate::target::Session;
@@ -87,12 +88,14 @@ pub(crate) fn work(worker: usize, mut archive: Archive, run: Run<'_>, shared: &S
                 continue;
             }
             Job::Help(split) => {
+                let te = toc.get(split.dump_id);
                 if opts.verbose {
-                    if let Some(te) = toc.get(split.dump_id) {
+                    if let Some(te) = te {
                         events(EngineEvent::Info(format!("connection {} helps load table \"{}\"", worker + 1, te.tag)));
                     }
                 }
-                session.help(&split)?;
+                let label = te.map(|te| Progress::describe(te).1).unwrap_or_default();
+                session.help(&split, label)?;
                 continue;
             }
         };

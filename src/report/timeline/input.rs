@@ -67,6 +67,9 @@ pub enum Action {
     Drop,
     /// The ANALYZE stage's statistics for a loaded table (desc `ANALYZE`).
     Analyze,
+    /// An idle connection's part of a table whose data another connection loaded: drawn on
+    /// its lane, while the table is counted once, by the owner's item.
+    Part,
 }
 
 #[derive(Debug, Deserialize)]

@@ -42,7 +42,7 @@ pub fn kinds(items: &[Item]) -> Vec<Kind> {
     items
         .iter()
         .map(|i| {
-            let split = i.connections > 1 || loads.get(&i.dump_id).is_some_and(|&n| n > 1);
+            let split = i.action == Action::Part || i.connections > 1 || loads.get(&i.dump_id).is_some_and(|&n| n > 1);
             Kind::of(&i.desc, i.action == Action::Drop, split)
         })
         .collect()

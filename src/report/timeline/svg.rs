@@ -10,7 +10,7 @@
 
 use std::fmt::Write;
 
-use super::input::shorten;
+use super::input::{shorten, Action};
 use super::kind::Kind;
 use super::layout::Bar;
 use super::Timeline;
@@ -146,7 +146,9 @@ fn hover(t: &Timeline, bar: &Bar) -> String {
     let mut text = if bar.count == 1 {
         let item = &items[bar.first];
         let mut text = format!("{}\n{} ({})", shorten(&item.name, NAME_CHARS), shorten(&item.desc, 60), bar.kind.label());
-        if item.connections > 1 {
+        if item.action == Action::Part {
+            text.push_str(": this connection's part, helping the connection that owns the load");
+        } else if item.connections > 1 {
             let _ = write!(text, " on {} connections", item.connections);
         }
         let _ = write!(text, "\n{}, {:.4}–{:.4} s\n{} rows · {} bytes · {} errors", seconds(bar.busy), bar.start, bar.end, item.rows, item.bytes, item.errors);
@@ -227,9 +229,12 @@ fn nice_step(raw: f64) -> f64 {
 const LEGEND_COLUMNS: usize = 5;
 
 fn legend(t: &Timeline, y: f64, out: &mut String) {
+    // Entries: a helper's part of a table is drawn, but the table is counted once.
     let mut counts = [0usize; Kind::COUNT];
-    for kind in &t.kinds {
-        counts[kind.index()] += 1;
+    for (kind, item) in t.kinds.iter().zip(&t.report.items) {
+        if item.action != Action::Part {
+            counts[kind.index()] += 1;
+        }
     }
     let mut entries: Vec<(String, String)> = Kind::ALL
         .iter()

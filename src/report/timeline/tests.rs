@@ -169,3 +169,21 @@ fn thousands_of_entries_make_a_small_page() {
     assert!(html.len() < 600_000, "{} bytes", html.len());
     assert!(html.contains("18000 items, each too short to draw: 18000 schema"), "{}", &html[..3000]);
 }
+
+#[test]
+fn a_helpers_part_is_drawn_on_its_lane_and_counted_once() {
+    let mut part = item(2, "TABLE DATA", "TABLE DATA public.a", 2.0, 5.5);
+    part["action"] = json!("part");
+    let mut items = small().get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+    // public.a's data, loaded by connection 1 with connection 2's help.
+    items[2]["connections"] = json!(2);
+    part["dump_id"] = items[2]["dump_id"].clone();
+    items.push(part);
+    let t = draw(&report(items)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.kinds[2], Kind::SplitPart);
+    assert_eq!(t.kinds[6], Kind::SplitPart, "the part is drawn as table data in parts");
+    let svg = t.svg();
+    assert!(svg.contains("this connection&#39;s part") || svg.contains("this connection's part"), "the part's hover text says what it is");
+    let legend = format!("{} (1)", Kind::SplitPart.label());
+    assert!(svg.contains(&legend), "the table counts once in the legend, not once per part: {}", &svg[svg.len().saturating_sub(3000)..]);
+}
