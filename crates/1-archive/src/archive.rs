@@ -1,4 +1,4 @@
-//! Opening an archive (format detection as pg_backup_archiver.c `_discoverArchiveFormat` does it) and reading its data: table
+//! Opening an archive (its format told by `detect`) and reading its data: table
 //! data as one decompressed stream, large objects one stream each.
 //!
 //! Random-access sources (a file, a directory, a tar file) serve any entry at any time;
@@ -15,19 +15,15 @@ use bstr::{BStr, ByteSlice};
 use crate::compress::{Codec, Decoder};
 use crate::custom::{CustomData, RawChunks, SharedBlocks, BLK_BLOBS, BLK_DATA};
 use crate::directory::{self, BlobToc, DataFile};
+use crate::detect::{detect, detect_and_rewind};
 use crate::error::{Error, ErrorKind, Result};
-use crate::header::{Compression, Format, Header, K_VERS_1_16, MAGIC};
+use crate::header::{Compression, Format, Header, K_VERS_1_16};
 use crate::input::{Input, MappedFile};
 use crate::layout::{self, Layout};
 use crate::spool::Spool;
-use crate::tar::{self, Member, TarIndex, TarStream};
+use crate::tar::{Member, TarIndex, TarStream};
 use crate::ids::{DumpId, Oid};
 use crate::toc::{DataLocation, Toc, TocEntry};
-
-/// The text a plain-format dump starts with (`TEXT_DUMP_HEADER` in pg_backup_archiver.c).
-const TEXT_DUMP_HEADER: &[u8] = b"--\n-- PostgreSQL database dump\n--\n\n";
-/// `TEXT_DUMPALL_HEADER`: pg_dumpall's output.
-const TEXT_DUMPALL_HEADER: &[u8] = b"--\n-- PostgreSQL database cluster dump\n--\n\n";
 
 /// Where archive bytes come from.
 #[derive(Debug, Clone)]
@@ -505,58 +501,6 @@ fn stdin_file() -> io::Result<File> {
     use std::os::fd::AsFd;
     let fd = io::stdin().as_fd().try_clone_to_owned()?;
     Ok(File::from(fd))
-}
-
-/// The given format, or the one the first bytes of a random-access input show (the input is
-/// then back at its start).
-fn detect_and_rewind(input: &mut Input, format: Option<Format>) -> Result<Format> {
-    if let Some(f) = format {
-        return Ok(f);
-    }
-    let mut probe = Vec::new();
-    let f = detect(input, &mut probe)?;
-    input.seek(0)?;
-    Ok(f)
-}
-
-/// Detects the format from the first bytes (§11), leaving them in `probe`.
-fn detect(input: &mut Input, probe: &mut Vec<u8>) -> Result<Format> {
-    let mut buf = [0u8; 512];
-    let mut filled = 0;
-    while filled < 5 {
-        let n = input.read_some(&mut buf[filled..5])?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    if filled < 5 {
-        probe.extend_from_slice(&buf[..filled]);
-        return Err(Error::new(ErrorKind::TooShort { read: filled }));
-    }
-    if &buf[..5] == MAGIC {
-        probe.extend_from_slice(&buf[..5]);
-        return Ok(Format::Custom);
-    }
-    while filled < 512 {
-        let n = input.read_some(&mut buf[filled..])?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    probe.extend_from_slice(&buf[..filled]);
-    let head = &buf[..filled];
-    if head.starts_with(TEXT_DUMP_HEADER) || head.starts_with(TEXT_DUMPALL_HEADER) {
-        return Err(Error::new(ErrorKind::TextDump));
-    }
-    if filled < 512 {
-        return Err(Error::new(ErrorKind::NotAnArchiveTooShort));
-    }
-    if tar::looks_like_tar(head) {
-        return Ok(Format::Tar);
-    }
-    Err(Error::new(ErrorKind::NotAnArchive))
 }
 
 /// `Read` over an `Input` (to its window's end).

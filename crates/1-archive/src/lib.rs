@@ -20,6 +20,7 @@
 mod archive;
 pub mod compress;
 mod custom;
+mod detect;
 mod directory;
 mod error;
 mod header;
