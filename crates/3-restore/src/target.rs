@@ -387,7 +387,8 @@ impl Target for Session<'_> {
             Some(inserts) => inserts.data(&mut self.conn, bytes),
             None => {
                 // COPY text escapes newlines inside values, so every newline ends a row.
-                self.progress.copy_lines += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+                // memchr counts them with SIMD: a byte loop here was a tenth of the client's CPU.
+                self.progress.copy_lines += memchr::memchr_iter(b'\n', bytes).count() as u64;
                 self.copy.data(&mut self.conn, &self.progress, bytes)
             }
         };
