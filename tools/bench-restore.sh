@@ -37,6 +37,8 @@
 # then pgsurge itself unless PGSURGE_BASELINE names another: the column shows what that
 # trick buys.
 # BENCH_SOURCES="file" (default "file stdin") limits the sources measured.
+# BENCH_AS_PG_RESTORE=1 runs pgsurge as the drop-in: through a link named pg_restore, with
+# pg_restore's command line alone (so no ANALYZE stage, and no report: no stage profile).
 # pg_restore cannot read -j from standard input; its stdin rows are serial (-j 1).
 # Needs tools/install-postgres.sh and `cargo build --release`. Run nothing else meanwhile.
 set -euo pipefail
@@ -54,10 +56,15 @@ baseline=${PGSURGE_BASELINE:-}
 read -r -a baseline_args <<<"${BASELINE_ARGS:-}"
 [[ -z $baseline && ${#baseline_args[@]} -gt 0 ]] && baseline=$pgsurge
 work=${BENCH_DIR:-/var/tmp/pgsurge-bench-restore}
+as_pg_restore=${BENCH_AS_PG_RESTORE:-0}
 [[ -x $pgsurge ]] || { echo "no pgsurge binary at $pgsurge: run cargo build --release" >&2; exit 1; }
 [[ -z $baseline || -x $baseline ]] || { echo "no baseline binary at $baseline" >&2; exit 1; }
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 mkdir -p "$work"
+if [[ $as_pg_restore == 1 ]]; then
+  mkdir -p "$work/as-pg_restore"
+  ln -sf "$pgsurge" "$work/as-pg_restore/pg_restore"
+fi
 chmod 777 "$work"
 
 settings=(-c shared_buffers=2GB -c maintenance_work_mem=1GB -c max_wal_size=8GB -c max_connections=50 -c max_locks_per_transaction=4096)
@@ -165,10 +172,19 @@ measure() { # tool jobs source archive report vacuum_jobs -> "wall cpu rss_mb st
   sync
   sleep 1
   out=$(mktemp)
+  # A report left by an earlier bench must not speak for this run.
+  [[ $tool == pgsurge ]] && rm -f "$report"
+  [[ $tool == baseline ]] && rm -f "$report.baseline"
   local cmd
   case $tool in
     pg_restore) cmd=("$bin/pg_restore" -d "$db") ;;
-    pgsurge) cmd=("$pgsurge" restore -q --report "$report" -d "$db") ;;
+    pgsurge)
+      if [[ $as_pg_restore == 1 ]]; then
+        cmd=("$work/as-pg_restore/pg_restore" -d "$db")
+      else
+        cmd=("$pgsurge" restore -q --report "$report" -d "$db")
+      fi
+      ;;
     # The same work as pgsurge's run, report included.
     baseline) cmd=("$baseline" restore -q --report "$report.baseline" "${baseline_args[@]}" -d "$db") ;;
   esac
