@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The crates' dependencies point one way, as their folders read (docs/architecture.md):
 #
-#   1-archive (sources: no runtime, no database) <- 2-plan (no server) <- 3-restore -> 4-connect
+#   1-archive, 1-script (sources: no runtime, no database) <- 2-plan (no server) <- 3-restore -> 4-connect
 #
 # so the reader and the planner stay free of any async runtime or database client, the
 # connection crate knows nothing of archives, and nothing depends on the engine but the binary.
@@ -13,13 +13,14 @@ cd "$(dirname "$0")/.."
 
 # crate: the crates it must not reach, directly or through others
 declare -A forbidden=(
-  [pgsurge-archive]='tokio|tokio-postgres|postgres-protocol|pgsurge-plan|pgsurge-restore|pgsurge-connect'
+  [pgsurge-archive]='tokio|tokio-postgres|postgres-protocol|pgsurge-script|pgsurge-plan|pgsurge-restore|pgsurge-connect'
+  [pgsurge-script]='tokio|tokio-postgres|postgres-protocol|pgsurge-archive|pgsurge-plan|pgsurge-restore|pgsurge-connect'
   [pgsurge-plan]='tokio|tokio-postgres|postgres-protocol|pgsurge-restore|pgsurge-connect'
-  [pgsurge-connect]='pgsurge-archive|pgsurge-plan|pgsurge-restore'
+  [pgsurge-connect]='pgsurge-archive|pgsurge-script|pgsurge-plan|pgsurge-restore'
   [pgsurge-restore]='pgsurge'
 )
 status=0
-for crate in pgsurge-archive pgsurge-plan pgsurge-connect pgsurge-restore; do
+for crate in pgsurge-archive pgsurge-script pgsurge-plan pgsurge-connect pgsurge-restore; do
   tree=$(cargo tree -p "$crate" -e normal --prefix none --locked)
   if bad=$(grep -E "^(${forbidden[$crate]}) " <<<"$tree" | sort -u) && [[ -n $bad ]]; then
     echo "check-deps: $crate depends on what it must not:" >&2
@@ -27,6 +28,6 @@ for crate in pgsurge-archive pgsurge-plan pgsurge-connect pgsurge-restore; do
     status=1
   fi
 done
-[[ $status -eq 0 ]] && echo "check-deps: crate dependencies point one way (archive <- plan <- restore -> connect)"
+[[ $status -eq 0 ]] && echo "check-deps: crate dependencies point one way (archive, script <- plan <- restore -> connect)"
 python3 tools/module-cycles.py crates/*/src src || status=1
 exit $status

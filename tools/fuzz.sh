@@ -40,6 +40,16 @@ seed() { # target: copy the fixtures it reads into its corpus, once
       printf 'ALTER TABLE ONLY "My S"."T. x"\n    ADD CONSTRAINT "fk ""1"" ;" FOREIGN KEY (a) REFERENCES "My S".p(id) DEFERRABLE INITIALLY DEFERRED;\n' >"$corpus/fk-quoted"
       printf 'ALTER TABLE ONLY public.big\n    ADD CONSTRAINT big_pkey PRIMARY KEY (id);\n' >"$corpus/pkey"
       printf 'ALTER TABLE ONLY "S x".big\n    ADD CONSTRAINT "big v" UNIQUE (v) INCLUDE (w) WITH (fillfactor='"'"'70'"'"');\n' >"$corpus/unique" ;;
+    script_reader) # whole plain scripts: pg_restore's of the fixtures, and hand-made hostile ones
+      local i=0
+      for f in testdata/golden/*__-f_-.stdout.gz; do
+        [[ -f $f ]] || continue
+        zcat "$f" >"$corpus/$i.sql"
+        i=$((i + 1))
+        [[ $i -ge 40 ]] && break
+      done
+      printf 'COPY t FROM stdin; SELECT 1;\n1\n\\.\n\\restrict a\n\\unrestrict a\n\\! id\n' >"$corpus/hostile"
+      printf "SET standard_conforming_strings = off;\nSELECT 'a\\\\'; b' ;\nCREATE FUNCTION f() BEGIN ATOMIC SELECT 1; END;\n" >"$corpus/strings" ;;
     directory_toc) for d in testdata/dumps/*/src.dir.*; do cp "$d/toc.dat" "$corpus/$(basename "$(dirname "$d")")-$(basename "$d").toc"; done ;;
   esac
 }
