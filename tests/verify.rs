@@ -323,3 +323,58 @@ fn directory_and_tar_account_for_files_and_members() {
         assert!(out.stderr_text().contains(&format!("at byte {}: the tar archive ends without its end-of-archive blocks (0 of 1024 zero bytes)", cut.len())), "{}", out.stderr_text());
     }
 }
+
+/// Plain scripts of the same database as the archives, verified as scripts: sound, plain and
+/// gzip'd, with the rows its custom archive holds; cut short or carrying a shell
+/// meta-command, damaged, by line.
+#[test]
+fn plain_scripts_are_verified_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // pg_dump 18's own plain dump, and pg_restore 18's script of pg_dump 14's archive.
+    let pg14 = dir.path().join("pg14.sql");
+    let golden = testdata().join("golden/pg14_src.custom.gzip.dump__-f_-.stdout.gz");
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(std::fs::File::open(&golden).unwrap()), &mut text).unwrap();
+    std::fs::write(&pg14, text).unwrap();
+    for (major, sql) in [("pg18", testdata().join("dumps/pg18/src.sql")), ("pg14", pg14)] {
+        let archive = testdata().join("dumps").join(major).join("src.custom.gzip.dump");
+        let rows = |out: &crate::harness::Outcome, key: &str| -> u64 {
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{major}: {e}: {}", out.stderr_text()));
+            doc[key]["rows"].as_u64().unwrap_or_else(|| panic!("{major}: {doc}"))
+        };
+        let want = rows(&run(&pgsurge(), &s(&["verify", "--json", archive.to_str().unwrap()]), None), "total");
+
+        let out = run(&pgsurge(), &s(&["verify", sql.to_str().unwrap()]), None);
+        assert_eq!(out.status, 0, "{major}: {}", out.stderr_text());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with("script: plain SQL written by pg_dump, compression none") && text.contains("script is sound"), "{major}: {text}");
+
+        let bytes = std::fs::read(&sql).unwrap();
+        let gz = dir.path().join(format!("{major}.backup.sql.gz"));
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut enc, &bytes).unwrap();
+        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+        let out = run(&pgsurge(), &s(&["verify", "--json", gz.to_str().unwrap()]), None);
+        assert_eq!(out.status, 0, "{major}: {}", out.stderr_text());
+        assert_eq!(rows(&out, "totals"), want, "{major}: the script's rows are the archive's");
+
+        // Cut inside the first COPY block's rows: that block is damaged, at the end's line.
+        let at = bytes.windows(12).position(|w| w == b" FROM stdin;").unwrap() + 20;
+        let cut = dir.path().join(format!("{major}.cut.sql"));
+        std::fs::write(&cut, &bytes[..at]).unwrap();
+        let out = run(&pgsurge(), &s(&["verify", cut.to_str().unwrap()]), None);
+        assert_eq!(out.status, 1);
+        assert!(out.stderr_text().contains("no \\. after them): it was cut short"), "{major}: {}", out.stderr_text());
+
+        // A shell command where a statement should be: refused, by line, nothing run.
+        let lines = bytes.split(|&b| b == b'\n').count();
+        let hostile = dir.path().join(format!("{major}.hostile.sql"));
+        let mut with = bytes.clone();
+        with.extend_from_slice(b"\\! touch /tmp/pgsurge-must-not-exist\n");
+        std::fs::write(&hostile, &with).unwrap();
+        let out = run(&pgsurge(), &s(&["verify", hostile.to_str().unwrap()]), None);
+        assert_eq!(out.status, 1);
+        assert!(out.stderr_text().contains(&format!("line {lines}: psql meta-command \\! is not allowed")), "{major}: {}", out.stderr_text());
+        assert!(!std::path::Path::new("/tmp/pgsurge-must-not-exist").exists());
+    }
+}

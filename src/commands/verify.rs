@@ -1,14 +1,17 @@
 //! `pgsurge verify`: is this backup intact? Reads everything, restores nothing, prints per
 //! entry what it holds and where it is damaged, then what else the archive holds that no
 //! entry claims (damage, or a warning for files pg_restore ignores); `--json` for scripts.
+//! A plain SQL script (`script`) is checked instead when that is what the file is.
 
 use std::io::{self, Write};
 
 use pgsurge_archive::verify::{self, DataKind, Report};
-use pgsurge_archive::{Archive, Error, Format, Source};
+use pgsurge_archive::{Archive, Error, ErrorKind, Format, Source};
 use serde_json::json;
 
 use super::ExitStatus;
+
+mod script;
 use crate::cli::VerifyArgs;
 use crate::messages::{human_bytes, Program};
 
@@ -31,6 +34,20 @@ pub fn run(args: VerifyArgs, prog: &Program) -> ExitStatus {
     };
     let mut archive = match Archive::open(&source, format) {
         Ok(a) => a,
+        Err(e) if format.is_none() && matches!(e.kind(), ErrorKind::TextDump | ErrorKind::NotAnArchive | ErrorKind::NotAnArchiveTooShort) => {
+            if let Source::Path(path) = &source {
+                if let Some(status) = script::run(path, args.json, prog) {
+                    return status;
+                }
+            }
+            if args.json {
+                let (error, hint) = super::open_error(&source, &e);
+                let doc = json!({ "archive": source.to_string(), "sound": false, "error": error, "hint": hint });
+                let _ = writeln!(io::stdout().lock(), "{doc}");
+            }
+            super::report_open_error(prog, &source, &e);
+            return ExitStatus::Failure;
+        }
         Err(e) => {
             if args.json {
                 let (error, hint) = super::open_error(&source, &e);

@@ -19,8 +19,10 @@
 mod error;
 mod lexer;
 mod meta;
+pub mod open;
 mod reader;
 mod statement;
+pub mod verify;
 
 pub use error::{ErrorKind, ScriptError};
 pub use meta::Meta;

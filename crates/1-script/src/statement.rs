@@ -83,6 +83,27 @@ fn tokens(text: &[u8], limit: usize) -> Vec<Token> {
     out
 }
 
+/// How many items the parenthesized list at the start of `text` holds (`(a, "b,c", d)`
+/// holds 3); `None` if it is not closed.
+pub(crate) fn list_length(text: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut items = 1;
+    for tok in tokens(text, usize::MAX) {
+        match tok {
+            Token::Punct(b'(') => depth += 1,
+            Token::Punct(b')') => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(items);
+                }
+            }
+            Token::Punct(b',') if depth == 1 => items += 1,
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Where a `COPY` statement's rows come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CopySource {

@@ -1,0 +1,74 @@
+//! A script as people keep it: plain, or compressed whole with gzip (`backup.sql.gz`) or zstd
+//! (`.sql.zst`), told from its first bytes, not its name. Decompression streams: nothing is
+//! unpacked to disk or held whole.
+
+use std::io::{self, BufRead, BufReader};
+
+/// How a script file is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// Told from a file's first bytes.
+    pub fn sniff(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// The script text of `input`, decompressed as it is read.
+pub fn decompressed<R: BufRead + Send + 'static>(mut input: R) -> io::Result<(Box<dyn BufRead + Send>, Compression)> {
+    let compression = Compression::sniff(input.fill_buf()?);
+    let reader: Box<dyn BufRead + Send> = match compression {
+        Compression::None => Box::new(input),
+        // Several gzip members one after another (`cat a.gz b.gz`) are one script, as gunzip reads them.
+        Compression::Gzip => Box::new(BufReader::with_capacity(256 * 1024, flate2::bufread::MultiGzDecoder::new(input))),
+        Compression::Zstd => Box::new(BufReader::with_capacity(256 * 1024, zstd::stream::read::Decoder::with_buffer(input)?)),
+    };
+    Ok((reader, compression))
+}
+
+/// Whether `text` starts as a script pg_dump or pg_dumpall wrote.
+pub fn is_dump_script(text: &[u8]) -> bool {
+    text.starts_with(b"--\n-- PostgreSQL database dump\n--\n") || text.starts_with(b"--\n-- PostgreSQL database cluster dump\n--\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn gzip_and_zstd_are_told_from_their_bytes() {
+        let text = b"--\n-- PostgreSQL database dump\n--\n\nSELECT 1;\n".to_vec();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&text).unwrap_or_default();
+        let gz = gz.finish().unwrap_or_default();
+        let zst = zstd::stream::encode_all(text.as_slice(), 3).unwrap_or_default();
+        for (bytes, want) in [(text.clone(), Compression::None), (gz, Compression::Gzip), (zst, Compression::Zstd)] {
+            let (mut reader, got) = decompressed(io::Cursor::new(bytes)).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(got, want);
+            assert!(is_dump_script(reader.fill_buf().unwrap_or_default()));
+            let mut all = Vec::new();
+            reader.read_to_end(&mut all).unwrap_or_default();
+            assert_eq!(all, text);
+        }
+    }
+}
