@@ -14,6 +14,7 @@ mod limits;
 mod ready;
 mod restore;
 mod restore_matrix;
+mod script;
 mod timeline;
 mod weaker_locks;
 mod verify;

@@ -120,7 +120,9 @@ fn size_on_disk(path: &std::path::Path) -> Option<u64> {
     Some(total)
 }
 
-pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive, selection: &Selection, report: Option<ReportFile>, prog: &Program) -> ExitStatus {
+/// The connection parameters of `-d`, the other connection options and the environment, as
+/// libpq resolves them; `None` when they are wrong (said already).
+pub fn connection(args: &RestoreArgs, dbname: &str, prog: &Program) -> Option<ConnParams> {
     let request = ConnectRequest {
         dbname: Some(dbname.to_owned()),
         host: args.host.clone(),
@@ -135,13 +137,17 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
         },
         fallback_application_name: "pgsurge".into(),
     };
-    let connector = match ConnParams::resolve(&request, &|key| std::env::var(key).ok()) {
-        Ok(params) => params,
+    match ConnParams::resolve(&request, &|key| std::env::var(key).ok()) {
+        Ok(params) => Some(params),
         Err(e) => {
             report_connect_error(prog, &e);
-            return ExitStatus::Failure;
+            None
         }
-    };
+    }
+}
+
+pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive, selection: &Selection, report: Option<ReportFile>, prog: &Program) -> ExitStatus {
+    let Some(connector) = connection(args, dbname, prog) else { return ExitStatus::Failure };
     let opts = &plan.options;
     let pg_restore = prog.name == "pg_restore";
     let jobs = jobs(opts, prog);
@@ -217,7 +223,7 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
     }
 }
 
-fn report_connect_error(prog: &Program, e: &ConnectError) {
+pub fn report_connect_error(prog: &Program, e: &ConnectError) {
     prog.error(e);
     if let ConnectError::NoSuchDatabase { .. } = e {
         prog.hint("create the database first, or restore with --create (-C) while connected to an existing database such as postgres");

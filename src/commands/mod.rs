@@ -6,6 +6,7 @@ pub mod database;
 mod describe;
 mod report;
 mod restore;
+mod script;
 mod verify;
 
 use std::ffi::OsString;

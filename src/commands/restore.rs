@@ -8,7 +8,7 @@ use std::sync::Arc;
 use pgsurge_archive::{Archive, ErrorKind, Format, Source};
 use pgsurge_plan::{listing, render, select};
 
-use super::database;
+use super::{database, script};
 use super::{io_reason, print_restore_help, report_open_error, wants_help_or_version, ExitStatus, RestoreCommand};
 use crate::cli::RestoreArgs;
 use crate::messages::{describe_location, is_broken_pipe, Program};
@@ -87,6 +87,15 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
     let mut archive = match opened {
         Ok(a) => a,
         Err(e) => {
+            // A plain SQL script, restored as psql would run it; under the pg_restore name,
+            // refused as pg_restore refuses it.
+            if let (Mode::Database(dbname), Source::Path(path), false) = (&plan.mode, &source, prog.name == "pg_restore") {
+                if plan.format.is_none() && matches!(e.kind(), ErrorKind::TextDump | ErrorKind::NotAnArchive | ErrorKind::NotAnArchiveTooShort) {
+                    if let Ok(Some((reader, _))) = pgsurge_script::open::open_script(path) {
+                        return script::run(&args, dbname, &plan.options, path, reader, prog);
+                    }
+                }
+            }
             report_open_error(prog, &source, &e);
             return ExitStatus::Failure;
         }

@@ -27,4 +27,4 @@ pub mod verify;
 pub use error::{ErrorKind, ScriptError};
 pub use meta::Meta;
 pub use reader::{Item, ScriptReader, COPY_CHUNK, MAX_STATEMENT};
-pub use statement::{copy_source, CopySource};
+pub use statement::{copy_source, copy_target, setting, CopySource, Setting};

@@ -45,6 +45,21 @@ pub fn decompressed<R: BufRead + Send + 'static>(mut input: R) -> io::Result<(Bo
     Ok((reader, compression))
 }
 
+/// The script at `path`, decompressed as it is read, if it is one: a script pg_dump or
+/// pg_dumpall wrote (plain or compressed), or a file named `*.sql` (`.gz`, `.zst`); `None`
+/// when it is neither.
+pub fn open_script(path: &std::path::Path) -> io::Result<Option<(Box<dyn BufRead + Send>, Compression)>> {
+    let file = std::fs::File::open(path)?;
+    let (mut reader, compression) = decompressed(BufReader::with_capacity(256 * 1024, file))?;
+    let named_sql = {
+        let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+        let name = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".zst")).unwrap_or(&name).to_owned();
+        name.ends_with(".sql")
+    };
+    let dump = is_dump_script(reader.fill_buf()?);
+    Ok((dump || named_sql).then_some((reader, compression)))
+}
+
 /// Whether `text` starts as a script pg_dump or pg_dumpall wrote.
 pub fn is_dump_script(text: &[u8]) -> bool {
     text.starts_with(b"--\n-- PostgreSQL database dump\n--\n") || text.starts_with(b"--\n-- PostgreSQL database cluster dump\n--\n")

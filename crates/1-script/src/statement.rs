@@ -153,6 +153,16 @@ pub fn copy_source(text: &[u8]) -> Option<CopySource> {
     None
 }
 
+/// The table a COPY statement names, and how many columns its list has.
+pub fn copy_target(text: &[u8]) -> (String, Option<usize>) {
+    let body = text.get(4..).unwrap_or_default();
+    let end = body.iter().position(|&b| b == b'(').unwrap_or(body.len());
+    let name_end = memchr::memmem::find(&body.to_ascii_lowercase(), b" from ").unwrap_or(body.len()).min(end);
+    let table = String::from_utf8_lossy(&body[..name_end]).trim().to_owned();
+    let columns = (end < body.len()).then(|| list_length(&body[end..])).flatten();
+    (table, columns)
+}
+
 /// A setting that changes how the script's text reads, if `text` sets one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Setting {

@@ -104,16 +104,6 @@ fn ends_with_closing(tail: &[u8], closing: &[u8]) -> bool {
     tail[at + closing.len()..].split(|&b| b == b'\n').all(|line| line.is_empty() || line == b"--" || line.starts_with(b"\\unrestrict "))
 }
 
-/// The table a COPY statement names, and how many columns its list has.
-fn copy_target(text: &[u8]) -> (String, Option<usize>) {
-    let body = text.get(4..).unwrap_or_default();
-    let end = body.iter().position(|&b| b == b'(').unwrap_or(body.len());
-    let name_end = memchr::memmem::find(&body.to_ascii_lowercase(), b" from ").unwrap_or(body.len()).min(end);
-    let table = String::from_utf8_lossy(&body[..name_end]).trim().to_owned();
-    let columns = (end < body.len()).then(|| statement::list_length(&body[end..])).flatten();
-    (table, columns)
-}
-
 /// Reads `input` to its end and reports what it holds.
 pub fn verify<R: BufRead>(input: R) -> Report {
     let mut ends = Ends { inner: input, head: Vec::new(), tail: VecDeque::new() };
@@ -130,7 +120,7 @@ pub fn verify<R: BufRead>(input: R) -> Report {
                         report.damage.push(format!("line {line}: the script ends inside a statement (no ; after it)"));
                     }
                     if copy == Some(CopySource::Stdin) {
-                        let (table, columns) = copy_target(&text);
+                        let (table, columns) = statement::copy_target(&text);
                         report.blocks.push(Block { line, table, rows: 0, bytes: 0, error: None });
                         checker = Some(CopyChecker::new(columns));
                     }

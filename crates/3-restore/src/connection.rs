@@ -94,6 +94,9 @@ pub(super) struct Connection<'e> {
     /// `-v`: notices are queued at all.
     verbose: bool,
     notice_handler: pgsurge_connect::NoticeHandler,
+    /// A plain script's session: set up with nothing of pg_restore's (no `search_path`, no
+    /// settings), since the script sets what it needs, as under psql.
+    bare: bool,
 }
 
 impl<'e> Connection<'e> {
@@ -132,6 +135,7 @@ impl<'e> Connection<'e> {
             notices,
             verbose,
             notice_handler,
+            bare: false,
         })
     }
 
@@ -145,6 +149,9 @@ impl<'e> Connection<'e> {
                 _ => None,
             })
             .unwrap_or(0);
+        if self.bare {
+            return Ok(());
+        }
         // As pg_restore does on every connection: nothing resolves through a schema an
         // archive's owner could have planted objects in.
         self.command(b"SELECT pg_catalog.set_config('search_path', '', false);")?;
@@ -169,6 +176,16 @@ impl<'e> Connection<'e> {
 
     pub fn encoding(&self) -> &Encoding {
         &self.encoding
+    }
+
+    /// The text that follows is in `encoding` (a script's `SET client_encoding`).
+    pub fn set_encoding(&mut self, encoding: Encoding) {
+        self.encoding = encoding;
+    }
+
+    /// This connection runs a plain script: see `bare`.
+    pub fn script_session(&mut self) {
+        self.bare = true;
     }
 
     pub fn emit(&self, event: EngineEvent) {
@@ -348,6 +365,11 @@ impl<'e> Connection<'e> {
     /// as the first was.
     pub fn move_to(&mut self, dbname: &[u8]) -> Result<(), SessionError> {
         let name = self.encoding.decode(dbname).map_err(SessionError::Fatal)?.into_owned();
+        self.move_to_database(name)
+    }
+
+    /// Moves to the database named `name` (a script's `\connect`).
+    pub fn move_to_database(&mut self, name: String) -> Result<(), SessionError> {
         let client = self.rt.block_on(self.connector.connect(Some(&name), self.notice_handler.clone())).map_err(SessionError::Connect)?;
         self.client = client;
         self.prepared.clear();

@@ -76,6 +76,9 @@ pub(crate) struct Failures {
     /// `-v`.
     entry_line: Option<String>,
     entry_line_shown: bool,
+    /// Put before each failure's message: where in a plain script it happened
+    /// (`backup.sql:12: `), as psql says it.
+    prefix: Option<String>,
 }
 
 /// What had been counted at some point, for [`Failures::forgive_since`].
@@ -95,6 +98,7 @@ impl Failures {
             entry: None,
             entry_line: None,
             entry_line_shown: false,
+            prefix: None,
         }
     }
 
@@ -108,6 +112,10 @@ impl Failures {
             }
             self.entry_line_shown = true;
         }
+        let message = match &self.prefix {
+            Some(prefix) => format!("{prefix}{message}"),
+            None => message,
+        };
         emit(EngineEvent::Error(Failure { cause, sqlstate, dump_id: self.entry, message }));
         self.errors += 1;
         self.entry_errors += 1;
@@ -115,6 +123,16 @@ impl Failures {
             return Err(Stopped.into());
         }
         Ok(())
+    }
+
+    /// What the messages of the failures from now on start with (see `prefix`).
+    pub fn set_prefix(&mut self, prefix: Option<String>) {
+        self.prefix = prefix;
+    }
+
+    /// Whether the restore stops at the next failure (a script's `\set ON_ERROR_STOP`).
+    pub fn set_stop_at_first(&mut self, stop: bool) {
+        self.stop_at_first = stop;
     }
 
     /// Whether commands may be sent before the results of those before them: not when the

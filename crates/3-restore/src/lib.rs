@@ -10,8 +10,8 @@
 //! Workers never print: everything the user should see travels as [`EngineEvent`]s to the
 //! caller's reporter.
 //!
-//! Here: the engine's public face ([`restore`], its events, outcome and errors). The kinds of
-//! restore: `serial`, and `parallel` with its `leader` and `worker`s, which share
+//! Here: the engine's public face ([`restore`], [`restore_script`], its events, outcome and
+//! errors). The kinds of restore: a plain SQL `script`, `serial`, and `parallel` with its `leader` and `worker`s, which share
 //! `shared` (the scheduler behind its lock, the roster of connections) and report `totals`;
 //! `preflight` checks the target first; `analyze` runs the ANALYZE stage. A connection's
 //! work, by job: `target` (the renderer's target, handing each call on), `connection`,
@@ -32,6 +32,7 @@ mod parallel;
 mod preflight;
 mod progress;
 pub mod schedule;
+mod script;
 mod serial;
 mod server_error;
 mod shared;
@@ -52,6 +53,7 @@ use pgsurge_plan::render::RenderError;
 use pgsurge_plan::select::Selection;
 
 pub use failure::Stopped;
+pub use script::{restore_script, ScriptStop};
 pub use server_error::server_message;
 
 /// Why a connection could not be opened, in words a user can act on.

@@ -1,8 +1,7 @@
 //! `pgsurge verify` of a plain SQL script (`backup.sql`, `.sql.gz`, `.sql.zst`): what it holds
 //! — statements, each `COPY` block's table, rows and bytes — and where it is damaged, by line.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
 use std::path::Path;
 
 use pgsurge_script::open::{self, Compression};
@@ -16,17 +15,7 @@ use crate::messages::{human_bytes, Program};
 /// compressed, or a file named `*.sql` (`.gz`, `.zst`) — and returns the exit status; `None`
 /// when it is not a script, for the caller to report what it is not.
 pub fn run(path: &Path, as_json: bool, prog: &Program) -> Option<ExitStatus> {
-    let file = File::open(path).ok()?;
-    let (mut reader, compression) = open::decompressed(BufReader::with_capacity(256 * 1024, file)).ok()?;
-    let named_sql = {
-        let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
-        let name = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".zst")).unwrap_or(&name).to_owned();
-        name.ends_with(".sql")
-    };
-    let head = reader.fill_buf().ok()?;
-    if !open::is_dump_script(head) && !named_sql {
-        return None;
-    }
+    let (reader, compression) = open::open_script(path).ok()??;
     let report = verify::verify(reader);
     for block in &report.blocks {
         if let Some(e) = &block.error {

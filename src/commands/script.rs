@@ -1,0 +1,112 @@
+//! `pgsurge restore backup.sql -d …`: a plain SQL script — what `pg_dump -Fp` or `pg_dumpall`
+//! wrote, plain or compressed with gzip or zstd — restored into a database over one
+//! connection, as `psql -f` would run it, with pg_restore's error handling and summary.
+//! Options that select or change what a script restores are refused until they apply to
+//! scripts.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use pgsurge_connect::ConnectError;
+use pgsurge_plan::RestoreOptions;
+use pgsurge_restore::{self as engine, EngineError};
+use pgsurge_script::ScriptReader;
+
+use super::database::{connection, report_connect_error};
+use super::ExitStatus;
+use crate::cli::RestoreArgs;
+use crate::messages::Program;
+use crate::report::Reporter;
+
+/// The first option given that a script restore does not take yet.
+fn refused_option(args: &RestoreArgs, o: &RestoreOptions) -> Option<&'static str> {
+    let given = [
+        (o.data_only, "-a/--data-only"),
+        (o.schema_only, "-s/--schema-only"),
+        (o.no_data, "--no-data"),
+        (o.no_schema, "--no-schema"),
+        (o.statistics_only, "--statistics-only"),
+        (!o.sections.is_empty(), "--section"),
+        (o.has_name_selection(), "-n/-N/-t/-I/-P/-T"),
+        (o.use_list.is_some(), "-L/--use-list"),
+        (!o.filters.is_empty(), "--filter"),
+        (o.no_acl, "-x/--no-privileges"),
+        (o.no_comments || o.no_policies || o.no_publications || o.no_subscriptions || o.no_security_labels || o.no_tablespaces || o.no_table_access_method, "--no-comments and the other --no-… options"),
+        (o.clean, "-c/--clean"),
+        (o.create, "-C/--create"),
+        (o.no_owner, "-O/--no-owner"),
+        (o.use_set_session_authorization, "--use-set-session-authorization"),
+        (o.disable_triggers, "--disable-triggers"),
+        (o.superuser.is_some(), "-S/--superuser"),
+        (o.transaction_size.is_some(), "--transaction-size"),
+        (o.enable_row_security, "--enable-row-security"),
+        (o.role.is_some(), "--role"),
+        (o.no_data_for_failed_tables, "--no-data-for-failed-tables"),
+        (args.report.is_some(), "--report"),
+    ];
+    given.into_iter().find_map(|(on, name)| on.then_some(name))
+}
+
+/// Reads the script at `path` to its end without running anything: `Err` with the first
+/// thing that stops the reading, by line.
+fn read_through(path: &Path) -> Result<(), String> {
+    let (reader, _) = pgsurge_script::open::open_script(path).map_err(|e| format!("could not read \"{}\": {e}", path.display()))?.ok_or_else(|| format!("\"{}\" is not a script", path.display()))?;
+    let mut reader = ScriptReader::new(reader);
+    loop {
+        match reader.next_item() {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(format!("{}:{}: {}", path.display(), e.line, e.kind)),
+        }
+    }
+}
+
+/// Restores the script `reader` reads from `path` into `dbname`.
+pub fn run(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, path: &Path, reader: Box<dyn BufRead + Send>, prog: &Program) -> ExitStatus {
+    if let Some(option) = refused_option(args, opts) {
+        prog.error(format_args!("{option} is not available for a plain SQL script yet; \"{}\" is restored whole, as psql -f runs it", path.display()));
+        return ExitStatus::Failure;
+    }
+    // Read once to its end before anything is sent: a meta-command pgsurge refuses, or
+    // anything else that stops the reading, stops the restore before it starts.
+    if let Err(message) = read_through(path) {
+        prog.error(message);
+        prog.hint("nothing was restored; `pgsurge verify` reports everything it finds in the script");
+        return ExitStatus::Failure;
+    }
+    let Some(connector) = connection(args, dbname, prog) else { return ExitStatus::Failure };
+    if opts.jobs.is_some_and(|j| j > 1) && !args.quiet {
+        prog.info("a plain SQL script is restored over one connection for now");
+    }
+    // The options a hint would suggest (--no-owner, --clean, …) do not apply to a script.
+    let hints = RestoreOptions { no_owner: true, no_acl: true, clean: true, if_exists: true, ..opts.clone() };
+    let reporter = Reporter::new(prog, args.quiet, &hints);
+    let label = path.display().to_string();
+    let result = engine::restore_script(ScriptReader::new(reader), &label, opts, &connector, &|e| reporter.event(e));
+    match result {
+        Ok(outcome) => {
+            reporter.summary(&outcome);
+            if outcome.errors > 0 {
+                prog.warning(format_args!("errors ignored on restore: {}", outcome.errors));
+                return ExitStatus::Failure;
+            }
+            ExitStatus::Success
+        }
+        Err(EngineError::Stopped) => {
+            reporter.stopped_summary();
+            ExitStatus::Failure
+        }
+        Err(EngineError::Connect(e)) => {
+            match e.downcast_ref::<ConnectError>() {
+                Some(e) => report_connect_error(prog, e),
+                None => prog.error(format_args!("connection to server failed: {e}")),
+            }
+            ExitStatus::Failure
+        }
+        Err(e) => {
+            prog.error(&e);
+            reporter.stopped_summary();
+            ExitStatus::Failure
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! `pgsurge restore SCRIPT -d …` against `psql -f` on a real server: the same database, the
+//! same errors counted, from a plain and a gzip'd script; `-e` and `-1` stop where psql with
+//! ON_ERROR_STOP stops; a refused meta-command stops the restore before anything runs.
+
+use crate::cluster::Cluster;
+use crate::harness::{pgsurge, run_env, testdata, Outcome};
+use crate::restore::fresh_db;
+
+/// `psql -f script` into `db`, as a user restores a plain dump, with `extra` options.
+fn psql_f(cluster: &Cluster, db: &str, script: &std::path::Path, extra: &[&str]) -> Outcome {
+    let mut args = cluster.conn_args(db);
+    args.extend(["-X", "-q", "-f"].map(String::from));
+    args.push(script.display().to_string());
+    args.extend(extra.iter().map(|a| a.to_string()));
+    cluster.run("psql", &args, None)
+}
+
+fn pgsurge_restore(cluster: &Cluster, db: &str, script: &std::path::Path, extra: &[&str]) -> Outcome {
+    let mut args = vec!["restore".to_owned()];
+    args.extend(cluster.conn_args(db));
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args.push(script.display().to_string());
+    run_env(&pgsurge(), &args, &[("LC_ALL".to_owned(), "C".to_owned())], None)
+}
+
+/// The line of the script an error line names (`…FILE:LINE: …`).
+fn line_of(error: &str) -> Option<String> {
+    error.split(':').find(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit())).map(str::to_owned)
+}
+
+/// The lines of the statements psql reported failing (`psql:FILE:LINE: ERROR:`).
+fn psql_error_lines(out: &Outcome) -> Vec<String> {
+    out.stderr_text().lines().filter(|l| l.contains(": ERROR:")).filter_map(line_of).collect()
+}
+
+/// The lines of the statements pgsurge reported failing.
+fn pgsurge_error_lines(out: &Outcome) -> Vec<String> {
+    out.stderr_text().lines().filter(|l| l.starts_with("pgsurge: error: ") && l.contains("ERROR:")).filter_map(line_of).collect()
+}
+
+#[test]
+fn a_plain_dump_restores_as_psql_runs_it() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let sql = testdata().join("dumps/pg18/src.sql");
+    // The fixture names roles and a tablespace this cluster may lack: both tools meet the
+    // same errors and go on.
+    let want_db = fresh_db(cluster, "script_psql");
+    let want = psql_f(cluster, &want_db, &sql, &[]);
+    assert_eq!(want.status, 0, "{}", want.stderr_text());
+    let gz = dir.path().join("backup.sql.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &std::fs::read(&sql).unwrap()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    for script in [&sql, &gz] {
+        let db = fresh_db(cluster, "script_got");
+        let got = pgsurge_restore(cluster, &db, script, &[]);
+        let errors = psql_error_lines(&want);
+        assert_eq!(got.status, if errors.is_empty() { 0 } else { 1 }, "{}", got.stderr_text());
+        assert_eq!(pgsurge_error_lines(&got), errors, "{}: the same statements fail", script.display());
+        if !errors.is_empty() {
+            assert!(got.stderr_text().contains(&format!("errors ignored on restore: {}", errors.len())), "{}", got.stderr_text());
+        }
+        let (a, b) = (cluster.fingerprint(&want_db), cluster.fingerprint(&db));
+        assert!(a == b, "{}: {}", script.display(), a.diff(&b));
+        cluster.dropdb(&db);
+    }
+    cluster.dropdb(&want_db);
+}
+
+#[test]
+fn exit_on_error_and_single_transaction_stop_where_psql_stops() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("failing.sql");
+    std::fs::write(
+        &script,
+        "CREATE TABLE a (x int);\nCOPY a (x) FROM stdin;\n1\n2\n\\.\nCREATE TABLE a (x int);\nCOPY missing (x) FROM stdin;\n3\nDROP TABLE a;\n\\.\nCREATE TABLE b (y text);\nINSERT INTO b VALUES ('after');\n",
+    )
+    .unwrap();
+    // Going on: the failed COPY's rows are skipped, never run (DROP TABLE a stays a row).
+    let (want_db, db) = (fresh_db(cluster, "stop_psql"), fresh_db(cluster, "stop_got"));
+    let want = psql_f(cluster, &want_db, &script, &[]);
+    let got = pgsurge_restore(cluster, &db, &script, &[]);
+    assert_eq!(got.status, 1);
+    assert_eq!(pgsurge_error_lines(&got), ["6", "7"], "{}", got.stderr_text());
+    assert_eq!(psql_error_lines(&want), ["6", "7"], "{}", want.stderr_text());
+    assert_eq!(cluster.psql(&db, "SELECT count(*) FROM a").trim(), "2");
+    let (a, b) = (cluster.fingerprint(&want_db), cluster.fingerprint(&db));
+    assert!(a == b, "{}", a.diff(&b));
+    // -e: stops at line 6, as psql with ON_ERROR_STOP.
+    for (flags, psql_flags) in [(&["-e"][..], &["-v", "ON_ERROR_STOP=1"][..]), (&["-1"][..], &["-1", "-v", "ON_ERROR_STOP=1"][..])] {
+        let (want_db, db) = (fresh_db(cluster, "stop_psql"), fresh_db(cluster, "stop_got"));
+        let want = psql_f(cluster, &want_db, &script, psql_flags);
+        assert_ne!(want.status, 0);
+        let got = pgsurge_restore(cluster, &db, &script, flags);
+        assert_eq!(got.status, 1, "{flags:?}");
+        assert_eq!(pgsurge_error_lines(&got), ["6"], "{flags:?}: {}", got.stderr_text());
+        let (a, b) = (cluster.fingerprint(&want_db), cluster.fingerprint(&db));
+        assert!(a == b, "{flags:?}: {}", a.diff(&b));
+        cluster.dropdb(&want_db);
+        cluster.dropdb(&db);
+    }
+}
+
+#[test]
+fn a_refused_meta_command_stops_the_restore_before_it_starts() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let script = dir.path().join("hostile.sql");
+    std::fs::write(&script, format!("CREATE TABLE first (a int);\n\\! touch {}\nCREATE TABLE second (a int);\n", marker.display())).unwrap();
+    let db = fresh_db(cluster, "hostile_script");
+    let got = pgsurge_restore(cluster, &db, &script, &[]);
+    assert_eq!(got.status, 1);
+    assert!(got.stderr_text().contains(&format!("{}:2: psql meta-command \\! is not allowed", script.display())), "{}", got.stderr_text());
+    assert!(!marker.exists(), "the shell command ran");
+    assert_eq!(cluster.psql(&db, "SELECT count(*) FROM pg_class WHERE relname IN ('first', 'second')").trim(), "0", "nothing may run before the refusal");
+    // Under the pg_restore name a script is refused as pg_restore refuses it.
+    let mut args = cluster.conn_args(&db);
+    args.push(script.display().to_string());
+    let out = run_env(&crate::harness::pg_restore_alias(), &args, &[], None);
+    assert_eq!(out.status, 1);
+    assert!(out.stderr_text().starts_with("pg_restore: error: "), "{}", out.stderr_text());
+    cluster.dropdb(&db);
+}
