@@ -124,3 +124,33 @@ fn a_refused_meta_command_stops_the_restore_before_it_starts() {
     assert!(out.stderr_text().starts_with("pg_restore: error: "), "{}", out.stderr_text());
     cluster.dropdb(&db);
 }
+
+/// A script in LATIN1 (pg_restore's of the LATIN1 fixture: its `SET client_encoding =
+/// 'LATIN1'` and non-ASCII names and rows) into a LATIN1 database: the same as psql's.
+#[test]
+fn a_latin1_script_restores_as_psql_runs_it() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("latin1.sql");
+    let archive = testdata().join("dumps/pg18/latin1.custom.dump");
+    let out = cluster.run("pg_restore", &["-f".into(), script.display().to_string(), archive.display().to_string()], None);
+    assert_eq!(out.status, 0, "{}", out.stderr_text());
+    assert!(std::fs::read(&script).unwrap().windows(6).any(|w| w == b"t\xe9l\xe9\" "), "the script is LATIN1");
+    let mut dbs = Vec::new();
+    for stem in ["latin1_psql", "latin1_got"] {
+        let name = format!("{stem}_{}", std::process::id());
+        cluster.dropdb(&name);
+        let out = cluster.run("createdb", &["-E".into(), "LATIN1".into(), "--locale=C".into(), "-T".into(), "template0".into(), name.clone()], None);
+        assert_eq!(out.status, 0, "{}", out.stderr_text());
+        dbs.push(name);
+    }
+    let want = psql_f(cluster, &dbs[0], &script, &["-v", "ON_ERROR_STOP=1"]);
+    assert_eq!(want.status, 0, "{}", want.stderr_text());
+    let got = pgsurge_restore(cluster, &dbs[1], &script, &["-e"]);
+    assert_eq!(got.status, 0, "{}", got.stderr_text());
+    let (a, b) = (cluster.fingerprint(&dbs[0]), cluster.fingerprint(&dbs[1]));
+    assert!(a == b, "{}", a.diff(&b));
+    for db in &dbs {
+        cluster.dropdb(db);
+    }
+}
