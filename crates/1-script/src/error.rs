@@ -49,6 +49,10 @@ pub enum ErrorKind {
     /// A meta-command line longer than any pg_dump writes.
     #[error("a meta-command line longer than {limit} bytes")]
     MetaTooLong { limit: usize },
+    /// A COPY that reads a file or runs a program on the server, or sends rows back: pg_dump
+    /// never writes one, and a restore runs none unless told it may.
+    #[error("a COPY that reads or writes {kind}: pgsurge runs none from a script (pg_dump never writes one)")]
+    ServerCopy { kind: &'static str },
     #[error("reading the script: {0}")]
     Io(#[from] io::Error),
 }

@@ -66,6 +66,9 @@ pub struct ScriptReader<R> {
     /// A client encoding set by the script in which it cannot be split byte by byte: the
     /// next statement is refused.
     unsafe_encoding: Option<(String, u64)>,
+    /// `COPY` from or to a server file or program, or to the client, is given instead of
+    /// refused (see [`ScriptReader::allowing_server_files`]).
+    allow_server_files: bool,
     /// An item found while reading the one before it, given next.
     pending: Option<Item>,
     done: bool,
@@ -92,9 +95,18 @@ impl<R: BufRead> ScriptReader<R> {
             max_statement,
             next_std_strings: None,
             unsafe_encoding: None,
+            allow_server_files: false,
             pending: None,
             done: false,
         }
+    }
+
+    /// Gives `COPY … FROM 'file'`, `FROM PROGRAM` and `COPY … TO` statements as statements
+    /// instead of stopping at them: the caller has been told the script may use the
+    /// server's files.
+    pub fn allowing_server_files(mut self) -> ScriptReader<R> {
+        self.allow_server_files = true;
+        self
     }
 
     /// Lines read so far.
@@ -231,8 +243,14 @@ impl<R: BufRead> ScriptReader<R> {
             Some(Setting::Unknown(setting)) => return Err(self.error(self.statement_line, ErrorKind::UnfollowableSetting { setting })),
             None => {}
         }
-        if copy == Some(CopySource::Stdin) {
-            self.mode = Mode::Copy { at_line_start: true };
+        match copy {
+            Some(CopySource::Stdin) => self.mode = Mode::Copy { at_line_start: true },
+            // pg_dump never writes these: the server would read or write its own files, or
+            // run a program, or send rows back where a restore expects none.
+            Some(kind @ (CopySource::ServerFile | CopySource::Program | CopySource::To)) if !self.allow_server_files => {
+                return Err(self.error(self.statement_line, ErrorKind::ServerCopy { kind: kind.describe() }));
+            }
+            _ => {}
         }
         Ok(Item::Statement { text, line: self.statement_line, copy, terminated })
     }
@@ -423,6 +441,16 @@ mod tests {
         assert!(matches!(items("\\restrict a\n\\connect b\n").unwrap_err().kind, ErrorKind::Restricted { .. }));
         assert!(matches!(items("\\restrict a\n\\unrestrict b\n").unwrap_err().kind, ErrorKind::UnrestrictMismatch));
         assert!(matches!(items("\\unrestrict b\n").unwrap_err().kind, ErrorKind::UnrestrictMismatch));
+    }
+
+    #[test]
+    fn copy_with_server_files_programs_or_to_the_client_is_refused() {
+        for (text, what) in [("COPY t FROM '/etc/passwd';\n", "a file on the server"), ("COPY t FROM PROGRAM 'id';\n", "a program on the server"), ("COPY t TO STDOUT;\n", "rows sent back")] {
+            let e = items(&format!("SELECT 1;\n{text}")).unwrap_err();
+            assert!(matches!(e.kind, ErrorKind::ServerCopy { .. }) && e.line == 2 && e.to_string().contains(what), "{text}: {e}");
+            let mut reader = ScriptReader::new(text.as_bytes()).allowing_server_files();
+            assert!(matches!(reader.next_item(), Ok(Some(Item::Statement { .. }))), "{text}");
+        }
     }
 
     #[test]

@@ -118,6 +118,18 @@ pub enum CopySource {
     To,
 }
 
+impl CopySource {
+    /// What such a COPY reads or writes, for an error.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CopySource::Stdin => "rows that follow it in the script",
+            CopySource::ServerFile => "a file on the server",
+            CopySource::Program => "a program on the server",
+            CopySource::To => "rows sent back to the client or written to a file on the server",
+        }
+    }
+}
+
 /// Whether `text` is a `COPY` statement, and where its rows come from.
 pub fn copy_source(text: &[u8]) -> Option<CopySource> {
     if tokens(text, 1).first() != Some(&Token::Word("copy".into())) {
