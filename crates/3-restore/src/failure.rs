@@ -76,9 +76,9 @@ pub(crate) struct Failures {
     /// `-v`.
     entry_line: Option<String>,
     entry_line_shown: bool,
-    /// Put before each failure's message: where in a plain script it happened
-    /// (`backup.sql:12: `), as psql says it.
-    prefix: Option<String>,
+    /// A plain script's failures start with their entry's line (`backup.sql:12`), as psql's
+    /// do, instead of pg_restore's "from TOC entry" line under `-v`.
+    line_prefix: bool,
 }
 
 /// What had been counted at some point, for [`Failures::forgive_since`].
@@ -98,23 +98,23 @@ impl Failures {
             entry: None,
             entry_line: None,
             entry_line_shown: false,
-            prefix: None,
+            line_prefix: false,
         }
     }
 
     /// Reports one failure and counts it; `Err` when the restore stops here. `emit` is the
     /// session's reporter, which has shown the server's notices up to this point.
     pub fn record(&mut self, message: String, cause: String, sqlstate: Option<String>, emit: &dyn Fn(EngineEvent)) -> Result<(), SessionError> {
-        if self.verbose && !self.entry_line_shown {
+        if self.verbose && !self.entry_line_shown && !self.line_prefix {
             if let Some(line) = &self.entry_line {
                 emit(EngineEvent::Info("while PROCESSING TOC:".into()));
                 emit(EngineEvent::Info(line.clone()));
             }
             self.entry_line_shown = true;
         }
-        let message = match &self.prefix {
-            Some(prefix) => format!("{prefix}{message}"),
-            None => message,
+        let message = match (&self.entry_line, self.line_prefix) {
+            (Some(line), true) => format!("{line}: {message}"),
+            _ => message,
         };
         emit(EngineEvent::Error(Failure { cause, sqlstate, dump_id: self.entry, message }));
         self.errors += 1;
@@ -125,9 +125,9 @@ impl Failures {
         Ok(())
     }
 
-    /// What the messages of the failures from now on start with (see `prefix`).
-    pub fn set_prefix(&mut self, prefix: Option<String>) {
-        self.prefix = prefix;
+    /// Failures name their entry's line (see `line_prefix`).
+    pub fn prefix_lines(&mut self) {
+        self.line_prefix = true;
     }
 
     /// Whether the restore stops at the next failure (a script's `\set ON_ERROR_STOP`).

@@ -18,10 +18,10 @@ use pgsurge_script::{Item, Meta, ScriptReader, Setting};
 
 use crate::connection::Connection;
 use crate::copy::TableCopy;
+use crate::group::Group;
 use crate::encoding::Encoding;
 use crate::failure::{lost_connection, SessionError};
 use crate::progress::Progress;
-use crate::server_error::server_message_in;
 use crate::{runtime, Connector, EngineError, EngineEvent, Outcome, Stage};
 
 /// Session settings kept to make again on a replaced connection: pg_dump writes about a
@@ -30,12 +30,27 @@ const MAX_SESSION_SETTINGS: usize = 256;
 
 /// Whether `sql` sets something for the rest of the session: `SET` (not `SET LOCAL`, not
 /// the transaction's) or a `set_config(…, false)` call, as pg_dump writes them.
-fn is_session_setting(sql: &str) -> bool {
+fn is_session_setting(sql: &[u8]) -> bool {
+    let sql = String::from_utf8_lossy(sql);
     let head: Vec<String> = sql.split_whitespace().take(2).map(str::to_ascii_uppercase).collect();
     match head.first().map(String::as_str) {
         Some("SET") => !matches!(head.get(1).map(String::as_str), Some("LOCAL" | "TRANSACTION" | "CONSTRAINTS")),
         Some("SELECT") => sql.contains("set_config(") && sql.contains("false)"),
         _ => false,
+    }
+}
+
+/// Whether `sql` opens (`Some(true)`) or ends (`Some(false)`) a transaction of the script's
+/// own, as its first word says (`BEGIN`, `START TRANSACTION`; `COMMIT`, `END`, `ROLLBACK`
+/// but not `ROLLBACK TO`, `ABORT`).
+fn transaction_control(sql: &[u8]) -> Option<bool> {
+    let sql = String::from_utf8_lossy(sql);
+    let mut words = sql.split(|c: char| c.is_whitespace() || c == ';').filter(|w| !w.is_empty()).map(str::to_ascii_uppercase);
+    match words.next()?.as_str() {
+        "BEGIN" | "START" => Some(true),
+        "COMMIT" | "END" | "ABORT" => Some(false),
+        "ROLLBACK" => (words.next().as_deref() != Some("TO")).then_some(false),
+        _ => None,
     }
 }
 
@@ -63,7 +78,9 @@ pub fn restore_script<R: BufRead>(
     events(EngineEvent::Stage(Stage::Serial));
     let mut conn = Connection::open(&rt, connector, None, opts, Encoding::for_archive(b"UTF8"), Box::new(|_| Vec::new()), events).map_err(EngineError::Connect)?;
     conn.script_session();
-    let mut run = ScriptRun { conn, progress: Progress::new(events), copy: TableCopy::new(), label, in_copy: false, session: Vec::new() };
+    conn.failures.prefix_lines();
+    let group = (!opts.single_transaction && !opts.no_group_commit).then(Group::new);
+    let mut run = ScriptRun { conn, progress: Progress::new(events), copy: TableCopy::new(), label, in_copy: false, session: Vec::new(), group, in_transaction: false, std_strings: true };
     let result = run.all(&mut reader, opts);
     let ScriptRun { conn, progress, .. } = run;
     match result {
@@ -100,7 +117,15 @@ struct ScriptRun<'e, 'l> {
     /// The session settings the script made so far on this connection (`SET …`,
     /// `set_config(…)`), made again on a connection that replaces it (a refused COPY leaves
     /// tokio-postgres's connection unusable), so what follows runs as it would have.
-    session: Vec<String>,
+    session: Vec<Vec<u8>>,
+    /// Statements held to be committed many at once, as an archive's schema entries are
+    /// (see `group`); `None` under `-1` and `--no-group-commit`.
+    group: Option<Group>,
+    /// The script opened a transaction of its own (`BEGIN` … `COMMIT`): what runs inside it
+    /// is not grouped.
+    in_transaction: bool,
+    /// `standard_conforming_strings` as the script set it, for telling what may be grouped.
+    std_strings: bool,
 }
 
 impl ScriptRun<'_, '_> {
@@ -126,14 +151,13 @@ impl ScriptRun<'_, '_> {
                 Item::CopyEnd { .. } => {
                     if std::mem::take(&mut self.in_copy) {
                         self.copy.end(&mut self.conn, &mut self.progress)?;
-                        let errors = self.conn.failures.errors();
-                        self.progress.finish(errors);
-                        self.conn.failures.end_entry();
+                        self.entry_done();
                     }
                 }
                 Item::Meta { meta, line } => self.meta(meta, line, opts)?,
             }
         }
+        self.commit_group()?;
         if opts.single_transaction {
             self.conn.execute(b"COMMIT", "could not commit database transaction")?;
         }
@@ -141,17 +165,22 @@ impl ScriptRun<'_, '_> {
     }
 
     fn statement(&mut self, text: &[u8], line: u64, copy_in: bool) -> Result<(), Stop> {
-        if let Some(Setting::ClientEncoding(name)) = pgsurge_script::setting(text) {
-            // The connection stays UTF-8; the script's text and rows are converted from
-            // this encoding (see the module's note).
-            self.conn.set_encoding(Encoding::for_archive(name.as_bytes()));
-            return Ok(());
+        match pgsurge_script::setting(text) {
+            Some(Setting::ClientEncoding(name)) => {
+                // The connection stays UTF-8; the script's text and rows are converted from
+                // this encoding (see the module's note).
+                self.conn.set_encoding(Encoding::for_archive(name.as_bytes()));
+                return Ok(());
+            }
+            Some(Setting::StandardConformingStrings(on)) => self.std_strings = on,
+            _ => {}
         }
         let te = self.entry(text, line, copy_in);
-        self.conn.failures.begin_entry(te.dump_id, format!("{}:{line}", self.label));
-        // Every failure of this statement, its COPY's included, names its line.
-        self.conn.failures.set_prefix(Some(format!("{}:{line}: ", self.label)));
+        let label = format!("{}:{line}", self.label);
         if copy_in {
+            // Its rows go in after everything before it has committed.
+            self.commit_group()?;
+            self.conn.failures.begin_entry(te.dump_id, label);
             self.progress.begin(&te, false, self.conn.failures.errors());
             let before = self.conn.failures.errors();
             self.copy.start(&mut self.conn, &self.progress, text, &te, None)?;
@@ -161,41 +190,66 @@ impl ScriptRun<'_, '_> {
             // A COPY the server refused has no rows to take: they are skipped, never run.
             self.in_copy = self.conn.failures.errors() == before;
             if !self.in_copy {
-                let errors = self.conn.failures.errors();
-                self.progress.finish(errors);
-                self.conn.failures.end_entry();
+                self.entry_done();
             }
             return Ok(());
         }
-        let sql = match self.conn.encoding().decode(text) {
-            Ok(sql) => sql.into_owned(),
-            Err(e) => {
-                self.conn.failed(e, None)?;
-                return Ok(());
-            }
-        };
-        match self.conn.rt().block_on(self.conn.client().batch_execute(&sql)) {
-            Ok(()) => {
-                self.conn.show_notices();
-                if is_session_setting(&sql) && self.session.len() < MAX_SESSION_SETTINGS {
-                    self.session.push(sql);
+        if is_session_setting(text) && self.session.len() < MAX_SESSION_SETTINGS {
+            self.session.push(text.to_vec());
+        }
+        let transaction = transaction_control(text);
+        let group = self.group.as_mut().filter(|_| !self.in_transaction && transaction.is_none());
+        match group {
+            Some(group) if group.takes_entries() => {
+                group.hold_entry(&te, false, label);
+                if !group.hold_command(&self.conn, text, None, self.std_strings) {
+                    // Not one that may wait in a group: what is held commits, and it runs
+                    // alone, as the entry in progress.
+                    self.commit_group()?;
+                    self.conn.command(text)?;
+                    self.entry_done();
+                    return Ok(());
+                }
+                group.end_entry();
+                if group.full() {
+                    self.commit_group()?;
                 }
             }
-            Err(e) if e.as_db_error().is_some() => {
-                self.conn.show_notices();
-                let message = server_message_in(&e, &sql);
-                self.conn.failed(message, Some(&e))?;
+            _ => {
+                if let Some(group) = self.group.as_mut() {
+                    group.entry_alone();
+                }
+                self.commit_group()?;
+                self.conn.failures.begin_entry(te.dump_id, label);
+                self.progress.begin(&te, false, self.conn.failures.errors());
+                self.conn.command(text)?;
+                self.entry_done();
             }
-            Err(e) => return Err(lost_connection(e).into()),
         }
-        self.conn.failures.end_entry();
+        if let Some(open) = transaction {
+            self.in_transaction = open;
+        }
         Ok(())
+    }
+
+    /// The statement in progress on the connection is done.
+    fn entry_done(&mut self) {
+        let errors = self.conn.failures.errors();
+        self.progress.finish(errors);
+        self.conn.failures.end_entry();
+    }
+
+    /// Commits the statements held, if any: the one commit point of a script's restore.
+    fn commit_group(&mut self) -> Result<(), SessionError> {
+        let Some(group) = self.group.as_mut().filter(|g| !g.is_empty()) else { return Ok(()) };
+        group.commit(&mut self.conn, &mut self.progress, &mut |_, _, _| {})
     }
 
     /// Makes the script's session settings again on a replaced connection.
     fn restore_session(&mut self) -> Result<(), Stop> {
-        for sql in &self.session {
-            match self.conn.rt().block_on(self.conn.client().batch_execute(sql)) {
+        for text in &self.session {
+            let Ok(sql) = self.conn.encoding().decode(text) else { continue };
+            match self.conn.rt().block_on(self.conn.client().batch_execute(&sql)) {
                 Ok(()) => {}
                 // It succeeded before; if it fails now, what follows runs as psql's would
                 // after the same failure.
@@ -222,7 +276,9 @@ impl ScriptRun<'_, '_> {
                 if opts.single_transaction {
                     return Err(Stop::Script(ScriptStop::ConnectInTransaction { label: self.label.to_owned(), line }));
                 }
+                self.commit_group()?;
                 self.conn.move_to_database(dbname)?;
+                self.in_transaction = false;
                 // A new session: the script sets what it needs again, as pg_dump's do.
                 self.session.clear();
             }
