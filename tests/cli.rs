@@ -333,8 +333,14 @@ fn open_errors_read_the_same_in_every_command() {
             format!("pgsurge: error: directory \"{empty_dir}\" does not appear to be a valid archive (\"toc.dat\" does not exist)\n"),
             "{command:?}"
         );
-        // verify checks a script as a script (tests/verify.rs); the others do not take one.
-        if command != ["verify"] {
+        // verify checks a script and restore -d restores one (tests/verify.rs, tests/script.rs);
+        // list and sql do not take one.
+        if command == ["verify"] || command[0] == "restore" {
+            let mut args = s(command);
+            args.push(sql.clone());
+            let out = run(&pgsurge(), &args, None);
+            assert!(!out.stderr_text().contains("appears to be a text format dump"), "{command:?}: {}", out.stderr_text());
+        } else {
             assert_eq!(
                 with(&sql),
                 format!("pgsurge: error: input file \"{sql}\" appears to be a text format dump (a psql script), not an archive\npgsurge: hint: restore it with psql, e.g. `psql -f {sql}`\n"),

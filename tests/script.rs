@@ -154,3 +154,39 @@ fn a_latin1_script_restores_as_psql_runs_it() {
         cluster.dropdb(db);
     }
 }
+
+/// A script on standard input, as `psql` is fed one: redirected from a file, and gzip'd
+/// through a pipe. An archive through a pipe still restores as one after the peek.
+#[test]
+fn a_script_on_standard_input_restores_as_from_the_file() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let sql = testdata().join("dumps/pg18/src.sql");
+    let want_db = fresh_db(cluster, "stdin_want");
+    let want = pgsurge_restore(cluster, &want_db, &sql, &[]);
+    // Whether the fixture's roles exist depends on what ran on this cluster before.
+    assert!(want.status <= 1, "{}", want.stderr_text());
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &std::fs::read(&sql).unwrap()).unwrap();
+    let gz = enc.finish().unwrap();
+    let archive = std::fs::read(testdata().join("dumps/pg18/src.custom.gzip.dump")).unwrap();
+    for (how, bytes) in [("redirected", None), ("gzip'd through a pipe", Some(gz)), ("an archive through a pipe", Some(archive))] {
+        let db = fresh_db(cluster, "stdin_got");
+        let mut args = vec!["restore".to_owned(), "-j".to_owned(), "1".to_owned()];
+        args.extend(cluster.conn_args(&db));
+        let env = [("LC_ALL".to_owned(), "C".to_owned())];
+        let got = match bytes {
+            None => run_env(&pgsurge(), &args, &env, Some(&sql)),
+            Some(bytes) => crate::harness::run_input(&pgsurge(), &args, &env, Some(bytes)),
+        };
+        if how.starts_with("an archive") {
+            assert!(!got.stderr_text().contains("copying the script"), "{how}: {}", got.stderr_text());
+        } else {
+            assert_eq!(got.status, want.status, "{how}: {}", got.stderr_text());
+            assert_eq!(pgsurge_error_lines(&got), pgsurge_error_lines(&want), "{how}");
+        }
+        let (a, b) = (cluster.fingerprint(&want_db), cluster.fingerprint(&db));
+        assert!(a == b, "{how}: {}", a.diff(&b));
+        cluster.dropdb(&db);
+    }
+    cluster.dropdb(&want_db);
+}

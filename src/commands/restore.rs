@@ -64,6 +64,16 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
         Some(path) => Source::Path(path.into()),
         None => Source::Stdin,
     };
+    // A plain SQL script on standard input (`psql`'s habit: `pgsurge restore -d db <
+    // backup.sql`), told from its first bytes, which stay buffered for the archive reader
+    // should it be an archive after all; under the pg_restore name it is refused as
+    // pg_restore refuses it.
+    let peeked = matches!((&plan.mode, &source), (Mode::Database(_), Source::Stdin)) && plan.format.is_none() && prog.name != "pg_restore";
+    if peeked && script::stdin_is_script() {
+        if let Mode::Database(dbname) = &plan.mode {
+            return script::run_stdin(&args, dbname, &plan.options, prog);
+        }
+    }
     // A parallel restore needs random access: a pipe is copied to a temporary file as it
     // arrives, and read from there while it fills (pg_restore refuses -j from standard input).
     let spooled = match (&plan.mode, &source) {
@@ -82,6 +92,9 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
     };
     let opened = match &spooled {
         Some(sp) => Archive::open_spooled(Arc::clone(&sp.spool), sp.file.path(), plan.format),
+        // The peek left the first bytes in the standard-input buffer: a pipe is read
+        // through it (a regular file is mapped whole, whatever has been read).
+        None if peeked && !stdin_is_file() => Archive::open_stream(Box::new(io::stdin()), plan.format),
         None => Archive::open(&source, plan.format),
     };
     let mut archive = match opened {

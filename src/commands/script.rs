@@ -4,13 +4,13 @@
 //! Options that select or change what a script restores are refused until they apply to
 //! scripts.
 
-use std::io::BufRead;
+use std::io::{self, BufRead, Read};
 use std::path::Path;
 
 use pgsurge_connect::ConnectError;
 use pgsurge_plan::RestoreOptions;
 use pgsurge_restore::{self as engine, EngineError};
-use pgsurge_script::ScriptReader;
+use pgsurge_script::{open, ScriptReader};
 
 use super::database::{connection, report_connect_error};
 use super::ExitStatus;
@@ -47,10 +47,71 @@ fn refused_option(args: &RestoreArgs, o: &RestoreOptions) -> Option<&'static str
     given.into_iter().find_map(|(on, name)| on.then_some(name))
 }
 
+/// Whether standard input holds a plain SQL script (plain, or compressed with gzip or zstd
+/// and starting as pg_dump's or pg_dumpall's), told from its first bytes without taking
+/// them: they stay in the process's standard-input buffer for whoever reads it next.
+pub fn stdin_is_script() -> bool {
+    let mut stdin = io::stdin().lock();
+    let Ok(head) = stdin.fill_buf() else { return false };
+    if open::is_dump_script(head) {
+        return true;
+    }
+    if open::Compression::sniff(head) == open::Compression::None {
+        return false;
+    }
+    // Compressed: is what it holds a script? Its first bytes say, decompressed from the
+    // buffered ones alone.
+    let Ok((mut text, _)) = open::decompressed(io::Cursor::new(head.to_vec())) else { return false };
+    let mut start = [0u8; 64];
+    let mut filled = 0;
+    while filled < start.len() {
+        match text.read(&mut start[filled..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => filled += n,
+        }
+    }
+    open::is_dump_script(&start[..filled])
+}
+
+/// Restores a script arriving on standard input. It is copied whole to a temporary file
+/// first (in `PGSURGE_SPOOL_DIR`, else `TMPDIR`, else /var/tmp), so that it can be read to
+/// its end before anything is sent, as a file is.
+pub fn run_stdin(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, prog: &Program) -> ExitStatus {
+    let dir = std::env::var_os("PGSURGE_SPOOL_DIR").or_else(|| std::env::var_os("TMPDIR")).map_or_else(|| std::path::PathBuf::from("/var/tmp"), std::path::PathBuf::from);
+    let mut file = match tempfile::Builder::new().prefix("pgsurge-stdin-").suffix(".sql").tempfile_in(&dir) {
+        Ok(f) => f,
+        Err(e) => {
+            prog.error(format_args!("could not create a temporary file in \"{}\" for the script on standard input: {e}", dir.display()));
+            prog.hint("set PGSURGE_SPOOL_DIR to a directory with room for the script");
+            return ExitStatus::Failure;
+        }
+    };
+    if !args.quiet {
+        prog.info(format_args!("copying the script on standard input to {} before restoring it", file.path().display()));
+    }
+    if let Err(e) = io::copy(&mut io::stdin().lock(), file.as_file_mut()) {
+        prog.error(format_args!("could not copy standard input to \"{}\": {e}", file.path().display()));
+        prog.hint("set PGSURGE_SPOOL_DIR to a directory with room for the script");
+        return ExitStatus::Failure;
+    }
+    let path = file.path().to_owned();
+    match open::open_script(&path) {
+        Ok(Some((reader, _))) => run(args, dbname, opts, &path, reader, prog),
+        Ok(None) => {
+            prog.error("standard input is not a script pgsurge can read");
+            ExitStatus::Failure
+        }
+        Err(e) => {
+            prog.error(format_args!("could not read \"{}\": {e}", path.display()));
+            ExitStatus::Failure
+        }
+    }
+}
+
 /// Reads the script at `path` to its end without running anything: `Err` with the first
 /// thing that stops the reading, by line.
 fn read_through(path: &Path) -> Result<(), String> {
-    let (reader, _) = pgsurge_script::open::open_script(path).map_err(|e| format!("could not read \"{}\": {e}", path.display()))?.ok_or_else(|| format!("\"{}\" is not a script", path.display()))?;
+    let (reader, _) = open::open_script(path).map_err(|e| format!("could not read \"{}\": {e}", path.display()))?.ok_or_else(|| format!("\"{}\" is not a script", path.display()))?;
     let mut reader = ScriptReader::new(reader);
     loop {
         match reader.next_item() {
