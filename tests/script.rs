@@ -190,3 +190,41 @@ fn a_script_on_standard_input_restores_as_from_the_file() {
     }
     cluster.dropdb(&want_db);
 }
+
+/// A whole cluster's script (`pg_dumpall`: roles, two databases, `\connect` between them)
+/// restored into a server where none of it exists: the same roles and databases as `psql -f`
+/// leaves, on a private cluster (it creates roles and databases).
+#[test]
+fn a_pg_dumpall_script_restores_as_psql_runs_it() {
+    if crate::cluster::pg_bindir_or_skip(18).is_none() {
+        return;
+    }
+    let cluster = Cluster::start(18);
+    let dir = tempfile::tempdir().unwrap();
+    let setup = "CREATE ROLE app_owner LOGIN; CREATE ROLE app_reader;
+                 CREATE DATABASE shop OWNER app_owner; CREATE DATABASE \"blog db\";";
+    cluster.psql("postgres", setup);
+    cluster.psql("shop", "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 500) g;
+                          ALTER TABLE items OWNER TO app_owner; GRANT SELECT ON items TO app_reader;");
+    cluster.psql("blog db", "CREATE TABLE posts (id serial PRIMARY KEY, body text); INSERT INTO posts (body) VALUES ('a;b'), (E'multi\\nline'), ('$$');");
+    let script = dir.path().join("cluster.sql");
+    let out = cluster.run("pg_dumpall", &["-f".into(), script.display().to_string()], None);
+    assert_eq!(out.status, 0, "{}", out.stderr_text());
+    let teardown = "DROP DATABASE shop; DROP DATABASE \"blog db\"; DROP ROLE app_owner; DROP ROLE app_reader;";
+    let state = |cluster: &Cluster| {
+        let roles = cluster.psql("postgres", "SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'app_%' ORDER BY 1");
+        (roles, cluster.fingerprint("shop"), cluster.fingerprint("blog db"))
+    };
+    cluster.psql("postgres", teardown);
+    let want = psql_f(&cluster, "postgres", &script, &[]);
+    let want_state = state(&cluster);
+    cluster.psql("postgres", teardown);
+    let got = pgsurge_restore(&cluster, "postgres", &script, &[]);
+    // The script creates the role it runs as (postgres), which exists: one error each.
+    assert_eq!(pgsurge_error_lines(&got), psql_error_lines(&want), "{}", got.stderr_text());
+    let got_state = state(&cluster);
+    assert_eq!(got_state.0, want_state.0);
+    assert!(got_state.1 == want_state.1, "shop: {}", want_state.1.diff(&got_state.1));
+    assert!(got_state.2 == want_state.2, "blog db: {}", want_state.2.diff(&got_state.2));
+    assert_eq!(cluster.psql("blog db", "SELECT count(*) FROM posts").trim(), "3");
+}
