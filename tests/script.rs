@@ -228,3 +228,24 @@ fn a_pg_dumpall_script_restores_as_psql_runs_it() {
     assert!(got_state.2 == want_state.2, "blog db: {}", want_state.2.diff(&got_state.2));
     assert_eq!(cluster.psql("blog db", "SELECT count(*) FROM posts").trim(), "3");
 }
+
+/// `--report` for a script: the same JSON report as for an archive, its source a plain
+/// script with the versions its opening comments name.
+#[test]
+fn a_script_restore_writes_its_report() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let db = fresh_db(cluster, "script_report");
+    let sql = testdata().join("dumps/pg18/src.sql");
+    let got = pgsurge_restore(cluster, &db, &sql, &["--report", report.to_str().unwrap()]);
+    assert!(got.status <= 1, "{}", got.stderr_text());
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(doc["archive"]["format"], "plain");
+    assert_eq!(doc["archive"]["dumped_by"], "18.6");
+    assert_eq!(doc["totals"]["rows"].as_u64(), Some(491), "{doc}");
+    assert_eq!(doc["totals"]["tables"].as_u64(), Some(17));
+    let items = doc["items"].as_array().unwrap();
+    assert!(items.iter().any(|i| i["desc"] == "TABLE DATA" && i["name"].as_str().is_some_and(|n| n.contains("Order Items"))), "{doc}");
+    cluster.dropdb(&db);
+}

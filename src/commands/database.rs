@@ -70,7 +70,24 @@ impl Drop for ReportFile {
 fn report_meta(args: &RestoreArgs, plan: &Plan, archive: &Archive, connector: &ConnParams, jobs: usize) -> ReportMeta {
     let header = archive.header();
     let text = |v: &Option<bstr::BString>| v.as_ref().map(|v| v.to_string());
-    let path = plan.archive.clone().unwrap_or_else(|| "-".to_owned());
+    let source = ArchiveMeta {
+        bytes: plan.archive.as_deref().and_then(|p| size_on_disk(std::path::Path::new(p))),
+        path: plan.archive.clone().unwrap_or_else(|| "-".to_owned()),
+        format: match archive.format() {
+            pgsurge_archive::Format::Custom => "custom",
+            pgsurge_archive::Format::Directory => "directory",
+            pgsurge_archive::Format::Tar => "tar",
+        },
+        version: header.version.to_string(),
+        dumped_by: text(&header.dump_version),
+        dumped_from: text(&header.server_version),
+        database: text(&header.dbname),
+    };
+    report_meta_for(args, source, connector, jobs)
+}
+
+/// The report's header for a restore of `source` (an archive, or a plain script).
+pub fn report_meta_for(args: &RestoreArgs, source: ArchiveMeta, connector: &ConnParams, jobs: usize) -> ReportMeta {
     let first = connector.hosts.first();
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let options = match &args.dbname {
@@ -78,19 +95,7 @@ fn report_meta(args: &RestoreArgs, plan: &Plan, archive: &Archive, connector: &C
         None => crate::argv::masked_copy(&argv, b"", &[]),
     };
     ReportMeta {
-        archive: ArchiveMeta {
-            bytes: plan.archive.as_deref().and_then(|p| size_on_disk(std::path::Path::new(p))),
-            path,
-            format: match archive.format() {
-                pgsurge_archive::Format::Custom => "custom",
-                pgsurge_archive::Format::Directory => "directory",
-                pgsurge_archive::Format::Tar => "tar",
-            },
-            version: header.version.to_string(),
-            dumped_by: text(&header.dump_version),
-            dumped_from: text(&header.server_version),
-            database: text(&header.dbname),
-        },
+        archive: source,
         target: TargetMeta {
             host: first.map(|h| h.host_display()).unwrap_or_default(),
             port: first.map_or(5432, |h| h.port),
@@ -105,7 +110,7 @@ fn report_meta(args: &RestoreArgs, plan: &Plan, archive: &Archive, connector: &C
 
 /// A file's size, or the total of a directory's files (a directory archive); `None` when
 /// it cannot be read.
-fn size_on_disk(path: &std::path::Path) -> Option<u64> {
+pub fn size_on_disk(path: &std::path::Path) -> Option<u64> {
     let meta = std::fs::metadata(path).ok()?;
     if !meta.is_dir() {
         return Some(meta.len());
@@ -146,6 +151,19 @@ pub fn connection(args: &RestoreArgs, dbname: &str, prog: &Program) -> Option<Co
     }
 }
 
+/// Writes the report, if one was asked for; `false` when it could not be written (said
+/// already): that fails the command, however the restore went.
+pub fn write_report(report: Option<ReportFile>, text: impl FnOnce() -> String, prog: &Program) -> bool {
+    let Some(mut report) = report else { return true };
+    match report.write(&text()) {
+        Ok(()) => true,
+        Err(e) => {
+            prog.error(format_args!("could not write report file \"{}\": {}", report.path, super::io_reason(&e)));
+            false
+        }
+    }
+}
+
 pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive, selection: &Selection, report: Option<ReportFile>, prog: &Program) -> ExitStatus {
     let Some(connector) = connection(args, dbname, prog) else { return ExitStatus::Failure };
     let opts = &plan.options;
@@ -170,17 +188,7 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
         prog.info(format_args!("the temporary copy of standard input took at most {} on disk", human_bytes(spool.peak())));
     }
     // A report asked for and not written fails the command, however the restore went.
-    let mut report_written = true;
-    if let Some(mut report) = report {
-        let text = match &meta {
-            Some(meta) => reporter.json(result.as_ref().ok(), meta),
-            None => String::new(),
-        };
-        if let Err(e) = report.write(&text) {
-            prog.error(format_args!("could not write report file \"{}\": {}", report.path, super::io_reason(&e)));
-            report_written = false;
-        }
-    }
+    let report_written = write_report(report, || meta.as_ref().map(|meta| reporter.json(result.as_ref().ok(), meta)).unwrap_or_default(), prog);
     match result {
         Ok(outcome) => {
             reporter.summary(&outcome);

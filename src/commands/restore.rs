@@ -71,7 +71,7 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
     let peeked = matches!((&plan.mode, &source), (Mode::Database(_), Source::Stdin)) && plan.format.is_none() && prog.name != "pg_restore";
     if peeked && script::stdin_is_script() {
         if let Mode::Database(dbname) = &plan.mode {
-            return script::run_stdin(&args, dbname, &plan.options, prog);
+            return script::run_stdin(&args, dbname, &plan.options, report, prog);
         }
     }
     // A parallel restore needs random access: a pipe is copied to a temporary file as it
@@ -105,7 +105,8 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
             if let (Mode::Database(dbname), Source::Path(path), false) = (&plan.mode, &source, prog.name == "pg_restore") {
                 if plan.format.is_none() && matches!(e.kind(), ErrorKind::TextDump | ErrorKind::NotAnArchive | ErrorKind::NotAnArchiveTooShort) {
                     if let Ok(Some((reader, _))) = pgsurge_script::open::open_script(path) {
-                        return script::run(&args, dbname, &plan.options, path, reader, prog);
+                        let source = script::Source { path: path.clone(), given: path.display().to_string() };
+                        return script::run(&args, dbname, &plan.options, &source, reader, report, prog);
                     }
                 }
             }

@@ -12,14 +12,14 @@ use pgsurge_plan::RestoreOptions;
 use pgsurge_restore::{self as engine, EngineError};
 use pgsurge_script::{open, ScriptReader};
 
-use super::database::{connection, report_connect_error};
+use super::database::{connection, report_connect_error, report_meta_for, size_on_disk, write_report, ReportFile};
 use super::ExitStatus;
 use crate::cli::RestoreArgs;
 use crate::messages::Program;
-use crate::report::Reporter;
+use crate::report::{ArchiveMeta, Reporter};
 
 /// The first option given that a script restore does not take yet.
-fn refused_option(args: &RestoreArgs, o: &RestoreOptions) -> Option<&'static str> {
+fn refused_option(o: &RestoreOptions) -> Option<&'static str> {
     let given = [
         (o.data_only, "-a/--data-only"),
         (o.schema_only, "-s/--schema-only"),
@@ -42,7 +42,6 @@ fn refused_option(args: &RestoreArgs, o: &RestoreOptions) -> Option<&'static str
         (o.enable_row_security, "--enable-row-security"),
         (o.role.is_some(), "--role"),
         (o.no_data_for_failed_tables, "--no-data-for-failed-tables"),
-        (args.report.is_some(), "--report"),
     ];
     given.into_iter().find_map(|(on, name)| on.then_some(name))
 }
@@ -76,7 +75,7 @@ pub fn stdin_is_script() -> bool {
 /// Restores a script arriving on standard input. It is copied whole to a temporary file
 /// first (in `PGSURGE_SPOOL_DIR`, else `TMPDIR`, else /var/tmp), so that it can be read to
 /// its end before anything is sent, as a file is.
-pub fn run_stdin(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, prog: &Program) -> ExitStatus {
+pub fn run_stdin(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, report: Option<ReportFile>, prog: &Program) -> ExitStatus {
     let dir = std::env::var_os("PGSURGE_SPOOL_DIR").or_else(|| std::env::var_os("TMPDIR")).map_or_else(|| std::path::PathBuf::from("/var/tmp"), std::path::PathBuf::from);
     let mut file = match tempfile::Builder::new().prefix("pgsurge-stdin-").suffix(".sql").tempfile_in(&dir) {
         Ok(f) => f,
@@ -96,7 +95,7 @@ pub fn run_stdin(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, prog: 
     }
     let path = file.path().to_owned();
     match open::open_script(&path) {
-        Ok(Some((reader, _))) => run(args, dbname, opts, &path, reader, prog),
+        Ok(Some((reader, _))) => run(args, dbname, opts, &Source { path: path.clone(), given: "-".to_owned() }, reader, report, prog),
         Ok(None) => {
             prog.error("standard input is not a script pgsurge can read");
             ExitStatus::Failure
@@ -110,27 +109,37 @@ pub fn run_stdin(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, prog: 
 
 /// Reads the script at `path` to its end without running anything: `Err` with the first
 /// thing that stops the reading, by line.
-fn read_through(path: &Path) -> Result<(), String> {
+fn read_through(path: &Path, label: &str) -> Result<(), String> {
     let (reader, _) = open::open_script(path).map_err(|e| format!("could not read \"{}\": {e}", path.display()))?.ok_or_else(|| format!("\"{}\" is not a script", path.display()))?;
     let mut reader = ScriptReader::new(reader);
     loop {
         match reader.next_item() {
             Ok(Some(_)) => {}
             Ok(None) => return Ok(()),
-            Err(e) => return Err(format!("{}:{}: {}", path.display(), e.line, e.kind)),
+            Err(e) => return Err(format!("{label}:{}: {}", e.line, e.kind)),
         }
     }
 }
 
+/// Where a script comes from: the file read, and what to call it in messages and the report
+/// (the path given, or `-` for standard input, whose copy is the file).
+pub struct Source {
+    pub path: std::path::PathBuf,
+    pub given: String,
+}
+
 /// Restores the script `reader` reads from `path` into `dbname`.
-pub fn run(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, path: &Path, reader: Box<dyn BufRead + Send>, prog: &Program) -> ExitStatus {
-    if let Some(option) = refused_option(args, opts) {
-        prog.error(format_args!("{option} is not available for a plain SQL script yet; \"{}\" is restored whole, as psql -f runs it", path.display()));
+pub fn run(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, source: &Source, mut reader: Box<dyn BufRead + Send>, report: Option<ReportFile>, prog: &Program) -> ExitStatus {
+    let path = source.path.as_path();
+    // Failures name their line as psql does: `backup.sql:12`, `<stdin>:12`.
+    let label = if source.given == "-" { "<stdin>" } else { source.given.as_str() };
+    if let Some(option) = refused_option(opts) {
+        prog.error(format_args!("{option} is not available for a plain SQL script yet; \"{label}\" is restored whole, as psql -f runs it"));
         return ExitStatus::Failure;
     }
     // Read once to its end before anything is sent: a meta-command pgsurge refuses, or
     // anything else that stops the reading, stops the restore before it starts.
-    if let Err(message) = read_through(path) {
+    if let Err(message) = read_through(path, label) {
         prog.error(message);
         prog.hint("nothing was restored; `pgsurge verify` reports everything it finds in the script");
         return ExitStatus::Failure;
@@ -142,8 +151,13 @@ pub fn run(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, path: &Path,
     // The options a hint would suggest (--no-owner, --clean, …) do not apply to a script.
     let hints = RestoreOptions { no_owner: true, no_acl: true, clean: true, if_exists: true, ..opts.clone() };
     let reporter = Reporter::new(prog, args.quiet, &hints);
-    let label = path.display().to_string();
-    let result = engine::restore_script(ScriptReader::new(reader), &label, opts, &connector, &|e| reporter.event(e));
+    let meta = report.is_some().then(|| {
+        let (dumped_from, dumped_by) = reader.fill_buf().map(open::dumped_versions).unwrap_or_default();
+        let archive = ArchiveMeta { path: source.given.clone(), format: "plain", bytes: size_on_disk(path), version: String::new(), dumped_by, dumped_from, database: None };
+        report_meta_for(args, archive, &connector, 1)
+    });
+    let result = engine::restore_script(ScriptReader::new(reader), label, opts, &connector, &|e| reporter.event(e));
+    let report_written = write_report(report, || meta.as_ref().map(|meta| reporter.json(result.as_ref().ok(), meta)).unwrap_or_default(), prog);
     match result {
         Ok(outcome) => {
             reporter.summary(&outcome);
@@ -151,7 +165,11 @@ pub fn run(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, path: &Path,
                 prog.warning(format_args!("errors ignored on restore: {}", outcome.errors));
                 return ExitStatus::Failure;
             }
-            ExitStatus::Success
+            if report_written {
+                ExitStatus::Success
+            } else {
+                ExitStatus::Failure
+            }
         }
         Err(EngineError::Stopped) => {
             reporter.stopped_summary();

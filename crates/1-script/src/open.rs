@@ -60,6 +60,15 @@ pub fn open_script(path: &std::path::Path) -> io::Result<Option<(Box<dyn BufRead
     Ok((dump || named_sql).then_some((reader, compression)))
 }
 
+/// What a pg_dump script's opening comments say: the server version it was dumped from and
+/// the pg_dump version that wrote it (`-- Dumped from database version 18.6`).
+pub fn dumped_versions(head: &[u8]) -> (Option<String>, Option<String>) {
+    let find = |prefix: &str| {
+        head.split(|&b| b == b'\n').take(32).find_map(|line| line.strip_prefix(prefix.as_bytes())).map(|v| String::from_utf8_lossy(v).trim().to_owned())
+    };
+    (find("-- Dumped from database version "), find("-- Dumped by pg_dump version ").or_else(|| find("-- Dumped by pg_dumpall version ")))
+}
+
 /// Whether `text` starts as a script pg_dump or pg_dumpall wrote.
 pub fn is_dump_script(text: &[u8]) -> bool {
     text.starts_with(b"--\n-- PostgreSQL database dump\n--\n") || text.starts_with(b"--\n-- PostgreSQL database cluster dump\n--\n")
@@ -81,6 +90,7 @@ mod tests {
             let (mut reader, got) = decompressed(io::Cursor::new(bytes)).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(got, want);
             assert!(is_dump_script(reader.fill_buf().unwrap_or_default()));
+            assert_eq!(dumped_versions(b"--\n-- PostgreSQL database dump\n--\n\n-- Dumped from database version 17.2\n-- Dumped by pg_dump version 18.6\n"), (Some("17.2".into()), Some("18.6".into())));
             let mut all = Vec::new();
             reader.read_to_end(&mut all).unwrap_or_default();
             assert_eq!(all, text);
