@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Plain SQL scripts restored by `psql -f` and by `pgsurge restore`, on a server configured as
+# production servers are (fsync, synchronous_commit and full_page_writes on, shared_buffers
+# 2GB, maintenance_work_mem 1GB, max_wal_size 8GB), alternating ROUNDS times, each into a
+# freshly created database after a CHECKPOINT.
+#
+#   tools/bench-script.sh [WORKLOADS=many,pgbench,inserts] [ROUNDS=3]
+#
+# Scripts (made once into BENCH_DIR, default /var/tmp/pgsurge-bench-restore):
+#   many      pg_restore's script of tools/bench-restore.sh's many.dump (2000 tables with an
+#             index and a foreign key each, views, functions: ~10 000 statements)
+#   pgbench   pg_restore's script of its pgbench.dump (scale 50: one 465 MB COPY, keys)
+#   inserts   pg_dump --inserts of pgbench -i -s 1 --foreign-keys (100 000 INSERTs)
+# many and pgbench need tools/bench-restore.sh to have made their archives. Prints wall
+# seconds of each run and the median per tool. Needs `cargo build --release`. Run nothing
+# else meanwhile.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+workloads=${1:-many,pgbench,inserts}
+rounds=${2:-3}
+# shellcheck source=tools/pg-env.sh
+source tools/pg-env.sh
+bin=$PGSURGE_PG18_BINDIR
+pgsurge=${PGSURGE_BIN:-$PWD/target/release/pgsurge}
+work=${BENCH_DIR:-/var/tmp/pgsurge-bench-restore}
+[[ -x $pgsurge ]] || { echo "no pgsurge binary at $pgsurge: run cargo build --release" >&2; exit 1; }
+settings=(-c shared_buffers=2GB -c maintenance_work_mem=1GB -c max_wal_size=8GB -c fsync=on -c synchronous_commit=on -c full_page_writes=on)
+# shellcheck source=tools/scratch-cluster.sh
+source tools/scratch-cluster.sh
+scratch_cluster "$bin" pgsurge-script "${settings[@]}"
+psql() { "$bin/psql" -X -q "$@"; }
+
+script() { # workload -> path of its script, made once
+  local out=$work/$1.sql
+  if [[ ! -f $out ]]; then
+    case $1 in
+      many | pgbench)
+        [[ -f $work/$1.dump ]] || { echo "no $work/$1.dump: run tools/bench-restore.sh $1 first" >&2; return 1; }
+        "$bin/pg_restore" -f "$out" "$work/$1.dump" ;;
+      inserts)
+        psql -d postgres -c "DROP DATABASE IF EXISTS inserts_src" -c "CREATE DATABASE inserts_src"
+        "$bin/pgbench" -i -q -s 1 --foreign-keys inserts_src >/dev/null 2>&1
+        "$bin/pg_dump" --inserts -f "$out" inserts_src
+        psql -d postgres -c "DROP DATABASE inserts_src" ;;
+      *) echo "unknown workload $1" >&2; return 2 ;;
+    esac
+  fi
+  echo "$out"
+}
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo "| workload | script MB | psql -f s (median) | pgsurge s (median) | ratio | runs psql | runs pgsurge |"
+echo "|---|---|---|---|---|---|---|"
+for w in ${workloads//,/ }; do
+  sql=$(script "$w")
+  declare -A runs=([psql]="" [pgsurge]="")
+  for ((r = 0; r < rounds; r++)); do
+    for tool in psql pgsurge; do
+      psql -d postgres -c "DROP DATABASE IF EXISTS bench" -c "CHECKPOINT" -c "CREATE DATABASE bench"
+      sync
+      sleep 1
+      started=$(date +%s.%N)
+      if [[ $tool == psql ]]; then
+        psql -d bench -f "$sql" >/dev/null 2>&1 || true
+      else
+        "$pgsurge" restore -q -d bench "$sql" >/dev/null 2>&1 || true
+      fi
+      runs[$tool]+="$(echo "$(date +%s.%N) - $started" | bc | awk '{printf "%.2f", $1}') "
+    done
+  done
+  p=$(median <<<"${runs[psql]}")
+  s=$(median <<<"${runs[pgsurge]}")
+  echo "| $w | $(($(stat -c %s "$sql") >> 20)) | $p | $s | $(awk -v s="$s" -v p="$p" 'BEGIN {printf "%.2f", s / p}') | ${runs[psql]}| ${runs[pgsurge]}|"
+done
