@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use pgsurge_archive::{Archive, Spool, SpoolBudget};
 use pgsurge_connect::{ConnParams, ConnectError, ConnectRequest, PasswordPolicy};
-use pgsurge_restore::{self as engine, EngineError};
+use pgsurge_restore::{self as engine, EngineError, Outcome};
 use pgsurge_plan::select::Selection;
 use pgsurge_plan::RestoreOptions;
 
@@ -189,6 +189,12 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
     }
     // A report asked for and not written fails the command, however the restore went.
     let report_written = write_report(report, || meta.as_ref().map(|meta| reporter.json(result.as_ref().ok(), meta)).unwrap_or_default(), prog);
+    exit_status(result, &reporter, report_written, prog)
+}
+
+/// The summary of a restore that ended with `result` (an archive's or a script's), and the
+/// exit status: 1 for counted errors, a stop, a failure, or a report not written.
+pub fn exit_status(result: Result<Outcome, EngineError>, reporter: &Reporter, report_written: bool, prog: &Program) -> ExitStatus {
     match result {
         Ok(outcome) => {
             reporter.summary(&outcome);

@@ -7,12 +7,11 @@
 use std::io::{self, BufRead, Read};
 use std::path::Path;
 
-use pgsurge_connect::ConnectError;
 use pgsurge_plan::RestoreOptions;
-use pgsurge_restore::{self as engine, EngineError};
+use pgsurge_restore as engine;
 use pgsurge_script::{open, ScriptReader};
 
-use super::database::{connection, report_connect_error, report_meta_for, size_on_disk, write_report, ReportFile};
+use super::database::{connection, exit_status, report_meta_for, size_on_disk, write_report, ReportFile};
 use super::ExitStatus;
 use crate::cli::RestoreArgs;
 use crate::messages::Program;
@@ -158,34 +157,5 @@ pub fn run(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, source: &Sou
     });
     let result = engine::restore_script(ScriptReader::new(reader), label, opts, &connector, &|e| reporter.event(e));
     let report_written = write_report(report, || meta.as_ref().map(|meta| reporter.json(result.as_ref().ok(), meta)).unwrap_or_default(), prog);
-    match result {
-        Ok(outcome) => {
-            reporter.summary(&outcome);
-            if outcome.errors > 0 {
-                prog.warning(format_args!("errors ignored on restore: {}", outcome.errors));
-                return ExitStatus::Failure;
-            }
-            if report_written {
-                ExitStatus::Success
-            } else {
-                ExitStatus::Failure
-            }
-        }
-        Err(EngineError::Stopped) => {
-            reporter.stopped_summary();
-            ExitStatus::Failure
-        }
-        Err(EngineError::Connect(e)) => {
-            match e.downcast_ref::<ConnectError>() {
-                Some(e) => report_connect_error(prog, e),
-                None => prog.error(format_args!("connection to server failed: {e}")),
-            }
-            ExitStatus::Failure
-        }
-        Err(e) => {
-            prog.error(&e);
-            reporter.stopped_summary();
-            ExitStatus::Failure
-        }
-    }
+    exit_status(result, &reporter, report_written, prog)
 }

@@ -34,21 +34,14 @@ pub fn run(args: VerifyArgs, prog: &Program) -> ExitStatus {
     };
     let mut archive = match Archive::open(&source, format) {
         Ok(a) => a,
-        Err(e) if format.is_none() && matches!(e.kind(), ErrorKind::TextDump | ErrorKind::NotAnArchive | ErrorKind::NotAnArchiveTooShort) => {
-            if let Source::Path(path) = &source {
+        Err(e) => {
+            // No archive: a plain SQL script, if that is what the file is.
+            let no_archive = format.is_none() && matches!(e.kind(), ErrorKind::TextDump | ErrorKind::NotAnArchive | ErrorKind::NotAnArchiveTooShort);
+            if let (true, Source::Path(path)) = (no_archive, &source) {
                 if let Some(status) = script::run(path, args.json, prog) {
                     return status;
                 }
             }
-            if args.json {
-                let (error, hint) = super::open_error(&source, &e);
-                let doc = json!({ "archive": source.to_string(), "sound": false, "error": error, "hint": hint });
-                let _ = writeln!(io::stdout().lock(), "{doc}");
-            }
-            super::report_open_error(prog, &source, &e);
-            return ExitStatus::Failure;
-        }
-        Err(e) => {
             if args.json {
                 let (error, hint) = super::open_error(&source, &e);
                 let doc = json!({ "archive": source.to_string(), "sound": false, "error": error, "hint": hint });

@@ -5,6 +5,7 @@
 //! shell command, no `:variable` is expanded), and one that would need either is refused.
 
 use crate::error::ErrorKind;
+use crate::statement::parse_bool;
 
 /// A meta-command pgsurge obeys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +57,7 @@ pub(crate) fn parse(text: &[u8]) -> Result<Meta, ErrorKind> {
             _ => Err(ErrorKind::BadMetaArguments { command, reason: "takes one encoding name".to_owned() }),
         },
         "set" => match args.as_slice() {
-            [var, value] if var == "ON_ERROR_STOP" => match psql_bool(value) {
+            [var, value] if var == "ON_ERROR_STOP" => match parse_bool(value) {
                 Some(on) => Ok(Meta::OnErrorStop(on)),
                 None => Err(ErrorKind::BadMetaArguments { command, reason: format!("ON_ERROR_STOP {value:?} is not on or off") }),
             },
@@ -67,25 +68,12 @@ pub(crate) fn parse(text: &[u8]) -> Result<Meta, ErrorKind> {
     }
 }
 
-/// A psql boolean: any unambiguous prefix of true, false, yes, no, on or off, or 1 or 0.
-fn psql_bool(value: &str) -> Option<bool> {
-    let v = value.to_ascii_lowercase();
-    let prefix_of = |word: &str, min: usize| v.len() >= min && word.starts_with(v.as_str());
-    if v == "1" || prefix_of("true", 1) || prefix_of("yes", 1) || prefix_of("on", 2) {
-        Some(true)
-    } else if v == "0" || prefix_of("false", 1) || prefix_of("no", 1) || prefix_of("off", 2) {
-        Some(false)
-    } else {
-        None
-    }
-}
-
 fn connect(command: &str, args: Vec<String>) -> Result<Meta, ErrorKind> {
     let bad = |reason: &str| ErrorKind::BadMetaArguments { command: command.to_owned(), reason: reason.to_owned() };
     let mut args = args.into_iter().peekable();
     let mut reuse_previous = None;
     if let Some(value) = args.peek().and_then(|a| a.strip_prefix("-reuse-previous=")) {
-        reuse_previous = Some(psql_bool(value).ok_or_else(|| bad(&format!("-reuse-previous={value} is not on or off")))?);
+        reuse_previous = Some(parse_bool(value).ok_or_else(|| bad(&format!("-reuse-previous={value} is not on or off")))?);
         args.next();
     }
     let Some(target) = args.next() else { return Err(bad("names no database")) };

@@ -191,9 +191,9 @@ pub enum Setting {
 const SCC: &str = "standard_conforming_strings";
 const ENCODING: &str = "client_encoding";
 
-/// A boolean as the server reads a setting's value: a unique prefix of true, false, yes,
-/// no, on (two letters at least) or off, or 1 or 0.
-fn server_bool(value: &str) -> Option<bool> {
+/// A boolean as the server reads a setting's value, and psql a variable's: a unique prefix
+/// of true, false, yes, no, on (two letters at least) or off, or 1 or 0.
+pub(crate) fn parse_bool(value: &str) -> Option<bool> {
     let v = value.trim().to_ascii_lowercase();
     let prefix_of = |word: &str, min: usize| v.len() >= min && word.starts_with(v.as_str());
     if v == "1" || prefix_of("true", 1) || prefix_of("yes", 1) || prefix_of("on", 2) {
@@ -264,7 +264,7 @@ pub fn setting(text: &[u8]) -> Option<Setting> {
     };
     match plain {
         Some((SCC, None)) => Some(Setting::StandardConformingStrings(true)),
-        Some((SCC, Some(v))) => Some(server_bool(&v).map_or(Setting::Unknown(SCC), Setting::StandardConformingStrings)),
+        Some((SCC, Some(v))) => Some(parse_bool(&v).map_or(Setting::Unknown(SCC), Setting::StandardConformingStrings)),
         Some((_, Some(v))) => Some(Setting::ClientEncoding(v.to_ascii_uppercase())),
         Some((_, None)) => Some(Setting::Unknown(ENCODING)),
         None => named.map(Setting::Unknown),
