@@ -333,9 +333,9 @@ fn open_errors_read_the_same_in_every_command() {
             format!("pgsurge: error: directory \"{empty_dir}\" does not appear to be a valid archive (\"toc.dat\" does not exist)\n"),
             "{command:?}"
         );
-        // verify checks a script and restore -d restores one (tests/verify.rs, tests/script.rs);
-        // list and sql do not take one.
-        if command == ["verify"] || command[0] == "restore" {
+        // verify checks a script, list lists one and restore -d restores one (tests/verify.rs,
+        // tests/script.rs); sql does not take one.
+        if command != ["sql"] {
             let mut args = s(command);
             args.push(sql.clone());
             let out = run(&pgsurge(), &args, None);

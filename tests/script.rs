@@ -249,3 +249,28 @@ fn a_script_restore_writes_its_report() {
     assert!(items.iter().any(|i| i["desc"] == "TABLE DATA" && i["name"].as_str().is_some_and(|n| n.contains("Order Items"))), "{doc}");
     cluster.dropdb(&db);
 }
+
+/// `pgsurge list backup.sql` names the objects pg_restore -l lists for the same database's
+/// archive (the script has no entry for what pg_dump writes no comment for, such as
+/// ENCODING); under the pg_restore name a script is refused.
+#[test]
+fn a_script_lists_what_its_archive_lists() {
+    let sql = testdata().join("dumps/pg18/src.sql");
+    let archive = testdata().join("dumps/pg18/src.custom.gzip.dump");
+    let listed = run_env(&pgsurge(), &["list".to_owned(), sql.display().to_string()], &[], None);
+    assert_eq!(listed.status, 0, "{}", listed.stderr_text());
+    let archive_listed = run_env(&pgsurge(), &["list".to_owned(), archive.display().to_string()], &[], None);
+    let archive_lines: Vec<String> = archive_listed.stdout_text().lines().filter(|l| !l.starts_with(';')).map(str::to_owned).collect();
+    let objects: Vec<String> = listed.stdout_text().lines().filter(|l| !l.starts_with(';')).map(|l| l.split_once("; ").map(|(_, rest)| rest.to_owned()).unwrap_or_default()).collect();
+    assert!(objects.len() > 100, "{}", listed.stdout_text());
+    // The script is in restore order (its ACLs last), the listing in TOC order: each object
+    // of the script is one of the listing's, each listing line taken once.
+    let mut unused: Vec<&String> = archive_lines.iter().collect();
+    for object in &objects {
+        let at = unused.iter().position(|l| l.ends_with(&format!(" {object}"))).unwrap_or_else(|| panic!("{object} is not in the archive's listing (or twice in the script)"));
+        unused.remove(at);
+    }
+    let out = run_env(&crate::harness::pg_restore_alias(), &["-l".to_owned(), sql.display().to_string()], &[], None);
+    assert_eq!(out.status, 1);
+    assert!(out.stderr_text().contains("appears to be a text format dump"), "{}", out.stderr_text());
+}

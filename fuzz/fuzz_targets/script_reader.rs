@@ -14,10 +14,12 @@ fuzz_target!(|data: &[u8]| {
         match item {
             Item::Statement { text, .. } => assert!(text.len() <= 4096),
             Item::CopyData(rows) => assert!(!rows.is_empty() && rows.len() <= 2 * COPY_CHUNK),
-            Item::CopyEnd { .. } | Item::Meta { .. } => {}
+            Item::CopyEnd { .. } | Item::Meta { .. } | Item::Comment { .. } => {}
         }
         items += 1;
         // Every item consumes input, so a script gives at most about one item per byte.
         assert!(items <= data.len() + 2, "more items than bytes");
     }
+    // The listing reads comments too.
+    let _ = pgsurge_script::listing::list(ScriptReader::with_limit(data, 4096).with_comments());
 });

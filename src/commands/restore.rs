@@ -102,11 +102,14 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
         Err(e) => {
             // A plain SQL script, restored as psql would run it; under the pg_restore name,
             // refused as pg_restore refuses it.
-            if let (Mode::Database(dbname), Source::Path(path), false) = (&plan.mode, &source, prog.name == "pg_restore") {
-                if plan.format.is_none() && matches!(e.kind(), ErrorKind::TextDump | ErrorKind::NotAnArchive | ErrorKind::NotAnArchiveTooShort) {
-                    if let Ok(Some((reader, _))) = pgsurge_script::open::open_script(path) {
-                        let source = script::Source { path: path.clone(), given: path.display().to_string() };
-                        return script::run(&args, dbname, &plan.options, &source, reader, report, prog);
+            let no_archive = plan.format.is_none() && matches!(e.kind(), ErrorKind::TextDump | ErrorKind::NotAnArchive | ErrorKind::NotAnArchiveTooShort);
+            if let (true, Source::Path(path), false) = (no_archive, &source, prog.name == "pg_restore") {
+                if let Ok(Some((reader, compression))) = pgsurge_script::open::open_script(path) {
+                    let source = script::Source { path: path.clone(), given: path.display().to_string() };
+                    match &plan.mode {
+                        Mode::Database(dbname) => return script::run(&args, dbname, &plan.options, &source, reader, report, prog),
+                        Mode::List(output) => return script::list(&source, reader, compression, output, prog),
+                        Mode::Script(_) => {}
                     }
                 }
             }

@@ -15,6 +15,7 @@ use super::database::{connection, exit_status, report_meta_for, size_on_disk, wr
 use super::ExitStatus;
 use crate::cli::RestoreArgs;
 use crate::messages::Program;
+use crate::options::Output;
 use crate::report::{ArchiveMeta, Reporter};
 
 /// The first option given that a script restore does not take yet.
@@ -43,6 +44,34 @@ fn refused_option(o: &RestoreOptions) -> Option<&'static str> {
         (o.no_data_for_failed_tables, "--no-data-for-failed-tables"),
     ];
     given.into_iter().find_map(|(on, name)| on.then_some(name))
+}
+
+/// `pgsurge list backup.sql`: the objects pg_dump's comments name, by line, in `pg_restore
+/// -l`'s shape, after what the script is.
+pub fn list(source: &Source, mut reader: Box<dyn BufRead + Send>, compression: open::Compression, output: &Output, prog: &Program) -> ExitStatus {
+    let (dumped_from, dumped_by) = reader.fill_buf().map(open::dumped_versions).unwrap_or_default();
+    let listing = match pgsurge_script::listing::list(ScriptReader::new(reader).with_comments()) {
+        Ok(listing) => listing,
+        Err(e) => {
+            prog.error(format_args!("{}:{}: {}", source.given, e.line, e.kind));
+            return ExitStatus::Failure;
+        }
+    };
+    let mut about = vec![format!("Plain SQL script \"{}\", compression {}", source.given, compression.name())];
+    about.extend(dumped_from.map(|v| format!("    Dumped from database version: {v}")));
+    about.extend(dumped_by.map(|v| format!("    Dumped by version: {v}")));
+    let written = match output {
+        Output::Stdout => pgsurge_script::listing::write(&listing, &about, &mut io::stdout().lock()),
+        Output::File(path) => std::fs::File::create(path).and_then(|mut f| pgsurge_script::listing::write(&listing, &about, &mut f)),
+    };
+    match written {
+        Ok(()) => ExitStatus::Success,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitStatus::Success,
+        Err(e) => {
+            prog.error(format_args!("could not write the listing: {e}"));
+            ExitStatus::Failure
+        }
+    }
 }
 
 /// Whether standard input holds a plain SQL script (plain, or compressed with gzip or zstd

@@ -18,6 +18,7 @@
 
 mod error;
 mod lexer;
+pub mod listing;
 mod meta;
 pub mod open;
 mod reader;

@@ -36,6 +36,9 @@ pub enum Item {
     /// A meta-command pgsurge obeys (`\restrict` and `\unrestrict` are checked here and
     /// given too, for a listing).
     Meta { meta: Meta, line: u64 },
+    /// A line comment between statements, as written (given only by a reader made
+    /// [`ScriptReader::with_comments`]).
+    Comment { text: Vec<u8>, line: u64 },
 }
 
 enum Mode {
@@ -69,6 +72,8 @@ pub struct ScriptReader<R> {
     /// `COPY` from or to a server file or program, or to the client, is given instead of
     /// refused (see [`ScriptReader::allowing_server_files`]).
     allow_server_files: bool,
+    /// Comment lines between statements are given as items.
+    comments: bool,
     /// An item found while reading the one before it, given next.
     pending: Option<Item>,
     done: bool,
@@ -96,6 +101,7 @@ impl<R: BufRead> ScriptReader<R> {
             next_std_strings: None,
             unsafe_encoding: None,
             allow_server_files: false,
+            comments: false,
             pending: None,
             done: false,
         }
@@ -106,6 +112,12 @@ impl<R: BufRead> ScriptReader<R> {
     /// server's files.
     pub fn allowing_server_files(mut self) -> ScriptReader<R> {
         self.allow_server_files = true;
+        self
+    }
+
+    /// Gives the comment lines between statements as [`Item::Comment`]s (for a listing).
+    pub fn with_comments(mut self) -> ScriptReader<R> {
+        self.comments = true;
         self
     }
 
@@ -193,6 +205,17 @@ impl<R: BufRead> ScriptReader<R> {
                 if self.line.len() >= room && self.line.last() != Some(&b'\n') {
                     let line = if self.lexer.blank { self.lines + 1 } else { self.statement_line };
                     return Err(self.error(line, ErrorKind::StatementTooLong { limit: self.max_statement }));
+                }                // A comment line between statements, for a caller that lists them (pg_dump's
+                // `-- Name: …; Type: …` headers).
+                if self.comments && self.lexer.blank && self.lexer.in_normal() {
+                    let rest = &self.line[self.scanned..];
+                    let start = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
+                    if rest[start..].starts_with(b"--") {
+                        let end = rest.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |p| p + 1).max(start);
+                        let text = rest[start..end].to_vec();
+                        self.scanned = self.line.len();
+                        return Ok(Some(Item::Comment { text, line: self.line_no }));
+                    }
                 }
             }
             let from = self.scanned;
@@ -451,6 +474,22 @@ mod tests {
             let mut reader = ScriptReader::new(text.as_bytes()).allowing_server_files();
             assert!(matches!(reader.next_item(), Ok(Some(Item::Statement { .. }))), "{text}");
         }
+    }
+
+    #[test]
+    fn comments_between_statements_are_given_when_asked() {
+        let script = "-- Name: t; Type: TABLE\nCREATE TABLE t (\n-- inside\na int);\n  -- after\nSELECT '\n-- in a string\n';\n";
+        let mut reader = ScriptReader::new(script.as_bytes()).with_comments();
+        let mut got = Vec::new();
+        while let Ok(Some(item)) = reader.next_item() {
+            got.push(item);
+        }
+        assert_eq!(got[0], Item::Comment { text: b"-- Name: t; Type: TABLE".to_vec(), line: 1 });
+        assert!(matches!(&got[1], Item::Statement { line: 2, .. }));
+        assert_eq!(got[2], Item::Comment { text: b"-- after".to_vec(), line: 5 });
+        assert_eq!(got.len(), 4, "no comment inside a statement or a string: {got:?}");
+        // Without asking, none.
+        assert!(items(script).unwrap_or_default().iter().all(|i| !matches!(i, Item::Comment { .. })));
     }
 
     #[test]

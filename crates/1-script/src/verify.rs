@@ -149,7 +149,7 @@ pub fn verify<R: BufRead>(input: R) -> Report {
                         }
                     }
                 }
-                Ok(Some(Item::Meta { .. })) => {}
+                Ok(Some(Item::Meta { .. } | Item::Comment { .. })) => {}
                 Err(e) => {
                     report.damage.push(e.to_string());
                     break;

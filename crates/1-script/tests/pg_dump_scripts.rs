@@ -62,6 +62,7 @@ fn every_fixture_script_reads_as_pg_dump_wrote_it() {
                 Ok(Some(Item::CopyData(rows))) => blocks.last_mut().expect("rows after a COPY").1.extend_from_slice(&rows),
                 Ok(Some(Item::CopyEnd { terminated, .. })) => assert!(terminated, "{}: rows without \\.", path.display()),
                 Ok(Some(Item::Meta { meta, .. })) => metas.push(meta),
+                Ok(Some(Item::Comment { .. })) => {}
                 Err(e) => panic!("{}: {e}", path.display()),
             }
         }

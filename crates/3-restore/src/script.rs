@@ -155,6 +155,7 @@ impl ScriptRun<'_, '_> {
                     }
                 }
                 Item::Meta { meta, line } => self.meta(meta, line, opts)?,
+                Item::Comment { .. } => {}
             }
         }
         self.commit_group()?;
