@@ -9,6 +9,23 @@ use pgsurge_plan::select::Selection;
 
 use super::*;
 
+/// Runs the schedule to its end as two workers would: each finished item is handed to
+/// `finished` (to check its order) before the scheduler hears it is done.
+fn two_workers(s: &mut Scheduler, mut finished: impl FnMut(usize)) {
+    let mut running = Vec::new();
+    loop {
+        while running.len() < 2 {
+            match s.next_item() {
+                Next::Run(i) => running.push(i),
+                _ => break,
+            }
+        }
+        let Some(i) = running.pop() else { break };
+        finished(i);
+        s.complete(i);
+    }
+}
+
 fn sched(toc: &Toc, sel: &Selection, pending: &[usize], leader: &[usize], sizes: &HashMap<DumpId, u64>) -> Scheduler {
     Scheduler::new(Arc::new(Plan::build(toc, sel, pending, leader, sizes)))
 }
@@ -114,23 +131,13 @@ fn large_schemas_schedule_every_item_in_dependency_order() {
     let sizes: HashMap<DumpId, u64> = (0..tables).map(|t| (DumpId(2 + t * 3), (t % 97) as u64)).collect();
     let mut s = sched(&toc, &sel, &pending, &[], &sizes);
     let mut done = HashSet::new();
-    let mut running = Vec::new();
-    loop {
-        // Two workers.
-        while running.len() < 2 {
-            match s.next_item() {
-                Next::Run(i) => running.push(i),
-                _ => break,
-            }
-        }
-        let Some(i) = running.pop() else { break };
+    two_workers(&mut s, |i| {
         let te = &toc.entries[i];
         if te.desc_is("INDEX") {
             assert!(done.contains(&(i - 1)), "index {} before its data", te.tag);
         }
         done.insert(i);
-        s.complete(i);
-    }
+    });
     assert_eq!(done.len(), pending.len());
     assert!(s.leftovers().is_empty());
 }
@@ -284,15 +291,7 @@ fn long_inheritance_chains_plan_in_linear_size() {
     let tables = leader.len();
     let mut loaded = vec![false; tables];
     let mut done = 0;
-    let mut running = Vec::new();
-    loop {
-        while running.len() < 2 {
-            match s.next_item() {
-                Next::Run(i) => running.push(i),
-                _ => break,
-            }
-        }
-        let Some(i) = running.pop() else { break };
+    two_workers(&mut s, |i| {
         if i < 2 * tables {
             loaded[i - tables] = true;
         } else {
@@ -300,8 +299,7 @@ fn long_inheritance_chains_plan_in_linear_size() {
             assert!(loaded[i - 2 * tables..].iter().all(|&l| l), "constraint {} before the data below it", i - 2 * tables);
         }
         done += 1;
-        s.complete(i);
-    }
+    });
     assert_eq!(done, pending.len());
     assert!(s.leftovers().is_empty());
 }
