@@ -1,0 +1,173 @@
+//! Which members are database dumps, told from the heads kept while listing: a custom
+//! archive (`PGDMP`), a folder holding a directory archive (its `toc.dat` starts `PGDMP`), a
+//! pg_dump tar archive (a tar whose first member is `toc.dat`), a script as pg_dump or
+//! pg_dumpall writes it — each possibly compressed whole with gzip or zstd, decompressed
+//! from the kept head — and, as a weaker rule, a text file named like a dump. Each dump says
+//! which rule found it, so a caller can prefer content over names.
+
+use std::io::Read;
+
+use pgsurge_script::open::is_dump_script;
+
+use crate::members::{Member, MemberKind};
+use crate::probe::{is_pg_dump_tar, read_prefix, Compression};
+
+/// A dump's format, as the restore reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DumpFormat {
+    /// pg_dump `-Fc`.
+    Custom,
+    /// pg_dump `-Ft`.
+    Tar,
+    /// pg_dump `-Fd`: a folder, which must be extracted to be read.
+    Directory,
+    /// A plain SQL script (pg_dump `-Fp`, pg_dumpall).
+    Script,
+}
+
+/// What told that a member is a dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// The content starts with `PGDMP`.
+    CustomMagic,
+    /// A folder's `toc.dat` starts with `PGDMP`.
+    DirectoryToc,
+    /// The content is a tar whose first member is `toc.dat`.
+    TarToc,
+    /// The content starts as pg_dump's or pg_dumpall's script does (after comment lines, if any).
+    ScriptHeader,
+    /// Only the name (`*.sql`, `*.dump`, `*.backup`, also `.gz`/`.zst`) and text content.
+    Name,
+}
+
+impl Rule {
+    /// Whether the rule looked at the content rather than only the name.
+    pub fn by_content(self) -> bool {
+        self != Rule::Name
+    }
+}
+
+/// A database dump found in a bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dump {
+    /// The member (a file), or for a directory archive the folder (`""` when the bundle's
+    /// root is the archive).
+    pub path: String,
+    pub format: DumpFormat,
+    /// How the member is compressed whole (a directory archive's files compress themselves).
+    pub compression: Compression,
+    pub rule: Rule,
+}
+
+impl Dump {
+    /// Whether the member at `path` belongs to this dump (is it, or lies in its folder).
+    pub fn covers(&self, path: &str) -> bool {
+        crate::summary::under(path, &self.path)
+    }
+}
+
+/// Most comment lines before pg_dump's header that still count as its script.
+const MAX_LEADING_COMMENTS: usize = 16;
+
+/// The dumps among `members`: those told by content first, in member order, then those told
+/// by name only.
+pub(crate) fn find(members: &[Member]) -> Vec<Dump> {
+    let mut found = Vec::new();
+    let mut by_name = Vec::new();
+    let directories: Vec<String> = members
+        .iter()
+        .filter(|m| m.is_file() && file_name(&m.path) == "toc.dat" && m.head.starts_with(b"PGDMP"))
+        .map(|m| m.path.strip_suffix("toc.dat").unwrap_or_default().trim_end_matches('/').to_owned())
+        .collect();
+    for dir in &directories {
+        found.push(Dump { path: dir.clone(), format: DumpFormat::Directory, compression: Compression::None, rule: Rule::DirectoryToc });
+    }
+    for m in members.iter().filter(|m| m.kind == MemberKind::File) {
+        if directories.iter().any(|d| crate::summary::under(&m.path, d)) {
+            continue;
+        }
+        let compression = Compression::sniff(&m.head);
+        let content = match compression {
+            Compression::None => m.head.clone(),
+            c => decompress_prefix(&m.head, c),
+        };
+        let dump = |format, rule| Dump { path: m.path.clone(), format, compression, rule };
+        if content.starts_with(b"PGDMP") {
+            found.push(dump(DumpFormat::Custom, Rule::CustomMagic));
+        } else if is_pg_dump_tar(&content) {
+            found.push(dump(DumpFormat::Tar, Rule::TarToc));
+        } else if is_script(&content) {
+            found.push(dump(DumpFormat::Script, Rule::ScriptHeader));
+        } else if name_hint(&m.path).is_some() && m.size > 0 && !content.is_empty() && !content.contains(&0) {
+            by_name.push(dump(DumpFormat::Script, Rule::Name));
+        }
+    }
+    found.extend(by_name);
+    found
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// The dump extension `path` ends with (`.sql`, `.dump`, `.backup`, each also followed by
+/// `.gz` or `.zst`), if any.
+pub(crate) fn name_hint(path: &str) -> Option<&'static str> {
+    let name = file_name(path).to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".zst")).unwrap_or(&name);
+    [".sql", ".dump", ".backup"].into_iter().find(|ext| name.ends_with(ext) && name.len() > ext.len())
+}
+
+/// Whether `text` starts as a script pg_dump or pg_dumpall wrote, perhaps after a few
+/// comment or blank lines another tool put before it.
+fn is_script(text: &[u8]) -> bool {
+    let mut rest = text;
+    for _ in 0..=MAX_LEADING_COMMENTS {
+        if is_dump_script(rest) {
+            return true;
+        }
+        let comment_or_blank = rest.starts_with(b"--") || rest.starts_with(b"\n") || rest.starts_with(b"\r\n");
+        match memchr_newline(rest) {
+            Some(i) if comment_or_blank => rest = rest.get(i + 1..).unwrap_or_default(),
+            _ => return false,
+        }
+    }
+    false
+}
+
+fn memchr_newline(text: &[u8]) -> Option<usize> {
+    text.iter().position(|&b| b == b'\n')
+}
+
+/// As much of the start of a compressed `head` as decompresses (the rest of the stream is
+/// not there, so the decoder's complaint at the cut is expected and ignored).
+fn decompress_prefix(head: &[u8], compression: Compression) -> Vec<u8> {
+    let mut out = Vec::new();
+    let limit = crate::limits::LONG_HEAD;
+    let _ = match compression {
+        Compression::Gzip => read_prefix(flate2::read::GzDecoder::new(head), limit, &mut out),
+        Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(head) {
+            Ok(d) => read_prefix(d.take(limit as u64), limit, &mut out),
+            Err(_) => Ok(()),
+        },
+        Compression::None => read_prefix(head, limit, &mut out),
+    };
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_may_follow_a_few_comments() {
+        assert!(is_script(b"--\n-- PostgreSQL database dump\n--\n\n"));
+        assert!(is_script(b"-- nightly backup by cron\n\n--\n-- PostgreSQL database cluster dump\n--\n"));
+        assert!(!is_script(b"SELECT 1;\n--\n-- PostgreSQL database dump\n--\n"));
+        assert!(!is_script(b"-- just a comment"));
+        assert_eq!(name_hint("db/app.SQL.gz"), Some(".sql"));
+        assert_eq!(name_hint("x.backup"), Some(".backup"));
+        assert_eq!(name_hint(".sql"), None);
+        assert_eq!(name_hint("notes.txt"), None);
+    }
+}
