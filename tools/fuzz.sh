@@ -50,6 +50,25 @@ seed() { # target: copy the fixtures it reads into its corpus, once
       done
       printf 'COPY t FROM stdin; SELECT 1;\n1\n\\.\n\\restrict a\n\\unrestrict a\n\\! id\n' >"$corpus/hostile"
       printf "SET standard_conforming_strings = off;\nSELECT 'a\\\\'; b' ;\nCREATE FUNCTION f() BEGIN ATOMIC SELECT 1; END;\n" >"$corpus/strings" ;;
+    bundle_open) # backup bundles as people keep them: a dump of each shape beside files and a manifest
+      local src=testdata/dumps/pg18 work
+      work=$(mktemp -d)
+      mkdir -p "$work/b/db" "$work/b/uploads/2024" "$work/b/storage"
+      cp "$src/src.custom.none.dump" "$work/b/db/app.dump"
+      cp -r "$src/src.dir.none" "$work/b/db/dir"
+      printf -- '--\n-- PostgreSQL database dump\n--\n\nSELECT 1;\n' >"$work/b/db/app.sql"
+      printf '{"database": {"type": "postgresql"}, "alembic": {"revision": "ae1027a6acf"}, "created_at": "2024-05-01"}' >"$work/b/manifest.json"
+      printf 'hello' >"$work/b/uploads/2024/a.txt"
+      ln -s 2024/a.txt "$work/b/uploads/latest"
+      printf 'x=1\n' >"$work/b/storage/settings.ini"
+      (cd "$work/b" && tar -cf "$work/custom.tar" manifest.json db/app.dump uploads storage \
+        && tar -czf "$work/dir.tgz" manifest.json db/dir uploads \
+        && tar -cf - manifest.json db/app.sql uploads | zstd -q -o "$work/script.tar.zst" \
+        && zip -qry "$work/custom.zip" manifest.json db/app.dump uploads storage \
+        && gzip -c db/app.sql >db/app.sql.gz && zip -qry "$work/script.zip" db/app.sql.gz uploads)
+      cp "$work"/*.tar "$work"/*.tgz "$work"/*.tar.zst "$work"/*.zip "$corpus"/
+      cp "$src/src.tar" "$corpus/pg_dump.tar"
+      rm -rf "$work" ;;
     directory_toc) for d in testdata/dumps/*/src.dir.*; do cp "$d/toc.dat" "$corpus/$(basename "$(dirname "$d")")-$(basename "$d").toc"; done ;;
   esac
 }

@@ -5,12 +5,9 @@
 //! from the kept head — and, as a weaker rule, a text file named like a dump. Each dump says
 //! which rule found it, so a caller can prefer content over names.
 
-use std::io::Read;
-
-use pgsurge_script::open::is_dump_script;
-
 use crate::members::{Member, MemberKind};
-use crate::probe::{is_pg_dump_tar, read_prefix, Compression};
+use crate::probe::{is_pg_dump_tar, Compression};
+use crate::sniff::{decompress_prefix, file_name, is_script, name_hint};
 
 /// A dump's format, as the restore reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,9 +63,6 @@ impl Dump {
     }
 }
 
-/// Most comment lines before pg_dump's header that still count as its script.
-const MAX_LEADING_COMMENTS: usize = 16;
-
 /// The dumps among `members`: those told by content first, in member order, then those told
 /// by name only.
 pub(crate) fn find(members: &[Member]) -> Vec<Dump> {
@@ -104,70 +98,4 @@ pub(crate) fn find(members: &[Member]) -> Vec<Dump> {
     }
     found.extend(by_name);
     found
-}
-
-fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
-}
-
-/// The dump extension `path` ends with (`.sql`, `.dump`, `.backup`, each also followed by
-/// `.gz` or `.zst`), if any.
-pub(crate) fn name_hint(path: &str) -> Option<&'static str> {
-    let name = file_name(path).to_ascii_lowercase();
-    let name = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".zst")).unwrap_or(&name);
-    [".sql", ".dump", ".backup"].into_iter().find(|ext| name.ends_with(ext) && name.len() > ext.len())
-}
-
-/// Whether `text` starts as a script pg_dump or pg_dumpall wrote, perhaps after a few
-/// comment or blank lines another tool put before it.
-fn is_script(text: &[u8]) -> bool {
-    let mut rest = text;
-    for _ in 0..=MAX_LEADING_COMMENTS {
-        if is_dump_script(rest) {
-            return true;
-        }
-        let comment_or_blank = rest.starts_with(b"--") || rest.starts_with(b"\n") || rest.starts_with(b"\r\n");
-        match memchr_newline(rest) {
-            Some(i) if comment_or_blank => rest = rest.get(i + 1..).unwrap_or_default(),
-            _ => return false,
-        }
-    }
-    false
-}
-
-fn memchr_newline(text: &[u8]) -> Option<usize> {
-    text.iter().position(|&b| b == b'\n')
-}
-
-/// As much of the start of a compressed `head` as decompresses (the rest of the stream is
-/// not there, so the decoder's complaint at the cut is expected and ignored).
-fn decompress_prefix(head: &[u8], compression: Compression) -> Vec<u8> {
-    let mut out = Vec::new();
-    let limit = crate::limits::LONG_HEAD;
-    let _ = match compression {
-        Compression::Gzip => read_prefix(flate2::read::GzDecoder::new(head), limit, &mut out),
-        Compression::Zstd => match zstd::stream::read::Decoder::with_buffer(head) {
-            Ok(d) => read_prefix(d.take(limit as u64), limit, &mut out),
-            Err(_) => Ok(()),
-        },
-        Compression::None => read_prefix(head, limit, &mut out),
-    };
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scripts_may_follow_a_few_comments() {
-        assert!(is_script(b"--\n-- PostgreSQL database dump\n--\n\n"));
-        assert!(is_script(b"-- nightly backup by cron\n\n--\n-- PostgreSQL database cluster dump\n--\n"));
-        assert!(!is_script(b"SELECT 1;\n--\n-- PostgreSQL database dump\n--\n"));
-        assert!(!is_script(b"-- just a comment"));
-        assert_eq!(name_hint("db/app.SQL.gz"), Some(".sql"));
-        assert_eq!(name_hint("x.backup"), Some(".backup"));
-        assert_eq!(name_hint(".sql"), None);
-        assert_eq!(name_hint("notes.txt"), None);
-    }
 }

@@ -33,6 +33,7 @@ mod members;
 mod owner;
 mod path;
 mod probe;
+mod sniff;
 mod stream;
 mod summary;
 mod tarball;

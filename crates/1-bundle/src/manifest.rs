@@ -44,7 +44,7 @@ pub struct Manifest {
 pub struct ManifestInfo {
     /// Every leaf as `a.b[0].c` → value (strings unquoted, others as JSON), bounded.
     pub fields: Vec<(String, String)>,
-    /// Whether fields were left out past the first [`MAX_FIELDS`].
+    /// Whether fields were left out past the first 1000.
     pub truncated: bool,
     pub database: Option<Field>,
     pub revision: Option<Revision>,

@@ -12,6 +12,7 @@ use crate::error::BundleError;
 use crate::limits::{Limits, HEAD, LONG_HEAD};
 use crate::path::normalize;
 use crate::probe::read_prefix;
+use crate::sniff::wants_long_head;
 
 /// What a member is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,16 +134,6 @@ impl<'a> Collector<'a> {
         }
         Ok(head)
     }
-}
-
-/// Whether a file starting with `head` may be a dump whose telling sign lies past its first
-/// [`HEAD`] bytes: compressed (gzip, zstd), a tar (pg_dump's starts with `toc.dat`), a script
-/// with comments before pg_dump's header, or named as a dump.
-fn wants_long_head(path: &str, head: &[u8]) -> bool {
-    pgsurge_script::open::Compression::sniff(head) != pgsurge_script::open::Compression::None
-        || head.starts_with(b"toc.dat\0")
-        || head.starts_with(b"--")
-        || crate::dumps::name_hint(path).is_some()
 }
 
 #[cfg(test)]
