@@ -168,6 +168,19 @@ pub struct RestoreArgs {
     pub analyze: bool,
     #[arg(help = "Leave the tables without planner statistics, as\npg_restore does (pgsurge)", long = "no-analyze", overrides_with = "analyze", help_heading = "General options")]
     pub no_analyze: bool,
+    #[arg(help = "Let a plain SQL script's COPY read or write the\nserver's files or run a program on it (pgsurge)", long = "allow-server-files", help_heading = "General options")]
+    pub allow_server_files: bool,
+
+    #[arg(help = "Extract a bundle's files other than its dump\nunder DIR, which must be empty or new (pgsurge)", long = "files-to", value_name = "DIR", help_heading = "Bundles (zip, tar.gz: a dump and files)")]
+    pub files_to: Option<String>,
+    #[arg(help = "Also extract the files of this zip or tar(.gz)\nunder --files-to DIR (pgsurge)", long = "files-from", value_name = "FILE", help_heading = "Bundles (zip, tar.gz: a dump and files)")]
+    pub files_from: Vec<String>,
+    #[arg(help = "Extract into a DIR that has files: keep those the\nbundle lacks, replace those it has (pgsurge)", long = "merge", help_heading = "Bundles (zip, tar.gz: a dump and files)")]
+    pub merge: bool,
+    #[arg(help = "Make what is extracted owned by USER[:GROUP]\n(pgsurge)", long = "files-owner", value_name = "USER[:GROUP]", help_heading = "Bundles (zip, tar.gz: a dump and files)")]
+    pub files_owner: Option<String>,
+    #[arg(help = "The dump in the bundle to restore, when it holds\nseveral or names none as such (pgsurge)", long = "dump", value_name = "PATH", help_heading = "Bundles (zip, tar.gz: a dump and files)")]
+    pub dump: Option<String>,
     /// Output version information, then exit.
     #[arg(short = 'V', long = "version", help_heading = "General options")]
     pub version: bool,

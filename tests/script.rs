@@ -52,12 +52,21 @@ fn a_plain_dump_restores_as_psql_runs_it() {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut enc, &std::fs::read(&sql).unwrap()).unwrap();
     std::fs::write(&gz, enc.finish().unwrap()).unwrap();
-    for script in [&sql, &gz] {
+    // Over one connection, and with workers loading its tables and building its indexes and
+    // keys (from the gzip'd script's text decompressed to a temporary file).
+    for (script, jobs) in [(&sql, "1"), (&sql, "4"), (&gz, "3")] {
         let db = fresh_db(cluster, "script_got");
-        let got = pgsurge_restore(cluster, &db, script, &[]);
-        let errors = psql_error_lines(&want);
+        let got = pgsurge_restore(cluster, &db, script, &["-j", jobs, "-v"]);
+        let mut errors = psql_error_lines(&want);
         assert_eq!(got.status, if errors.is_empty() { 0 } else { 1 }, "{}", got.stderr_text());
-        assert_eq!(pgsurge_error_lines(&got), errors, "{}: the same statements fail", script.display());
+        let mut got_errors = pgsurge_error_lines(&got);
+        // Workers report in the order they finish.
+        errors.sort();
+        got_errors.sort();
+        assert_eq!(got_errors, errors, "{} -j {jobs}: the same statements fail", script.display());
+        if jobs != "1" {
+            assert!(got.stderr_text().contains(&format!("with {jobs} connections")), "{}", got.stderr_text());
+        }
         if !errors.is_empty() {
             assert!(got.stderr_text().contains(&format!("errors ignored on restore: {}", errors.len())), "{}", got.stderr_text());
         }
@@ -219,7 +228,8 @@ fn a_pg_dumpall_script_restores_as_psql_runs_it() {
     let want = psql_f(&cluster, "postgres", &script, &[]);
     let want_state = state(&cluster);
     cluster.psql("postgres", teardown);
-    let got = pgsurge_restore(&cluster, "postgres", &script, &[]);
+    // Its databases' tables and keys loaded by workers that follow each \connect.
+    let got = pgsurge_restore(&cluster, "postgres", &script, &["-j", "3"]);
     // The script creates the role it runs as (postgres), which exists: one error each.
     assert_eq!(pgsurge_error_lines(&got), psql_error_lines(&want), "{}", got.stderr_text());
     let got_state = state(&cluster);

@@ -4,6 +4,7 @@
 // Test code: a panic (unwrap) is the failure report, and stderr is where a test explains it.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
+mod bundle;
 mod cli;
 mod cluster;
 mod golden;

@@ -29,6 +29,16 @@ pub struct ReportFile {
     file: File,
     created: bool,
     written: bool,
+    /// What a bundle held besides the dump restored (its manifest, its files), for the
+    /// report's `bundle` key.
+    bundle: Option<serde_json::Value>,
+}
+
+impl ReportFile {
+    /// Adds the bundle the dump came from to the report.
+    pub fn set_bundle(&mut self, bundle: serde_json::Value) {
+        self.bundle = Some(bundle);
+    }
 }
 
 /// Opens (creating if need be) the report file now; the error is the one line to print.
@@ -39,7 +49,7 @@ pub fn open_report(path: &str) -> Result<ReportFile, String> {
         Err(e) => Err(e),
     };
     match opened {
-        Ok((file, created)) => Ok(ReportFile { path: path.to_owned(), file, created, written: false }),
+        Ok((file, created)) => Ok(ReportFile { path: path.to_owned(), file, created, written: false, bundle: None }),
         Err(e) => Err(format!("could not open report file \"{path}\": {}", super::io_reason(&e))),
     }
 }
@@ -155,7 +165,14 @@ pub fn connection(args: &RestoreArgs, dbname: &str, prog: &Program) -> Option<Co
 /// already): that fails the command, however the restore went.
 pub fn write_report(report: Option<ReportFile>, text: impl FnOnce() -> String, prog: &Program) -> bool {
     let Some(mut report) = report else { return true };
-    match report.write(&text()) {
+    let mut text = text();
+    if let Some(bundle) = report.bundle.take() {
+        if let Ok(serde_json::Value::Object(mut doc)) = serde_json::from_str::<serde_json::Value>(&text) {
+            doc.insert("bundle".to_owned(), bundle);
+            text = serde_json::to_string_pretty(&doc).unwrap_or(text) + "\n";
+        }
+    }
+    match report.write(&text) {
         Ok(()) => true,
         Err(e) => {
             prog.error(format_args!("could not write report file \"{}\": {}", report.path, super::io_reason(&e)));
@@ -270,9 +287,14 @@ pub struct SpooledStdin {
 /// pipe delivers, whatever the restore is doing, within `limit` (`PGSURGE_SPOOL_LIMIT`) or
 /// the room the directory has, whichever is smaller.
 pub fn spool_stdin(prog: &Program, limit: Option<u64>) -> Result<SpooledStdin, String> {
+    spool_input(prog, limit, Box::new(std::io::stdin()), "standard input")
+}
+
+/// As [`spool_stdin`], for any one-pass input (`what` names it: a dump inside a bundle).
+pub fn spool_input(prog: &Program, limit: Option<u64>, mut input: Box<dyn std::io::Read + Send>, what: &str) -> Result<SpooledStdin, String> {
     let dir = std::env::var_os("PGSURGE_SPOOL_DIR").or_else(|| std::env::var_os("TMPDIR")).map_or_else(|| std::path::PathBuf::from("/var/tmp"), std::path::PathBuf::from);
     let advice = "set PGSURGE_SPOOL_DIR to a directory with room for the archive, or restore with -j 1 (one pass, no temporary file)";
-    let file = tempfile::Builder::new().prefix("pgsurge-stdin-").tempfile_in(&dir).map_err(|e| format!("could not create a temporary file in \"{}\": {e}; {advice}", dir.display()))?;
+    let file = tempfile::Builder::new().prefix("pgsurge-input-").tempfile_in(&dir).map_err(|e| format!("could not create a temporary file in \"{}\": {e}; {advice}", dir.display()))?;
     // A file system that cannot say leaves the limit alone; the copy then fails as it
     // would have, with the advice above.
     let chosen = SpoolBudget::choose(limit, pgsurge_archive::free_space(&dir).ok());
@@ -288,18 +310,19 @@ pub fn spool_stdin(prog: &Program, limit: Option<u64>) -> Result<SpooledStdin, S
     let quiet = prog.name == "pg_restore";
     let prog_name = prog.clone();
     if !quiet {
-        prog.info(format_args!("copying standard input to {path} as it arrives, to restore it in parallel"));
+        prog.info(format_args!("copying {what} to {path} as it arrives, to restore it in parallel"));
         if let (Some(free), Some(bytes)) = (chosen.free_space, budget) {
             let limit = limit.map_or_else(|| "PGSURGE_SPOOL_LIMIT sets none".to_owned(), |l| format!("below PGSURGE_SPOOL_LIMIT, {}", human_bytes(l)));
             prog.info(format_args!("keeping the copy within {}: the free space in {} ({}) less a margin, {limit}", human_bytes(bytes), dir.display(), human_bytes(free)));
         }
     }
+    let what = what.to_owned();
     std::thread::spawn(move || {
         let started = Instant::now();
-        match filler.fill(&mut std::io::stdin().lock(), &mut writer) {
-            Ok(n) if !quiet => prog_name.info(format_args!("standard input ended after {} in {:.1} s", human_bytes(n), started.elapsed().as_secs_f64())),
+        match filler.fill(&mut input, &mut writer) {
+            Ok(n) if !quiet => prog_name.info(format_args!("{what} ended after {} in {:.1} s", human_bytes(n), started.elapsed().as_secs_f64())),
             Ok(_) => {}
-            Err(e) => prog_name.error(format_args!("could not copy standard input to \"{path}\": {e}; {advice}")),
+            Err(e) => prog_name.error(format_args!("could not copy {what} to \"{path}\": {e}; {advice}")),
         }
     });
     Ok(SpooledStdin { file, spool, budget })

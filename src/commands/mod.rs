@@ -2,6 +2,7 @@
 //! `list`, `sql`, `verify`, `report` (a restore's report drawn), and `completions` and `man`
 //! that describe them. Each returns an `ExitStatus`; only `main` exits.
 
+mod bundle;
 pub mod database;
 mod describe;
 mod report;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use pgsurge_archive::{Archive, ErrorKind, Format, Source};
 use pgsurge_plan::{listing, render, select};
 
-use super::{database, script};
+use super::{bundle, database, script};
 use super::{io_reason, print_restore_help, report_open_error, wants_help_or_version, ExitStatus, RestoreCommand};
 use crate::cli::RestoreArgs;
 use crate::messages::{describe_location, is_broken_pipe, Program};
@@ -49,7 +49,7 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
     };
     plan.options.analyze = options::analyze(&args, prog.name == "pg_restore");
 
-    let report = match (&plan.mode, &args.report) {
+    let mut report = match (&plan.mode, &args.report) {
         (Mode::Database(_), Some(path)) => match database::open_report(path) {
             Ok(report) => Some(report),
             Err(message) => {
@@ -64,6 +64,23 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
         Some(path) => Source::Path(path.into()),
         None => Source::Stdin,
     };
+    // A bundle (a zip or tar holding a dump and the app's files); under the pg_restore name,
+    // refused as pg_restore refuses what is no archive.
+    if let (Source::Path(path), None, false) = (&source, plan.format, prog.name == "pg_restore") {
+        if path.is_file() && matches!(pgsurge_bundle::probe(path), Ok(pgsurge_bundle::Probe::Bundle(_))) {
+            return bundle::run(&args, &plan, path, report, prog);
+        }
+    }
+    // Files from a bundle of their own (`--files-from storage.tar.gz --files-to DIR`) are
+    // extracted first: a bundle refused is refused before anything reaches the server.
+    if let Err(message) = bundle::check_files_options(&args, &plan.mode, false) {
+        prog.error(message);
+        return ExitStatus::Failure;
+    }
+    let Some(extracted) = bundle::extract_files_from(&args, prog) else { return ExitStatus::Failure };
+    if let (Some(report), false) = (report.as_mut(), extracted.is_empty()) {
+        report.set_bundle(serde_json::json!({ "files_from": extracted }));
+    }
     // A plain SQL script on standard input (`psql`'s habit: `pgsurge restore -d db <
     // backup.sql`), told from its first bytes, which stay buffered for the archive reader
     // should it be an archive after all; under the pg_restore name it is refused as
@@ -97,7 +114,7 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
         None if peeked && !stdin_is_file() => Archive::open_stream(Box::new(io::stdin()), plan.format),
         None => Archive::open(&source, plan.format),
     };
-    let mut archive = match opened {
+    let archive = match opened {
         Ok(a) => a,
         Err(e) => {
             // A plain SQL script, restored as psql would run it; under the pg_restore name,
@@ -118,18 +135,24 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
         }
     };
 
+    restore_archive(&args, &plan, archive, &source, report, prog)
+}
+
+/// Lists, writes the script of, or restores an opened archive: what `run` does once the
+/// input is known to be one (a file, standard input, a dump inside a bundle).
+pub fn restore_archive(args: &RestoreArgs, plan: &options::Plan, mut archive: Archive, source: &Source, report: Option<database::ReportFile>, prog: &Program) -> ExitStatus {
     // pg_restore reads a tar archive strictly forward, files included, so a script whose
     // data is asked for out of archive order fails the same way from a file as from a pipe;
     // the script must be the same, so a tar file is read as a stream here.
     if matches!(plan.mode, Mode::Script(_)) && archive.format() == Format::Tar && archive.is_seekable() {
-        if let Source::Path(path) = &source {
+        if let Source::Path(path) = source {
             let reopened = File::open(path)
                 .map_err(|e| pgsurge_archive::Error::from(ErrorKind::Open { path: path.clone(), source: e }))
                 .and_then(|f| Archive::open_stream(Box::new(f), Some(Format::Tar)));
             match reopened {
                 Ok(a) => archive = a,
                 Err(e) => {
-                    report_open_error(prog, &source, &e);
+                    report_open_error(prog, source, &e);
                     return ExitStatus::Failure;
                 }
             }
@@ -147,7 +170,7 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
     let (output, script) = match &plan.mode {
         Mode::List(o) => (o, false),
         Mode::Script(o) => (o, true),
-        Mode::Database(dbname) => return database::run(&args, dbname, &plan, &mut archive, &selection, report, prog),
+        Mode::Database(dbname) => return database::run(args, dbname, plan, &mut archive, &selection, report, prog),
     };
     let mut out: Box<dyn Write> = match output {
         Output::Stdout => Box::new(BufWriter::with_capacity(256 * 1024, io::stdout().lock())),

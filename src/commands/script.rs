@@ -137,15 +137,26 @@ pub fn run_stdin(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, report
 
 /// Reads the script at `path` to its end without running anything: `Err` with the first
 /// thing that stops the reading, by line.
-fn read_through(path: &Path, label: &str) -> Result<(), String> {
+fn read_through(path: &Path, label: &str, allow_server_files: bool) -> Result<(), String> {
     let (reader, _) = open::open_script(path).map_err(|e| format!("could not read \"{}\": {e}", path.display()))?.ok_or_else(|| format!("\"{}\" is not a script", path.display()))?;
-    let mut reader = ScriptReader::new(reader);
+    let mut reader = script_reader(reader, allow_server_files);
     loop {
         match reader.next_item() {
             Ok(Some(_)) => {}
             Ok(None) => return Ok(()),
             Err(e) => return Err(format!("{label}:{}: {}", e.line, e.kind)),
         }
+    }
+}
+
+/// The reader of a script: `--allow-server-files` lets its COPY read or write the server's
+/// files or run a program there.
+fn script_reader(reader: Box<dyn BufRead + Send>, allow_server_files: bool) -> ScriptReader<Box<dyn BufRead + Send>> {
+    let reader = ScriptReader::new(reader);
+    if allow_server_files {
+        reader.allowing_server_files()
+    } else {
+        reader
     }
 }
 
@@ -167,24 +178,82 @@ pub fn run(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, source: &Sou
     }
     // Read once to its end before anything is sent: a meta-command pgsurge refuses, or
     // anything else that stops the reading, stops the restore before it starts.
-    if let Err(message) = read_through(path, label) {
+    if let Err(message) = read_through(path, label, args.allow_server_files) {
         prog.error(message);
         prog.hint("nothing was restored; `pgsurge verify` reports everything it finds in the script");
         return ExitStatus::Failure;
     }
     let Some(connector) = connection(args, dbname, prog) else { return ExitStatus::Failure };
-    if opts.jobs.is_some_and(|j| j > 1) && !args.quiet {
-        prog.info("a plain SQL script is restored over one connection for now");
+    let jobs = super::database::jobs(opts, prog);
+    let dumped = reader.fill_buf().is_ok_and(open::is_dump_script);
+    // Workers load a COPY's rows from the script's text by their offset: a compressed
+    // script's text is written out first.
+    let text = match (jobs > 1 && !opts.single_transaction, dumped) {
+        (true, true) => match ScriptText::of(path, args.quiet, prog) {
+            Ok(text) => Some(text),
+            Err(message) => {
+                prog.error(message);
+                prog.hint("set PGSURGE_SPOOL_DIR to a directory with room for the script, or restore it with -j 1");
+                return ExitStatus::Failure;
+            }
+        },
+        (true, false) => {
+            if !args.quiet {
+                prog.info(format_args!("\"{label}\" was not written by pg_dump: it is restored over one connection, in order"));
+            }
+            None
+        }
+        (false, _) => None,
+    };
+    if let Some(text) = &text {
+        match open::open_script(text.path()) {
+            Ok(Some((plain, _))) => reader = plain,
+            _ => {
+                prog.error(format_args!("could not read \"{}\"", text.path().display()));
+                return ExitStatus::Failure;
+            }
+        }
     }
+    let parallel = text.as_ref().map(|t| engine::ScriptFile { path: t.path(), jobs });
     // The options a hint would suggest (--no-owner, --clean, …) do not apply to a script.
     let hints = RestoreOptions { no_owner: true, no_acl: true, clean: true, if_exists: true, ..opts.clone() };
     let reporter = Reporter::new(prog, args.quiet, &hints);
     let meta = report.is_some().then(|| {
         let (dumped_from, dumped_by) = reader.fill_buf().map(open::dumped_versions).unwrap_or_default();
         let archive = ArchiveMeta { path: source.given.clone(), format: "plain", bytes: size_on_disk(path), version: String::new(), dumped_by, dumped_from, database: None };
-        report_meta_for(args, archive, &connector, 1)
+        report_meta_for(args, archive, &connector, if parallel.is_some() { jobs } else { 1 })
     });
-    let result = engine::restore_script(ScriptReader::new(reader), label, opts, &connector, &|e| reporter.event(e));
+    let result = engine::restore_script(script_reader(reader, args.allow_server_files), label, opts, &connector, &|e| reporter.event(e), parallel);
     let report_written = write_report(report, || meta.as_ref().map(|meta| reporter.json(result.as_ref().ok(), meta)).unwrap_or_default(), prog);
     exit_status(result, &reporter, report_written, prog)
+}
+
+/// A script's text, uncompressed, in a file workers can read at any offset: the script
+/// itself, or a temporary copy of what a compressed one holds, removed when dropped.
+enum ScriptText<'a> {
+    Itself(&'a Path),
+    Copy(tempfile::NamedTempFile),
+}
+
+impl<'a> ScriptText<'a> {
+    fn of(path: &'a Path, quiet: bool, prog: &Program) -> Result<ScriptText<'a>, String> {
+        let (mut reader, compression) = open::open_script(path).map_err(|e| format!("could not read \"{}\": {e}", path.display()))?.ok_or_else(|| format!("\"{}\" is not a script", path.display()))?;
+        if compression == open::Compression::None {
+            return Ok(ScriptText::Itself(path));
+        }
+        let dir = std::env::var_os("PGSURGE_SPOOL_DIR").or_else(|| std::env::var_os("TMPDIR")).map_or_else(|| std::path::PathBuf::from("/var/tmp"), std::path::PathBuf::from);
+        let mut file = tempfile::Builder::new().prefix("pgsurge-script-").suffix(".sql").tempfile_in(&dir).map_err(|e| format!("could not create a temporary file in \"{}\": {e}", dir.display()))?;
+        if !quiet {
+            prog.info(format_args!("decompressing the script to {} for the workers to read", file.path().display()));
+        }
+        io::copy(&mut reader, file.as_file_mut()).map_err(|e| format!("could not decompress the script to \"{}\": {e}", file.path().display()))?;
+        Ok(ScriptText::Copy(file))
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            ScriptText::Itself(path) => path,
+            ScriptText::Copy(file) => file.path(),
+        }
+    }
 }

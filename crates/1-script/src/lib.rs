@@ -22,6 +22,7 @@ pub mod listing;
 mod meta;
 pub mod open;
 mod reader;
+pub mod scope;
 mod statement;
 pub mod verify;
 

@@ -53,6 +53,8 @@ pub struct ScriptReader<R> {
     lexer: Lexer,
     /// Lines read so far.
     lines: u64,
+    /// Bytes taken from the input so far: where the next line starts.
+    consumed: u64,
     /// The line being scanned, its number, and how far it is scanned.
     line: Vec<u8>,
     line_no: u64,
@@ -90,6 +92,7 @@ impl<R: BufRead> ScriptReader<R> {
             input,
             lexer: Lexer::default(),
             lines: 0,
+            consumed: 0,
             line: Vec::new(),
             line_no: 0,
             scanned: 0,
@@ -124,6 +127,13 @@ impl<R: BufRead> ScriptReader<R> {
     /// Lines read so far.
     pub fn lines(&self) -> u64 {
         self.lines
+    }
+
+    /// Bytes of the input read so far. After a `COPY … FROM stdin` statement is given, its
+    /// rows are the input's bytes from here on, as many as its [`Item::CopyData`] hold: a
+    /// caller holding the same text at random access can load them from there instead.
+    pub fn offset(&self) -> u64 {
+        self.consumed
     }
 
     fn error(&self, line: u64, kind: ErrorKind) -> ScriptError {
@@ -165,6 +175,7 @@ impl<R: BufRead> ScriptReader<R> {
             };
             into.extend_from_slice(&buf[..take]);
             self.input.consume(take);
+            self.consumed += take as u64;
             if ended {
                 self.lines += 1;
                 return Ok(true);
@@ -422,6 +433,29 @@ mod tests {
         assert_eq!(got[1], Item::CopyData(b"row\n".to_vec()));
         assert_eq!(got[2], Item::CopyEnd { terminated: true, line: 3 });
         assert!(matches!(&got[3], Item::Statement { text, line: 1, .. } if text == b"SELECT 1;"));
+    }
+
+    #[test]
+    fn the_offset_after_a_copy_statement_is_where_its_rows_are() {
+        let script = "SET x = 1;\nCOPY t FROM stdin; SELECT 1;\nrow 1\nrow 2\n\\.\nCOPY u FROM stdin;\n\\.\n";
+        let mut reader = ScriptReader::new(script.as_bytes());
+        let mut found = Vec::new();
+        let mut at = None;
+        while let Some(item) = reader.next_item().unwrap_or_else(|e| panic!("{e}")) {
+            match item {
+                Item::Statement { copy: Some(_), .. } => at = Some((reader.offset(), 0)),
+                Item::CopyData(rows) => {
+                    if let Some((_, len)) = &mut at {
+                        *len += rows.len();
+                    }
+                }
+                Item::CopyEnd { .. } => found.extend(at.take()),
+                _ => {}
+            }
+        }
+        let rows: Vec<&str> = found.iter().map(|&(start, len)| &script[start as usize..start as usize + len]).collect();
+        assert_eq!(rows, ["row 1\nrow 2\n", ""]);
+        assert_eq!(reader.offset(), script.len() as u64);
     }
 
     #[test]

@@ -370,11 +370,18 @@ impl<'e> Connection<'e> {
 
     /// Moves to the database named `name` (a script's `\connect`).
     pub fn move_to_database(&mut self, name: String) -> Result<(), SessionError> {
+        self.follow_to_database(name.clone())?;
+        self.emit(EngineEvent::Reconnected(name));
+        Ok(())
+    }
+
+    /// As [`Connection::move_to_database`], for a connection that follows another there
+    /// (a parallel script restore's workers): the move is not announced again.
+    pub fn follow_to_database(&mut self, name: String) -> Result<(), SessionError> {
         let client = self.rt.block_on(self.connector.connect(Some(&name), self.notice_handler.clone())).map_err(SessionError::Connect)?;
         self.client = client;
         self.prepared.clear();
-        self.dbname = Some(name.clone());
-        self.emit(EngineEvent::Reconnected(name));
+        self.dbname = Some(name);
         self.setup()
     }
 

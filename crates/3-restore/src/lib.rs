@@ -53,7 +53,7 @@ use pgsurge_plan::render::RenderError;
 use pgsurge_plan::select::Selection;
 
 pub use failure::Stopped;
-pub use script::{restore_script, ScriptStop};
+pub use script::{restore_script, ScriptFile, ScriptStop};
 pub use server_error::server_message;
 
 /// Why a connection could not be opened, in words a user can act on.

@@ -4,17 +4,33 @@
 //! the script's line and counted as pg_restore counts them: the restore goes on, unless
 //! `-e`, `\set ON_ERROR_STOP on` or `-1` stops it at the first.
 //!
+//! With `-j N` and the script's text in a file, the reading connection hands table data,
+//! indexes, constraints and foreign keys to N worker connections (`pool`, `worker`) as it
+//! meets them, and goes on reading: a COPY's rows are loaded by a worker straight from the
+//! file, by their offset. Whatever else the script says runs on the reading connection once
+//! everything before it is done, so the database is the one the script run in order leaves.
+//!
 //! The connection speaks UTF-8: a script's `SET client_encoding` is not sent but changes how
 //! the statements after it are converted, and a COPY names the encoding of its rows, as for
 //! archives. Unlike pg_restore, nothing is set before the script runs: a script sets what it
 //! needs, as under psql.
 
+mod pool;
+mod worker;
+
+use std::fs::File;
 use std::io::BufRead;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use pgsurge_archive::{DumpId, Section, TocEntry};
 use pgsurge_plan::options::RestoreOptions;
+use pgsurge_script::scope::{scope, Scope, TableName};
 use pgsurge_script::{Item, Meta, ScriptReader, Setting};
+
+use self::pool::{Abort, Context, Job, Pool, Work};
 
 use crate::connection::Connection;
 use crate::copy::TableCopy;
@@ -65,23 +81,83 @@ pub enum ScriptStop {
     ConnectInTransaction { label: String, line: u64 },
 }
 
-/// Restores the script `reader` reads (named `label` in messages) over one connection.
+/// A script restored over several connections: its text, uncompressed, in a file the
+/// workers read its rows from, and how many workers.
+#[derive(Debug, Clone, Copy)]
+pub struct ScriptFile<'a> {
+    pub path: &'a Path,
+    pub jobs: usize,
+}
+
+/// Restores the script `reader` reads (named `label` in messages) over one connection, or
+/// with `parallel` over one reading connection and that many workers.
 pub fn restore_script<R: BufRead>(
     mut reader: ScriptReader<R>,
     label: &str,
     opts: &RestoreOptions,
     connector: &dyn Connector,
     events: &(dyn Fn(EngineEvent) + Sync),
+    parallel: Option<ScriptFile<'_>>,
 ) -> Result<Outcome, EngineError> {
     let rt = runtime()?;
     let started = Instant::now();
-    events(EngineEvent::Stage(Stage::Serial));
+    let parallel = parallel.filter(|p| p.jobs > 1 && !opts.single_transaction);
+    let stage = if parallel.is_some() { Stage::Parallel } else { Stage::Serial };
+    events(EngineEvent::Stage(stage));
     let mut conn = Connection::open(&rt, connector, None, opts, Encoding::for_archive(b"UTF8"), Box::new(|_| Vec::new()), events).map_err(EngineError::Connect)?;
     conn.script_session();
     conn.failures.prefix_lines();
     let group = (!opts.single_transaction && !opts.no_group_commit).then(Group::new);
-    let mut run = ScriptRun { conn, progress: Progress::new(events), copy: TableCopy::new(), label, in_copy: false, session: Vec::new(), group, in_transaction: false, std_strings: true };
-    let result = run.all(&mut reader, opts);
+    // Declared before the run that borrows it.
+    let pool = parallel.map(|file| Pool::new(file.jobs));
+    let mut run = ScriptRun {
+        conn,
+        progress: Progress::new(events),
+        copy: TableCopy::new(),
+        label,
+        in_copy: false,
+        session: Vec::new(),
+        group,
+        in_transaction: false,
+        std_strings: true,
+        pool: None,
+        context: Arc::new(Context { encoding: b"UTF8".to_vec(), stop_at_first: opts.exit_on_error || opts.single_transaction, ..Context::default() }),
+        pending: None,
+        file: None,
+        offset: 0,
+    };
+    let (result, workers) = match (parallel, &pool) {
+        (Some(file), Some(pool)) => {
+            let setup = worker::Setup { connector, opts, events, label, path: file.path };
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (1..=file.jobs)
+                    .map(|i| {
+                        let setup = &setup;
+                        scope.spawn(move || worker::work(i, pool, setup))
+                    })
+                    .collect();
+                let live = pool.wait_started();
+                if live > 0 {
+                    match File::open(file.path) {
+                        Ok(f) => {
+                            run.pool = Some(pool);
+                            run.file = Some(f);
+                        }
+                        Err(e) => events(EngineEvent::Warning(format!("restoring the script over one connection: could not open \"{}\": {e}", file.path.display()))),
+                    }
+                }
+                let result = run.all(&mut reader, opts);
+                // Workers end once the queue is empty, or at once when the restore stops.
+                match &result {
+                    Ok(()) => pool.close(),
+                    Err(_) => pool.abort(Abort::Failed(String::new())),
+                }
+                let totals: Vec<_> = handles.into_iter().map(|h| h.join().unwrap_or_default()).collect();
+                (result, totals)
+            })
+        }
+        _ => (run.all(&mut reader, opts), Vec::new()),
+    };
     let ScriptRun { conn, progress, .. } = run;
     match result {
         Ok(()) => {}
@@ -92,12 +168,27 @@ pub fn restore_script<R: BufRead>(
             return Err(EngineError::Session(format!("the script was not restored past this point: {e}")));
         }
     }
-    Ok(Outcome { errors: conn.failures.errors(), large_objects: 0, jobs: 1, rows: progress.rows, data_bytes: progress.data_bytes, stage_times: vec![(Stage::Serial, started.elapsed())] })
+    let mut outcome = Outcome { errors: conn.failures.errors(), large_objects: 0, jobs: workers.len().max(1), rows: progress.rows, data_bytes: progress.data_bytes, stage_times: vec![(stage, started.elapsed())] };
+    for w in &workers {
+        outcome.errors += w.errors;
+        outcome.rows += w.rows;
+        outcome.data_bytes += w.data_bytes;
+    }
+    Ok(outcome)
 }
 
 enum Stop {
     Session(SessionError),
     Script(ScriptStop),
+}
+
+impl From<Abort> for Stop {
+    fn from(abort: Abort) -> Stop {
+        match abort {
+            Abort::Stopped => Stop::Session(SessionError::Stopped(crate::Stopped)),
+            Abort::Failed(why) => Stop::Session(SessionError::Fatal(why)),
+        }
+    }
 }
 
 impl From<SessionError> for Stop {
@@ -106,7 +197,7 @@ impl From<SessionError> for Stop {
     }
 }
 
-struct ScriptRun<'e, 'l> {
+struct ScriptRun<'e, 'l, 'p> {
     conn: Connection<'e>,
     progress: Progress<'e>,
     copy: TableCopy<'e>,
@@ -126,9 +217,28 @@ struct ScriptRun<'e, 'l> {
     in_transaction: bool,
     /// `standard_conforming_strings` as the script set it, for telling what may be grouped.
     std_strings: bool,
+    /// The workers' queue, in a parallel restore.
+    pool: Option<&'p Pool>,
+    /// Where the script stands for a worker: made anew whenever it changes.
+    context: Arc<Context>,
+    /// A COPY whose rows are being read past, to be handed to a worker with their place.
+    pending: Option<PendingCopy>,
+    /// The script file, to check a COPY's rows are where the reader says they are.
+    file: Option<File>,
+    /// The reader's offset after the last statement it gave.
+    offset: u64,
 }
 
-impl ScriptRun<'_, '_> {
+/// A COPY for a worker, while the reader finds where its rows end.
+struct PendingCopy {
+    statement: Vec<u8>,
+    line: u64,
+    table: TableName,
+    start: u64,
+    len: u64,
+}
+
+impl ScriptRun<'_, '_, '_> {
     fn all<R: BufRead>(&mut self, reader: &mut ScriptReader<R>, opts: &RestoreOptions) -> Result<(), Stop> {
         if opts.single_transaction {
             self.conn.execute(b"BEGIN", "could not start database transaction")?;
@@ -139,13 +249,14 @@ impl ScriptRun<'_, '_> {
                 Ok(None) => break,
                 Err(source) => return Err(Stop::Script(ScriptStop::Read { label: self.label.to_owned(), source })),
             };
+            self.offset = reader.offset();
             match item {
                 Item::Statement { text, line, copy, .. } => self.statement(&text, line, copy.is_some_and(|c| c == pgsurge_script::CopySource::Stdin))?,
+                Item::CopyData(rows) if self.pending.is_some() => self.pending_rows(&rows)?,
+                Item::CopyEnd { .. } if self.pending.is_some() => self.hand_over_copy()?,
                 Item::CopyData(rows) => {
                     if self.in_copy {
-                        self.progress.data_bytes += rows.len() as u64;
-                        self.progress.copy_lines += memchr::memchr_iter(b'\n', &rows).count() as u64;
-                        self.copy.data(&mut self.conn, &self.progress, &rows)?;
+                        self.copy_rows(&rows)?;
                     }
                 }
                 Item::CopyEnd { .. } => {
@@ -158,11 +269,76 @@ impl ScriptRun<'_, '_> {
                 Item::Comment { .. } => {}
             }
         }
+        self.wait_for_workers()?;
         self.commit_group()?;
         if opts.single_transaction {
             self.conn.execute(b"COMMIT", "could not commit database transaction")?;
         }
         Ok(())
+    }
+
+    /// Waits until the workers have run everything handed to them.
+    fn wait_for_workers(&mut self) -> Result<(), Stop> {
+        match self.pool {
+            Some(pool) => Ok(pool.wait_idle()?),
+            None => Ok(()),
+        }
+    }
+
+    /// Queues work for a worker, after committing what the reading connection holds: the
+    /// worker must see it.
+    fn hand_over(&mut self, line: u64, work: Work, tables: Vec<TableName>, foreign_key: bool) -> Result<(), Stop> {
+        self.commit_group()?;
+        let Some(pool) = self.pool else { return Ok(()) };
+        pool.push(Job { line, work, tables, foreign_key, context: Arc::clone(&self.context) })?;
+        Ok(())
+    }
+
+    /// Rows of a COPY for a worker: the first piece is checked to be in the file where the
+    /// reader's offset says; if it is not, the COPY is loaded here, as in a serial restore.
+    fn pending_rows(&mut self, rows: &[u8]) -> Result<(), Stop> {
+        let Some(pending) = self.pending.as_mut() else { return Ok(()) };
+        if pending.len == 0 {
+            let mut found = vec![0u8; rows.len()];
+            let matches = self.file.as_ref().is_some_and(|f| f.read_exact_at(&mut found, pending.start).is_ok() && found == rows);
+            if !matches {
+                let pending = self.pending.take().map(|p| (p.statement, p.line));
+                if let Some((statement, line)) = pending {
+                    self.wait_for_workers()?;
+                    self.copy_here(&statement, line)?;
+                    if self.in_copy {
+                        self.copy_rows(rows)?;
+                    }
+                }
+                return Ok(());
+            }
+        }
+        pending.len += rows.len() as u64;
+        Ok(())
+    }
+
+    /// The rows of the pending COPY ended: a worker loads them.
+    fn hand_over_copy(&mut self) -> Result<(), Stop> {
+        let Some(p) = self.pending.take() else { return Ok(()) };
+        let table = String::from_utf8_lossy(&pgsurge_script::copy_target(&p.statement).0.into_bytes()).into_owned();
+        self.hand_over(p.line, Work::Copy { statement: p.statement, table, start: p.start, len: p.len }, vec![p.table], false)
+    }
+
+    /// Sends rows of the COPY in progress on the reading connection.
+    fn copy_rows(&mut self, rows: &[u8]) -> Result<(), Stop> {
+        self.progress.data_bytes += rows.len() as u64;
+        self.progress.copy_lines += memchr::memchr_iter(b'\n', rows).count() as u64;
+        self.copy.data(&mut self.conn, &self.progress, rows)?;
+        Ok(())
+    }
+
+    /// A new context for the workers, as `change` makes it from the current one.
+    fn change_context(&mut self, change: impl FnOnce(&mut Context)) {
+        if self.pool.is_some() {
+            let mut next = (*self.context).clone();
+            change(&mut next);
+            self.context = Arc::new(next);
+        }
     }
 
     fn statement(&mut self, text: &[u8], line: u64, copy_in: bool) -> Result<(), Stop> {
@@ -171,32 +347,36 @@ impl ScriptRun<'_, '_> {
                 // The connection stays UTF-8; the script's text and rows are converted from
                 // this encoding (see the module's note).
                 self.conn.set_encoding(Encoding::for_archive(name.as_bytes()));
+                self.change_context(|c| c.encoding = name.into_bytes());
                 return Ok(());
             }
             Some(Setting::StandardConformingStrings(on)) => self.std_strings = on,
             _ => {}
         }
-        let te = self.entry(text, line, copy_in);
-        let label = format!("{}:{line}", self.label);
-        if copy_in {
-            // Its rows go in after everything before it has committed.
-            self.commit_group()?;
-            self.conn.failures.begin_entry(te.dump_id, label);
-            self.progress.begin(&te, false, self.conn.failures.errors());
-            let before = self.conn.failures.errors();
-            self.copy.start(&mut self.conn, &self.progress, text, &te, None)?;
-            if self.conn.take_lost() {
-                self.restore_session()?;
+        if self.pool.is_some() && !self.in_transaction {
+            match scope(text) {
+                Scope::Load(table) if copy_in => {
+                    // Its rows are read past here and loaded by a worker from the file.
+                    self.commit_group()?;
+                    self.pending = Some(PendingCopy { statement: text.to_vec(), line, table, start: self.offset, len: 0 });
+                    return Ok(());
+                }
+                Scope::Table(table) => return self.hand_over(line, Work::Statement { text: text.to_vec() }, vec![table], false),
+                Scope::ForeignKey(tables) => return self.hand_over(line, Work::Statement { text: text.to_vec() }, tables, true),
+                // Beside anything: a sequence's value, a setting of this connection's session.
+                Scope::Sequence => {}
+                _ if is_session_setting(text) => {}
+                _ => self.wait_for_workers()?,
             }
-            // A COPY the server refused has no rows to take: they are skipped, never run.
-            self.in_copy = self.conn.failures.errors() == before;
-            if !self.in_copy {
-                self.entry_done();
-            }
-            return Ok(());
         }
+        if copy_in {
+            return self.copy_here(text, line);
+        }
+        let te = self.entry(text, line, false);
+        let label = format!("{}:{line}", self.label);
         if is_session_setting(text) && self.session.len() < MAX_SESSION_SETTINGS {
             self.session.push(text.to_vec());
+            self.change_context(|c| c.settings.push(text.to_vec()));
         }
         let transaction = transaction_control(text);
         let group = self.group.as_mut().filter(|_| !self.in_transaction && transaction.is_none());
@@ -229,6 +409,27 @@ impl ScriptRun<'_, '_> {
         }
         if let Some(open) = transaction {
             self.in_transaction = open;
+        }
+        Ok(())
+    }
+
+    /// Starts a COPY on the reading connection; its rows follow.
+    fn copy_here(&mut self, text: &[u8], line: u64) -> Result<(), Stop> {
+        let te = self.entry(text, line, true);
+        let label = format!("{}:{line}", self.label);
+        // Its rows go in after everything before it has committed.
+        self.commit_group()?;
+        self.conn.failures.begin_entry(te.dump_id, label);
+        self.progress.begin(&te, false, self.conn.failures.errors());
+        let before = self.conn.failures.errors();
+        self.copy.start(&mut self.conn, &self.progress, text, &te, None)?;
+        if self.conn.take_lost() {
+            self.restore_session()?;
+        }
+        // A COPY the server refused has no rows to take: they are skipped, never run.
+        self.in_copy = self.conn.failures.errors() == before;
+        if !self.in_copy {
+            self.entry_done();
         }
         Ok(())
     }
@@ -277,13 +478,23 @@ impl ScriptRun<'_, '_> {
                 if opts.single_transaction {
                     return Err(Stop::Script(ScriptStop::ConnectInTransaction { label: self.label.to_owned(), line }));
                 }
+                self.wait_for_workers()?;
                 self.commit_group()?;
-                self.conn.move_to_database(dbname)?;
+                self.conn.move_to_database(dbname.clone())?;
                 self.in_transaction = false;
                 // A new session: the script sets what it needs again, as pg_dump's do.
                 self.session.clear();
+                self.change_context(|c| {
+                    c.database = Some(dbname);
+                    c.generation += 1;
+                    c.settings.clear();
+                });
             }
-            Meta::OnErrorStop(on) => self.conn.failures.set_stop_at_first(on || opts.exit_on_error || opts.single_transaction),
+            Meta::OnErrorStop(on) => {
+                let stop = on || opts.exit_on_error || opts.single_transaction;
+                self.conn.failures.set_stop_at_first(stop);
+                self.change_context(|c| c.stop_at_first = stop);
+            }
             // Read and checked by the reader; nothing to do on the server.
             Meta::Restrict { .. } | Meta::Unrestrict { .. } | Meta::Encoding(_) => {}
         }
