@@ -260,6 +260,44 @@ fn a_script_restore_writes_its_report() {
     cluster.dropdb(&db);
 }
 
+/// A table of a script over the size an archive's is shared at: idle workers load parts of
+/// it beside the one that owns it (each part in the report, on its own connection), its
+/// indexes are built side by side after it, and the database is psql's.
+#[test]
+fn a_large_table_of_a_script_is_loaded_by_several_workers() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let src = fresh_db(cluster, "script_big_src");
+    cluster.psql(
+        &src,
+        "CREATE TABLE big (id int PRIMARY KEY, k int, note text);
+         INSERT INTO big SELECT g, g % 1000, repeat('x', 60) || g FROM generate_series(1, 160000) g;
+         CREATE INDEX big_k ON big (k); CREATE INDEX big_note ON big (note);
+         CREATE TABLE small (id int PRIMARY KEY, big_id int REFERENCES big); INSERT INTO small SELECT g, g FROM generate_series(1, 100) g;",
+    );
+    let script = dir.path().join("big.sql");
+    let out = cluster.run("pg_dump", &[cluster.conn_args(&src), vec!["-f".into(), script.display().to_string()]].concat(), None);
+    assert_eq!(out.status, 0, "{}", out.stderr_text());
+    let want_db = fresh_db(cluster, "script_big_psql");
+    assert_eq!(psql_f(cluster, &want_db, &script, &["-v", "ON_ERROR_STOP=1"]).status, 0);
+    let db = fresh_db(cluster, "script_big_got");
+    let report = dir.path().join("report.json");
+    let got = pgsurge_restore(cluster, &db, &script, &["-j", "3", "--report", report.to_str().unwrap()]);
+    assert_eq!(got.status, 0, "{}", got.stderr_text());
+    let (a, b) = (cluster.fingerprint(&want_db), cluster.fingerprint(&db));
+    assert!(a == b, "{}", a.diff(&b));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let items = doc["items"].as_array().unwrap();
+    let owner = items.iter().find(|i| i["desc"] == "TABLE DATA" && i["name"].as_str().is_some_and(|n| n.contains("big")) && i["action"] != "part").unwrap_or_else(|| panic!("{doc}"));
+    let parts: Vec<_> = items.iter().filter(|i| i["action"] == "part").collect();
+    assert!(!parts.is_empty(), "no part loaded by an idle worker: {doc}");
+    assert!(parts.iter().all(|p| p["connection"] != owner["connection"]), "{doc}");
+    assert_eq!(doc["totals"]["rows"].as_u64(), Some(160_100), "{doc}");
+    for d in [&src, &want_db, &db] {
+        cluster.dropdb(d);
+    }
+}
+
 /// `pgsurge list backup.sql` names the objects pg_restore -l lists for the same database's
 /// archive (the script has no entry for what pg_dump writes no comment for, such as
 /// ENCODING); under the pg_restore name a script is refused.

@@ -27,10 +27,13 @@ impl std::fmt::Display for TableName {
 pub enum Scope {
     /// `COPY <table> … FROM stdin`: loads this table's rows.
     Load(TableName),
-    /// An index or a constraint other than a foreign key on this table (`CREATE INDEX`,
-    /// `ALTER TABLE … ADD CONSTRAINT … PRIMARY KEY | UNIQUE | CHECK | EXCLUDE`), or its
-    /// triggers switched off or on: needs what came before it on the same table, and nothing
-    /// else.
+    /// `CREATE INDEX` on this table: needs what came before it on the same table, and
+    /// nothing else; may be built beside other indexes of the table (its lock, `SHARE`, lets
+    /// them).
+    Index(TableName),
+    /// A constraint other than a foreign key on this table (`ALTER TABLE … ADD CONSTRAINT …
+    /// PRIMARY KEY | UNIQUE | CHECK | EXCLUDE`), or its triggers switched off or on: needs
+    /// what came before it on the same table, and nothing else.
     Table(TableName),
     /// `ALTER TABLE … ADD CONSTRAINT … FOREIGN KEY … REFERENCES …`: its tables' rows and the
     /// referenced key must be in place, and a partitioned table's rows may be loaded under its
@@ -80,7 +83,7 @@ fn classify(t: &mut Tokens<'_>) -> Option<Scope> {
                 }
             }
             t.skip_word("only");
-            Some(Scope::Table(t.table()?))
+            Some(Scope::Index(t.table()?))
         }
         "alter" => {
             t.expect_words(&["table"])?;
@@ -381,8 +384,8 @@ mod tests {
         let cases: Vec<(&str, Scope)> = vec![
             ("COPY public.t (a, b) FROM stdin;", Scope::Load(table("public", "t"))),
             ("COPY \"MixedCase\".\"Order Items\" (\"Id\", note) FROM stdin;", Scope::Load(table("MixedCase", "Order Items"))),
-            ("CREATE INDEX t_a_idx ON public.t USING btree (a);", Scope::Table(table("public", "t"))),
-            ("CREATE UNIQUE INDEX u ON ONLY public.parent USING btree (id);", Scope::Table(table("public", "parent"))),
+            ("CREATE INDEX t_a_idx ON public.t USING btree (a);", Scope::Index(table("public", "t"))),
+            ("CREATE UNIQUE INDEX u ON ONLY public.parent USING btree (id);", Scope::Index(table("public", "parent"))),
             ("ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (id);", Scope::Table(table("public", "t"))),
             ("ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_c CHECK (((note <> ';'::text) AND (a > 0)));", Scope::Table(table("public", "t"))),
             ("ALTER TABLE ONLY public.booking\n    ADD CONSTRAINT x EXCLUDE USING gist (during WITH &&);", Scope::Table(table("public", "booking"))),
@@ -423,9 +426,9 @@ mod tests {
     #[test]
     fn quoting_and_comments_are_read_as_the_server_reads_them() {
         // `"T"` and `t` are two tables; `"t"` and `T` are one.
-        assert_eq!(scope(b"CREATE INDEX i ON public.\"T\" (a);"), Scope::Table(table("public", "T")));
-        assert_eq!(scope(b"CREATE INDEX i ON Public.T (a);"), Scope::Table(table("public", "t")));
-        assert_eq!(scope(b"CREATE INDEX \"a\"\"b\" ON public.\"x\"\"y\" (a);"), Scope::Table(table("public", "x\"y")));
+        assert_eq!(scope(b"CREATE INDEX i ON public.\"T\" (a);"), Scope::Index(table("public", "T")));
+        assert_eq!(scope(b"CREATE INDEX i ON Public.T (a);"), Scope::Index(table("public", "t")));
+        assert_eq!(scope(b"CREATE INDEX \"a\"\"b\" ON public.\"x\"\"y\" (a);"), Scope::Index(table("public", "x\"y")));
         // A REFERENCES inside a string or a comment names nothing.
         assert_eq!(
             scope(b"ALTER TABLE ONLY public.t ADD CONSTRAINT c CHECK ((note <> E'\\' REFERENCES public.x'::text)) /* REFERENCES public.y */;"),

@@ -287,10 +287,10 @@ impl ScriptRun<'_, '_, '_> {
 
     /// Queues work for a worker, after committing what the reading connection holds: the
     /// worker must see it.
-    fn hand_over(&mut self, line: u64, work: Work, tables: Vec<TableName>, foreign_key: bool) -> Result<(), Stop> {
+    fn hand_over(&mut self, line: u64, work: Work, tables: Vec<TableName>, (shared, foreign_key): (bool, bool)) -> Result<(), Stop> {
         self.commit_group()?;
         let Some(pool) = self.pool else { return Ok(()) };
-        pool.push(Job { line, work, tables, foreign_key, context: Arc::clone(&self.context) })?;
+        pool.push(Job { line, work, tables, shared, foreign_key, context: Arc::clone(&self.context) })?;
         Ok(())
     }
 
@@ -321,7 +321,7 @@ impl ScriptRun<'_, '_, '_> {
     fn hand_over_copy(&mut self) -> Result<(), Stop> {
         let Some(p) = self.pending.take() else { return Ok(()) };
         let table = String::from_utf8_lossy(&pgsurge_script::copy_target(&p.statement).0.into_bytes()).into_owned();
-        self.hand_over(p.line, Work::Copy { statement: p.statement, table, start: p.start, len: p.len }, vec![p.table], false)
+        self.hand_over(p.line, Work::Copy { statement: p.statement, table, start: p.start, len: p.len }, vec![p.table], (false, false))
     }
 
     /// Sends rows of the COPY in progress on the reading connection.
@@ -361,8 +361,9 @@ impl ScriptRun<'_, '_, '_> {
                     self.pending = Some(PendingCopy { statement: text.to_vec(), line, table, start: self.offset, len: 0 });
                     return Ok(());
                 }
-                Scope::Table(table) => return self.hand_over(line, Work::Statement { text: text.to_vec() }, vec![table], false),
-                Scope::ForeignKey(tables) => return self.hand_over(line, Work::Statement { text: text.to_vec() }, tables, true),
+                Scope::Index(table) => return self.hand_over(line, Work::Statement { text: text.to_vec() }, vec![table], (true, false)),
+                Scope::Table(table) => return self.hand_over(line, Work::Statement { text: text.to_vec() }, vec![table], (false, false)),
+                Scope::ForeignKey(tables) => return self.hand_over(line, Work::Statement { text: text.to_vec() }, tables, (false, true)),
                 // Beside anything: a sequence's value, a setting of this connection's session.
                 Scope::Sequence => {}
                 _ if is_session_setting(text) => {}

@@ -3,14 +3,18 @@
 //! of work is on (see `pgsurge_script::scope`), and the restore's end when a worker fails.
 //!
 //! A job waits for every job before it in the script that shares a table with it, running or
-//! queued; a foreign key waits for every job before it but other foreign keys. Everything
-//! else may pass: the script's order between two tables' data and indexes is no part of the
-//! database it leaves.
+//! queued — but indexes of one table are built side by side, as their lock lets them; a
+//! foreign key waits for every job before it but other foreign keys. Everything else may
+//! pass: the script's order between two tables' data and indexes is no part of the database
+//! it leaves. A worker with nothing it may start helps load a large table another worker is
+//! loading (the engine's split loads, posted here).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use pgsurge_script::scope::TableName;
+
+use crate::split::{SplitBoard, SplitCopy};
 
 /// Jobs queued at most; the reader waits beyond it, so a script of a million indexes is not
 /// held in memory at once.
@@ -45,8 +49,18 @@ pub(crate) struct Job {
     pub line: u64,
     pub work: Work,
     pub tables: Vec<TableName>,
+    /// Runs beside other such jobs on the same tables (indexes).
+    pub shared: bool,
     pub foreign_key: bool,
     pub context: Arc<Context>,
+}
+
+/// What a worker is given.
+pub(crate) enum Task {
+    /// The job, by its place in the script.
+    Run(u64, Job),
+    /// A part of a table another worker is loading, in that load's context, with its label.
+    Help(Arc<SplitCopy>, Arc<Context>, String),
 }
 
 /// Why the restore ends early, as a worker found it.
@@ -62,13 +76,19 @@ pub(crate) enum Abort {
 struct Placed {
     seq: u64,
     tables: Vec<TableName>,
+    shared: bool,
     foreign_key: bool,
 }
 
 impl Placed {
     /// Whether `later` must wait for this one, which comes before it in the script.
     fn holds_back(&self, later: &Placed) -> bool {
-        (later.foreign_key && !self.foreign_key) || self.tables.iter().any(|t| later.tables.contains(t))
+        (later.foreign_key && !self.foreign_key) || self.conflicts(later)
+    }
+
+    /// Whether the two work on a table in common, in ways that cannot run side by side.
+    fn conflicts(&self, other: &Placed) -> bool {
+        !(self.shared && other.shared) && self.tables.iter().any(|t| other.tables.contains(t))
     }
 }
 
@@ -82,6 +102,8 @@ struct State {
     starting: usize,
     closed: bool,
     abort: Option<Abort>,
+    /// Tables being loaded by several connections, for idle workers to join.
+    splits: Vec<(Arc<SplitCopy>, Arc<Context>, String)>,
 }
 
 pub(crate) struct Pool {
@@ -136,7 +158,7 @@ impl Pool {
         }
         let seq = state.next_seq;
         state.next_seq += 1;
-        state.queue.push_back((Placed { seq, tables: job.tables.clone(), foreign_key: job.foreign_key }, job));
+        state.queue.push_back((Placed { seq, tables: job.tables.clone(), shared: job.shared, foreign_key: job.foreign_key }, job));
         self.changed.notify_all();
         Ok(())
     }
@@ -155,9 +177,9 @@ impl Pool {
         }
     }
 
-    /// The first job that may start now, waiting for one; `None` once the pool is closed and
-    /// empty, or the restore ends.
-    pub fn take(&self) -> Option<(u64, Job)> {
+    /// The first job that may start now, or else a part of a table being loaded, waiting
+    /// for one; `None` once the pool is closed and empty, or the restore ends.
+    pub fn take(&self) -> Option<Task> {
         let mut state = self.lock();
         loop {
             if state.abort.is_some() {
@@ -167,13 +189,22 @@ impl Pool {
                 let (placed, job) = state.queue.remove(i)?;
                 let seq = placed.seq;
                 state.running.push(placed);
-                return Some((seq, job));
+                return Some(Task::Run(seq, job));
             }
-            if state.closed && state.queue.is_empty() {
+            state.splits.retain(|(s, _, _)| s.is_open());
+            if let Some((split, context, label)) = state.splits.iter().find(|(s, _, _)| s.join()) {
+                return Some(Task::Help(Arc::clone(split), Arc::clone(context), label.clone()));
+            }
+            if state.closed && state.queue.is_empty() && state.running.is_empty() {
                 return None;
             }
             state = self.wait(state);
         }
+    }
+
+    /// A worker's board, on which the loads it splits are posted with `context`.
+    pub fn board(&self) -> Board<'_> {
+        Board { pool: self, context: Mutex::new((Arc::new(Context::default()), String::new())) }
     }
 
     /// The job `seq` has run.
@@ -205,19 +236,50 @@ impl Pool {
     }
 }
 
+/// Where one worker posts the tables it loads with help: the pool, and the context and label
+/// of the job it is running, which helpers take on.
+pub(crate) struct Board<'p> {
+    pool: &'p Pool,
+    context: Mutex<(Arc<Context>, String)>,
+}
+
+impl Board<'_> {
+    /// The job the worker runs next is in `context`, labelled `label`.
+    pub fn running(&self, context: &Arc<Context>, label: &str) {
+        *self.context.lock().unwrap_or_else(|e| e.into_inner()) = (Arc::clone(context), label.to_owned());
+    }
+}
+
+impl SplitBoard for Board<'_> {
+    fn post(&self, split: &Arc<SplitCopy>) {
+        let (context, label) = self.context.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut state = self.pool.lock();
+        state.splits.push((Arc::clone(split), context, label));
+        self.pool.changed.notify_all();
+    }
+
+    fn withdraw(&self, split: &Arc<SplitCopy>) {
+        self.pool.lock().splits.retain(|(s, _, _)| !Arc::ptr_eq(s, split));
+    }
+}
+
 /// The first queued job nothing before it holds back, in one pass over the queue: the tables
 /// of the jobs passed so far, and whether one of them is not a foreign key, are what the
 /// next one must not need.
 fn ready(state: &State) -> Option<usize> {
-    let mut passed: HashSet<&TableName> = HashSet::new();
+    // Tables of the jobs passed, and whether all of those on each were shared ones.
+    let mut passed: HashMap<&TableName, bool> = HashMap::new();
     let mut passed_other = false;
     for (i, (job, _)) in state.queue.iter().enumerate() {
-        let waits_for_passed = (job.foreign_key && passed_other) || job.tables.iter().any(|t| passed.contains(t));
-        let waits_for_running = state.running.iter().any(|r| (r.seq < job.seq && r.holds_back(job)) || r.tables.iter().any(|t| job.tables.contains(t)));
+        let waits_for_passed = (job.foreign_key && passed_other) || job.tables.iter().any(|t| passed.get(t).is_some_and(|&shared| !(shared && job.shared)));
+        let waits_for_running = state.running.iter().any(|r| (r.seq < job.seq && r.holds_back(job)) || r.conflicts(job));
         if !waits_for_passed && !waits_for_running {
             return Some(i);
         }
-        passed.extend(job.tables.iter());
+        for t in &job.tables {
+            let shared = passed.entry(t).or_insert(true);
+            *shared &= job.shared;
+        }
         passed_other |= !job.foreign_key;
     }
     None
@@ -232,7 +294,11 @@ mod tests {
     }
 
     fn job(line: u64, tables: &[&str], foreign_key: bool) -> Job {
-        Job { line, work: Work::Statement { text: Vec::new() }, tables: tables.iter().map(|t| table(t)).collect(), foreign_key, context: Arc::new(Context::default()) }
+        Job { line, work: Work::Statement { text: Vec::new() }, tables: tables.iter().map(|t| table(t)).collect(), shared: false, foreign_key, context: Arc::new(Context::default()) }
+    }
+
+    fn index(line: u64, on: &str) -> Job {
+        Job { shared: true, ..job(line, &[on], false) }
     }
 
     fn pool_with(jobs: Vec<Job>) -> Pool {
@@ -280,6 +346,21 @@ mod tests {
     }
 
     #[test]
+    fn indexes_of_one_table_are_built_side_by_side_after_its_data() {
+        // a's data, two indexes on a, a's primary key, a third index on a.
+        let pool = pool_with(vec![job(1, &["a"], false), index(2, "a"), index(3, "a"), job(4, &["a"], false), index(5, "a")]);
+        let lines = |v: Vec<(u64, u64)>| v.into_iter().map(|(_, l)| l).collect::<Vec<_>>();
+        assert_eq!(lines(startable(&pool)), [1]);
+        pool.done(0);
+        assert_eq!(lines(startable(&pool)), [2, 3]);
+        pool.done(1);
+        pool.done(2);
+        assert_eq!(lines(startable(&pool)), [4]);
+        pool.done(3);
+        assert_eq!(lines(startable(&pool)), [5]);
+    }
+
+    #[test]
     fn an_abort_stops_every_wait() {
         let pool = pool_with(vec![job(1, &["a"], false)]);
         pool.abort(Abort::Failed("gone".into()));
@@ -295,7 +376,7 @@ mod tests {
         let taken = std::thread::scope(|s| {
             let worker = s.spawn(|| {
                 let mut n = 0;
-                while let Some((seq, _)) = pool.take() {
+                while let Some(Task::Run(seq, _)) = pool.take() {
                     n += 1;
                     pool.done(seq);
                 }

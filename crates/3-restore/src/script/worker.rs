@@ -1,25 +1,29 @@
 //! One worker connection of a parallel script restore: it takes jobs from the pool — a
 //! `COPY` whose rows it reads from the script file itself, an index, a constraint — and runs
 //! each in the database, session and encoding the script had reached where the job stands.
+//! A large table's rows are shared with idle workers, as an archive's are (`split`); should
+//! that load fail, the table is loaded again alone, from the file.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use pgsurge_archive::{DumpId, Section, TocEntry};
 use pgsurge_plan::options::RestoreOptions;
 
-use super::pool::{Abort, Context, Job, Pool, Work};
+use super::pool::{Abort, Board, Context, Job, Pool, Task, Work};
 use crate::connection::{refused_for_lack_of_slots, Connection};
 use crate::copy::TableCopy;
 use crate::encoding::Encoding;
 use crate::failure::{lost_connection, SessionError};
 use crate::progress::Progress;
-use crate::{runtime, Connector, EngineEvent};
+use crate::{runtime, Connector, EngineEvent, PartRecord};
 
 /// Rows are read from the script file in pieces of this size.
 const READ_PIECE: usize = 256 * 1024;
+
 
 /// What a worker did, for the restore's outcome.
 #[derive(Debug, Default)]
@@ -71,11 +75,20 @@ pub(crate) fn work(index: usize, pool: &Pool, setup: &Setup<'_>) -> WorkerTotals
     conn.script_session();
     conn.failures.prefix_lines();
     pool.started(true);
-    let mut worker = Worker { conn, progress: Progress::new(setup.events), copy: TableCopy::new(), file, label: setup.label, applied: Arc::new(Context::default()) };
+    let board = pool.board();
+    let mut copy = TableCopy::new();
+    copy.set_board(&board);
+    let mut worker = Worker { conn, progress: Progress::new(setup.events), copy, file, label: setup.label, applied: Arc::new(Context::default()), board: &board, no_split: setup.opts.no_split_tables };
     worker.progress.worker = index;
-    while let Some((seq, job)) = pool.take() {
-        let result = worker.run(&job);
-        pool.done(seq);
+    while let Some(task) = pool.take() {
+        let result = match task {
+            Task::Run(seq, job) => {
+                let result = worker.run(&job);
+                pool.done(seq);
+                result
+            }
+            Task::Help(split, context, label) => worker.help(&split, &context, label),
+        };
         match result {
             Ok(()) => {}
             Err(SessionError::Stopped(_)) => pool.abort(Abort::Stopped),
@@ -94,6 +107,9 @@ struct Worker<'e, 'l> {
     label: &'l str,
     /// The context the connection is in.
     applied: Arc<Context>,
+    board: &'e Board<'e>,
+    /// `--no-split-tables`.
+    no_split: bool,
 }
 
 impl Worker<'_, '_> {
@@ -106,16 +122,14 @@ impl Worker<'_, '_> {
                 let te = TocEntry::new(id, "TABLE DATA", table, Section::Data, Vec::new());
                 self.conn.failures.begin_entry(id, line);
                 self.progress.begin(&te, false, self.conn.failures.errors());
-                let before = self.conn.failures.errors();
-                self.copy.start(&mut self.conn, &self.progress, statement, &te, None)?;
-                if self.conn.take_lost() {
-                    // A new connection: its session is made again before the next job.
-                    self.applied = Arc::new(Context { database: self.applied.database.clone(), generation: self.applied.generation, ..Context::default() });
-                }
-                // A COPY the server refused has no rows to take: they are never read.
-                if self.conn.failures.errors() == before {
-                    self.rows(*start, *len)?;
-                    self.copy.end(&mut self.conn, &mut self.progress)?;
+                self.board.running(&job.context, &Progress::describe(&te).1);
+                // From the size an archive's table data is shared at, unless asked not to.
+                let split = (*len >= pgsurge_plan::plan::SPLIT_MIN_BYTES && !self.no_split).then_some(0);
+                self.load(statement, &te, (*start, *len), split, &job.context)?;
+                // A load shared with others that failed is loaded again alone, which reports
+                // why as a load on one connection would.
+                if self.copy.take_split_failed() {
+                    self.load(statement, &te, (*start, *len), None, &job.context)?;
                 }
             }
             Work::Statement { text } => {
@@ -127,6 +141,33 @@ impl Worker<'_, '_> {
         }
         self.progress.finish(self.conn.failures.errors());
         self.conn.failures.end_entry();
+        Ok(())
+    }
+
+    /// Loads the rows at `start..start + len` of the script file with `statement`, shared
+    /// with idle workers when `split` says so.
+    fn load(&mut self, statement: &[u8], te: &TocEntry, (start, len): (u64, u64), split: Option<u64>, context: &Arc<Context>) -> Result<(), SessionError> {
+        let before = self.conn.failures.errors();
+        self.copy.start(&mut self.conn, &self.progress, statement, te, split)?;
+        if self.conn.take_lost() {
+            // A new connection: its session is made again before the next job.
+            self.applied = Arc::new(Context { database: self.applied.database.clone(), generation: self.applied.generation, ..Context::default() });
+            self.enter(context)?;
+        }
+        // A COPY the server refused has no rows to take: they are never read.
+        if self.conn.failures.errors() == before {
+            self.rows(start, len)?;
+            self.copy.end(&mut self.conn, &mut self.progress)?;
+        }
+        Ok(())
+    }
+
+    /// A part of a table another worker is loading, in that load's context.
+    fn help(&mut self, split: &crate::split::SplitCopy, context: &Arc<Context>, label: String) -> Result<(), SessionError> {
+        self.enter(context)?;
+        let started = Instant::now();
+        let part = TableCopy::help(&mut self.conn, split)?;
+        self.conn.emit(EngineEvent::PartFinished(PartRecord { worker: self.progress.worker, dump_id: split.dump_id, label, started, elapsed: started.elapsed(), rows: part.rows, bytes: part.bytes }));
         Ok(())
     }
 
