@@ -16,6 +16,7 @@ mod ready;
 mod restore;
 mod restore_matrix;
 mod script;
+mod script_shapes;
 mod timeline;
 mod weaker_locks;
 mod verify;

@@ -4,20 +4,25 @@
 # 2GB, maintenance_work_mem 1GB, max_wal_size 8GB), alternating ROUNDS times, each into a
 # freshly created database after a CHECKPOINT.
 #
-#   tools/bench-script.sh [WORKLOADS=many,pgbench,inserts] [ROUNDS=3]
+#   tools/bench-script.sh [WORKLOADS=many,pgbench,inserts] [ROUNDS=3] [JOBS="1 2 4"]
+#
+# pgsurge runs once per JOBS value (-j N) in each round, after psql.
 #
 # Scripts (made once into BENCH_DIR, default /var/tmp/pgsurge-bench-restore):
+#   big       pg_restore's script of tools/bench-restore.sh's big.dump (one table of 1 GB of
+#             COPY text, its primary key, three indexes and a foreign key: a 1 GB script)
 #   many      pg_restore's script of tools/bench-restore.sh's many.dump (2000 tables with an
 #             index and a foreign key each, views, functions: ~10 000 statements)
 #   pgbench   pg_restore's script of its pgbench.dump (scale 50: one 465 MB COPY, keys)
 #   inserts   pg_dump --inserts of pgbench -i -s 1 --foreign-keys (100 000 INSERTs)
-# many and pgbench need tools/bench-restore.sh to have made their archives. Prints wall
+# big, many and pgbench need tools/bench-restore.sh to have made their archives. Prints wall
 # seconds of each run and the median per tool. Needs `cargo build --release`. Run nothing
 # else meanwhile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 workloads=${1:-many,pgbench,inserts}
 rounds=${2:-3}
+jobs_list=${3:-1 2 4}
 # shellcheck source=tools/pg-env.sh
 source tools/pg-env.sh
 bin=$PGSURGE_PG18_BINDIR
@@ -34,7 +39,7 @@ script() { # workload -> path of its script, made once
   local out=$work/$1.sql
   if [[ ! -f $out ]]; then
     case $1 in
-      many | pgbench)
+      big | many | pgbench)
         [[ -f $work/$1.dump ]] || { echo "no $work/$1.dump: run tools/bench-restore.sh $1 first" >&2; return 1; }
         "$bin/pg_restore" -f "$out" "$work/$1.dump" ;;
       inserts)
@@ -50,13 +55,18 @@ script() { # workload -> path of its script, made once
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-echo "| workload | script MB | psql -f s (median) | pgsurge s (median) | ratio | runs psql | runs pgsurge |"
-echo "|---|---|---|---|---|---|---|"
+header="| workload | script MB | psql -f s (median)"
+line="|---|---|---"
+for j in $jobs_list; do header+=" | pgsurge -j $j s | ratio"; line+="|---|---"; done
+echo "$header | runs |"
+echo "$line|---|"
 for w in ${workloads//,/ }; do
   sql=$(script "$w")
-  declare -A runs=([psql]="" [pgsurge]="")
+  tools=(psql)
+  for j in $jobs_list; do tools+=("j$j"); done
+  declare -A runs=()
   for ((r = 0; r < rounds; r++)); do
-    for tool in psql pgsurge; do
+    for tool in "${tools[@]}"; do
       psql -d postgres -c "DROP DATABASE IF EXISTS bench" -c "CHECKPOINT" -c "CREATE DATABASE bench"
       sync
       sleep 1
@@ -64,12 +74,19 @@ for w in ${workloads//,/ }; do
       if [[ $tool == psql ]]; then
         psql -d bench -f "$sql" >/dev/null 2>&1 || true
       else
-        "$pgsurge" restore -q -d bench "$sql" >/dev/null 2>&1 || true
+        "$pgsurge" restore -q -j "${tool#j}" -d bench "$sql" >/dev/null 2>&1 || true
       fi
       runs[$tool]+="$(echo "$(date +%s.%N) - $started" | bc | awk '{printf "%.2f", $1}') "
     done
   done
   p=$(median <<<"${runs[psql]}")
-  s=$(median <<<"${runs[pgsurge]}")
-  echo "| $w | $(($(stat -c %s "$sql") >> 20)) | $p | $s | $(awk -v s="$s" -v p="$p" 'BEGIN {printf "%.2f", s / p}') | ${runs[psql]}| ${runs[pgsurge]}|"
+  row="| $w | $(($(stat -c %s "$sql") >> 20)) | $p"
+  all="psql: ${runs[psql]}"
+  for j in $jobs_list; do
+    s=$(median <<<"${runs[j$j]}")
+    row+=" | $s | $(awk -v s="$s" -v p="$p" 'BEGIN {printf "%.2f", s / p}')"
+    all+="; -j $j: ${runs[j$j]}"
+  done
+  echo "$row | $all |"
+  unset runs
 done

@@ -177,6 +177,14 @@ pub fn restore_script<R: BufRead>(
     Ok(outcome)
 }
 
+/// A script's statement as the reporter sees an entry: its kind and its name as written (a
+/// script names no schema apart).
+pub(crate) fn entry(id: DumpId, desc: &str, tag: &str, section: Section) -> TocEntry {
+    let mut te = TocEntry::new(id, desc, tag, section, Vec::new());
+    te.namespace = None;
+    te
+}
+
 enum Stop {
     Session(SessionError),
     Script(ScriptStop),
@@ -361,9 +369,9 @@ impl ScriptRun<'_, '_, '_> {
                     self.pending = Some(PendingCopy { statement: text.to_vec(), line, table, start: self.offset, len: 0 });
                     return Ok(());
                 }
-                Scope::Index(table) => return self.hand_over(line, Work::Statement { text: text.to_vec() }, vec![table], (true, false)),
-                Scope::Table(table) => return self.hand_over(line, Work::Statement { text: text.to_vec() }, vec![table], (false, false)),
-                Scope::ForeignKey(tables) => return self.hand_over(line, Work::Statement { text: text.to_vec() }, tables, (false, true)),
+                Scope::Index(table) => return self.hand_over(line, Work::Statement { text: text.to_vec(), desc: "INDEX" }, vec![table], (true, false)),
+                Scope::Table(table) => return self.hand_over(line, Work::Statement { text: text.to_vec(), desc: "CONSTRAINT" }, vec![table], (false, false)),
+                Scope::ForeignKey(tables) => return self.hand_over(line, Work::Statement { text: text.to_vec(), desc: "FK CONSTRAINT" }, tables, (false, true)),
                 // Beside anything: a sequence's value, a setting of this connection's session.
                 Scope::Sequence => {}
                 _ if is_session_setting(text) => {}
@@ -468,9 +476,9 @@ impl ScriptRun<'_, '_, '_> {
         let id = DumpId(i32::try_from(line).unwrap_or(i32::MAX));
         if copy_in {
             let (table, _) = pgsurge_script::copy_target(text);
-            return TocEntry::new(id, "TABLE DATA", &table, Section::Data, Vec::new());
+            return entry(id, "TABLE DATA", &table, Section::Data);
         }
-        TocEntry::new(id, "SQL", &format!("line {line}"), Section::PreData, Vec::new())
+        entry(id, "SQL", &format!("line {line}"), Section::PreData)
     }
 
     fn meta(&mut self, meta: Meta, line: u64, opts: &RestoreOptions) -> Result<(), Stop> {

@@ -40,7 +40,8 @@ pub(crate) struct Context {
 pub(crate) enum Work {
     /// A `COPY … FROM stdin` whose rows are the script file's bytes `start..start + len`.
     Copy { statement: Vec<u8>, table: String, start: u64, len: u64 },
-    Statement { text: Vec<u8> },
+    /// A statement, and what kind of entry the reporter is to call it.
+    Statement { text: Vec<u8>, desc: &'static str },
 }
 
 #[derive(Debug)]
@@ -294,7 +295,7 @@ mod tests {
     }
 
     fn job(line: u64, tables: &[&str], foreign_key: bool) -> Job {
-        Job { line, work: Work::Statement { text: Vec::new() }, tables: tables.iter().map(|t| table(t)).collect(), shared: false, foreign_key, context: Arc::new(Context::default()) }
+        Job { line, work: Work::Statement { text: Vec::new(), desc: "SQL" }, tables: tables.iter().map(|t| table(t)).collect(), shared: false, foreign_key, context: Arc::new(Context::default()) }
     }
 
     fn index(line: u64, on: &str) -> Job {

@@ -119,7 +119,7 @@ impl Worker<'_, '_> {
         let line = format!("{}:{}", self.label, job.line);
         match &job.work {
             Work::Copy { statement, table, start, len } => {
-                let te = TocEntry::new(id, "TABLE DATA", table, Section::Data, Vec::new());
+                let te = super::entry(id, "TABLE DATA", table, Section::Data);
                 self.conn.failures.begin_entry(id, line);
                 self.progress.begin(&te, false, self.conn.failures.errors());
                 self.board.running(&job.context, &Progress::describe(&te).1);
@@ -132,8 +132,9 @@ impl Worker<'_, '_> {
                     self.load(statement, &te, (*start, *len), None, &job.context)?;
                 }
             }
-            Work::Statement { text } => {
-                let te = TocEntry::new(id, "SQL", &format!("line {}", job.line), Section::PostData, Vec::new());
+            Work::Statement { text, desc } => {
+                let on = job.tables.first().map(|t| format!("{t} ")).unwrap_or_default();
+                let te = super::entry(id, desc, &format!("{on}(line {})", job.line), Section::PostData);
                 self.conn.failures.begin_entry(id, line);
                 self.progress.begin(&te, false, self.conn.failures.errors());
                 self.conn.command(text)?;
