@@ -14,7 +14,7 @@ use pgsurge_bundle::{Bundle, BundleError, Dump, DumpFormat, ExtractOptions, File
 use serde_json::{json, Value};
 
 use super::database::{self, ReportFile};
-use super::{restore, script, ExitStatus};
+use super::{archive, script, ExitStatus};
 use crate::cli::RestoreArgs;
 use crate::messages::{human_bytes, Program};
 use crate::options::{Mode, Output, Plan};
@@ -330,7 +330,7 @@ fn restore_stream(args: &RestoreArgs, plan: &Plan, bundle: &Bundle, dump: &Dump,
     };
     let source = Source::Path(PathBuf::from(given));
     let status = match opened {
-        Ok(archive) => restore::restore_archive(args, &plan, archive, &source, report, prog),
+        Ok(archive) => archive::restore(args, &plan, archive, &source, report, prog),
         Err(e) => {
             super::report_open_error(prog, &source, &e);
             ExitStatus::Failure
@@ -358,7 +358,7 @@ fn restore_directory(args: &RestoreArgs, plan: &Plan, bundle: &Bundle, dump: &Du
     let plan = Plan { mode: plan.mode.clone(), archive: Some(temp.path().display().to_string()), format: plan.format, options: plan.options.clone() };
     let source = Source::Path(temp.path().to_owned());
     match Archive::open(&source, None) {
-        Ok(archive) => restore::restore_archive(args, &plan, archive, &source, report, prog),
+        Ok(archive) => archive::restore(args, &plan, archive, &source, report, prog),
         Err(e) => {
             super::report_open_error(prog, &Source::Path(PathBuf::from(given)), &e);
             ExitStatus::Failure

@@ -3,6 +3,7 @@
 //! that describe them. Each returns an `ExitStatus`; only `main` exits.
 
 mod bundle;
+mod archive;
 pub mod database;
 mod describe;
 mod report;
