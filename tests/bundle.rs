@@ -182,6 +182,16 @@ fn files_of_a_bundle_of_their_own_are_extracted_beside_the_restore() {
     assert!(refused.stderr_text().contains("is not empty"), "{}", refused.stderr_text());
     assert_eq!(public_tables(cluster, &db2), "0", "nothing may be restored before the refusal");
     let merged = restore(cluster, &db2, &dump, &["--files-from", storage.to_str().unwrap(), "--files-to", out.to_str().unwrap(), "--merge"]);
+    // A bundle's own files and another bundle's, into one new folder.
+    let bundle = dir.path().join("app.zip");
+    std::fs::write(&bundle, zip(&[Member::File("db.dump", &std::fs::read(&dump).unwrap(), 0o644), Member::File("config/app.ini", b"[app]", 0o644)])).unwrap();
+    let both = dir.path().join("both");
+    let db3 = fresh_db(cluster, "files_from_bundle");
+    let got = restore(cluster, &db3, &bundle, &["--files-from", storage.to_str().unwrap(), "--files-to", both.to_str().unwrap()]);
+    assert!(got.status <= 1, "{}", got.stderr_text());
+    assert_eq!(std::fs::read(both.join("config/app.ini")).unwrap(), b"[app]");
+    assert_eq!(std::fs::read(both.join("uploads/a.txt")).unwrap(), b"new a");
+    cluster.dropdb(&db3);
     assert!(merged.status <= 1, "{}", merged.stderr_text());
     assert_eq!(std::fs::read_to_string(out.join("uploads/a.txt")).unwrap(), "new a");
     assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "mine");

@@ -241,6 +241,23 @@ fn a_pg_dumpall_script_restores_as_psql_runs_it() {
     assert!(got_state.1 == want_state.1, "shop: {}", want_state.1.diff(&got_state.1));
     assert!(got_state.2 == want_state.2, "blog db: {}", want_state.2.diff(&got_state.2));
     assert_eq!(cluster.psql("blog db", "SELECT count(*) FROM posts").trim(), "3");
+
+    // pg_dumpall --clean drops each database before making it again, the one connected to
+    // first among them (after `\connect template1`): workers left there would stop it.
+    let clean = dir.path().join("cluster-clean.sql");
+    let out = cluster.run("pg_dumpall", &["--clean".into(), "-f".into(), clean.display().to_string()], None);
+    assert_eq!(out.status, 0, "{}", out.stderr_text());
+    let want = psql_f(&cluster, "postgres", &clean, &[]);
+    let want_state = state(&cluster);
+    let got = pgsurge_restore(&cluster, "postgres", &clean, &["-j", "3"]);
+    let (mut got_lines, mut want_lines) = (pgsurge_error_lines(&got), psql_error_lines(&want));
+    got_lines.sort();
+    want_lines.sort();
+    assert_eq!(got_lines, want_lines, "{}\npsql: {}", got.stderr_text(), want.stderr_text());
+    let got_state = state(&cluster);
+    assert_eq!(got_state.0, want_state.0);
+    assert!(got_state.1 == want_state.1, "shop: {}", want_state.1.diff(&got_state.1));
+    assert!(got_state.2 == want_state.2, "blog db: {}", want_state.2.diff(&got_state.2));
 }
 
 /// `--report` for a script: the same JSON report as for an archive, its source a plain

@@ -78,14 +78,18 @@ fn check_target(args: &RestoreArgs) -> Result<(), String> {
 
 /// Extracts the bundles `--files-from` names under `--files-to`, before the restore; the
 /// report's account of each, or `None` when one failed (and was reported).
-pub fn extract_files_from(args: &RestoreArgs, prog: &Program) -> Option<Vec<Value>> {
+/// `checked`: the folder was checked and has files of a bundle's own already, which these
+/// add to.
+pub fn extract_files_from(args: &RestoreArgs, checked: bool, prog: &Program) -> Option<Vec<Value>> {
     let mut done = Vec::new();
     if args.files_from.is_empty() {
         return Some(done);
     }
-    if let Err(message) = check_target(args) {
-        prog.error(message);
-        return None;
+    if !checked {
+        if let Err(message) = check_target(args) {
+            prog.error(message);
+            return None;
+        }
     }
     let dir = args.files_to.as_deref().unwrap_or_default();
     for path in &args.files_from {
@@ -97,7 +101,7 @@ pub fn extract_files_from(args: &RestoreArgs, prog: &Program) -> Option<Vec<Valu
             }
         };
         // The folder was checked empty before the first; the ones after add to it.
-        let options = match extract_options(args, Vec::new(), !done.is_empty()) {
+        let options = match extract_options(args, Vec::new(), checked || !done.is_empty()) {
             Ok(o) => o,
             Err(message) => {
                 prog.error(message);
@@ -267,7 +271,7 @@ pub fn run(args: &RestoreArgs, plan: &Plan, path: &Path, mut report: Option<Repo
         }
         None => {}
     }
-    let Some(files_from) = extract_files_from(args, prog) else { return ExitStatus::Failure };
+    let Some(files_from) = extract_files_from(args, args.files_to.is_some(), prog) else { return ExitStatus::Failure };
     if let Some(report) = report.as_mut() {
         report.set_bundle(json!({
             "path": path.display().to_string(),
@@ -366,25 +370,27 @@ fn restore_directory(args: &RestoreArgs, plan: &Plan, bundle: &Bundle, dump: &Du
     }
 }
 
-/// A plain SQL script: copied out of the bundle (as it is, compressed or not), since a
-/// script is read to its end before anything runs, then restored from the copy.
+/// A plain SQL script: extracted from the bundle (as it is, compressed or not, within the
+/// extraction's limits), since a script is read to its end before anything runs, then
+/// restored from there.
 fn restore_script(args: &RestoreArgs, dbname: &str, plan: &Plan, (bundle, dump, given): (&Bundle, &Dump, &str), report: Option<ReportFile>, prog: &Program) -> ExitStatus {
     let dir = spool_dir();
-    let mut file = match tempfile::Builder::new().prefix("pgsurge-bundle-").suffix(".sql").tempfile_in(&dir) {
-        Ok(f) => f,
+    let temp = match tempfile::Builder::new().prefix("pgsurge-bundle-").tempdir_in(&dir) {
+        Ok(t) => t,
         Err(e) => {
-            prog.error(format_args!("could not create a temporary file in \"{}\": {e}", dir.display()));
+            prog.error(format_args!("could not create a temporary folder in \"{}\": {e}", dir.display()));
             prog.hint("set PGSURGE_SPOOL_DIR to a directory with room for the script");
             return ExitStatus::Failure;
         }
     };
-    let copied = bundle.open_member(&dump.path).map_err(|e| error_line(&e)).and_then(|mut m| io::copy(&mut m, file.as_file_mut()).map_err(|e| e.to_string()));
-    if let Err(message) = copied {
-        prog.error(format_args!("{given}: {message}"));
+    if let Err(e) = bundle.extract_to_dir(&dump.path, temp.path(), &ExtractOptions { merge: true, ..ExtractOptions::default() }) {
+        prog.error(format_args!("{given}: {}", error_line(&e)));
         return ExitStatus::Failure;
     }
-    match pgsurge_script::open::open_script(file.path()) {
-        Ok(Some((reader, _))) => script::run(args, dbname, &plan.options, &script::Source { path: file.path().to_owned(), given: given.to_owned() }, reader, report, prog),
+    let name = dump.path.rsplit('/').next().unwrap_or(&dump.path);
+    let path = temp.path().join(name);
+    match pgsurge_script::open::open_script(&path) {
+        Ok(Some((reader, _))) => script::run(args, dbname, &plan.options, &script::Source { path, given: given.to_owned() }, reader, report, prog),
         _ => {
             prog.error(format_args!("{given} is not a script pgsurge can read"));
             ExitStatus::Failure

@@ -76,7 +76,7 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
         prog.error(message);
         return ExitStatus::Failure;
     }
-    let Some(extracted) = bundle::extract_files_from(&args, prog) else { return ExitStatus::Failure };
+    let Some(extracted) = bundle::extract_files_from(&args, false, prog) else { return ExitStatus::Failure };
     if let (Some(report), false) = (report.as_mut(), extracted.is_empty()) {
         report.set_bundle(serde_json::json!({ "files_from": extracted }));
     }

@@ -31,9 +31,9 @@ pub enum Scope {
     /// nothing else; may be built beside other indexes of the table (its lock, `SHARE`, lets
     /// them).
     Index(TableName),
-    /// A constraint other than a foreign key on this table (`ALTER TABLE … ADD CONSTRAINT …
-    /// PRIMARY KEY | UNIQUE | CHECK | EXCLUDE`), or its triggers switched off or on: needs
-    /// what came before it on the same table, and nothing else.
+    /// A constraint other than a foreign key on this table alone (`ALTER TABLE ONLY … ADD
+    /// CONSTRAINT … PRIMARY KEY | UNIQUE | CHECK | EXCLUDE`): needs what came before it on
+    /// the same table, and nothing else.
     Table(TableName),
     /// `ALTER TABLE … ADD CONSTRAINT … FOREIGN KEY … REFERENCES …`: its tables' rows and the
     /// referenced key must be in place, and a partitioned table's rows may be loaded under its
@@ -44,6 +44,24 @@ pub enum Scope {
     Sequence,
     /// Anything else.
     Alone,
+}
+
+/// The table `text` creates (`CREATE [UNLOGGED] TABLE schema.name …`), if it is that. A
+/// restore hands a table's rows to workers only when the script created it: the rows of a
+/// table that already existed (a data-only dump) may set off its triggers and keys, which
+/// expect the script's order.
+pub fn created_table(text: &[u8]) -> Option<TableName> {
+    let mut t = Tokens::new(text);
+    t.expect_words(&["create"])?;
+    t.skip_word("unlogged");
+    t.expect_words(&["table"])?;
+    let at = t.at;
+    if t.word().as_deref() == Some("if") {
+        t.expect_words(&["not", "exists"])?;
+    } else {
+        t.at = at;
+    }
+    t.table()
 }
 
 /// What `text`, one complete statement, works on.
@@ -86,18 +104,11 @@ fn classify(t: &mut Tokens<'_>) -> Option<Scope> {
             Some(Scope::Index(t.table()?))
         }
         "alter" => {
-            t.expect_words(&["table"])?;
-            t.skip_word("only");
+            // Without ONLY the constraint reaches the table's children too, whose rows may
+            // still be loading under their own names.
+            t.expect_words(&["table", "only"])?;
             let table = t.table()?;
-            match t.word()?.as_str() {
-                "add" => {}
-                "disable" | "enable" => {
-                    t.expect_words(&["trigger", "all"])?;
-                    return t.at_end().then_some(Scope::Table(table));
-                }
-                _ => return None,
-            }
-            t.expect_words(&["constraint"])?;
+            t.expect_words(&["add", "constraint"])?;
             t.name()?;
             match t.word()?.as_str() {
                 "primary" | "unique" | "check" | "exclude" => t.rest_is_one_subcommand(0, None).map(|_| Scope::Table(table)),
@@ -110,13 +121,21 @@ fn classify(t: &mut Tokens<'_>) -> Option<Scope> {
             }
         }
         "select" => {
-            // `SELECT pg_catalog.setval('…', n, b);` and nothing more.
+            // `SELECT pg_catalog.setval('…', n, b);` with literal arguments and nothing more:
+            // a subquery could read a table still loading.
             t.expect_words(&["pg_catalog"])?;
             t.punct(b'.')?;
             t.expect_words(&["setval"])?;
             t.punct(b'(')?;
-            t.rest_is_one_subcommand(1, None)?;
-            Some(Scope::Sequence)
+            loop {
+                match t.next()? {
+                    Token::Literal | Token::Punct(b',') => {}
+                    Token::Word(w) if w == "true" || w == "false" => {}
+                    Token::Punct(b')') => break,
+                    _ => return None,
+                }
+            }
+            t.at_end().then_some(Scope::Sequence)
         }
         _ => None,
     }
@@ -393,7 +412,6 @@ mod tests {
                 "ALTER TABLE ONLY public.child\n    ADD CONSTRAINT child_p_fkey FOREIGN KEY (p) REFERENCES public.parent(id) ON DELETE CASCADE;",
                 Scope::ForeignKey(vec![table("public", "child"), table("public", "parent")]),
             ),
-            ("ALTER TABLE public.t DISABLE TRIGGER ALL;", Scope::Table(table("public", "t"))),
             ("SELECT pg_catalog.setval('public.s_id_seq', 42, true);", Scope::Sequence),
         ];
         for (sql, want) in cases {
@@ -415,12 +433,24 @@ mod tests {
             "SELECT pg_catalog.setval('s', 1, true); DROP TABLE x;",
             "SELECT pg_catalog.setval('s', 1, true), pg_sleep(10);",
             "SELECT pg_catalog.lo_create('16401');",
+            "SELECT pg_catalog.setval('s', (SELECT max(id) FROM public.t), true);",
+            "ALTER TABLE public.t ADD CONSTRAINT c CHECK (a > 0);",
+            "ALTER TABLE public.t DISABLE TRIGGER ALL;",
             "COPY public.t (a) FROM '/etc/passwd';",
             "COPY db.public.t FROM stdin;",
             "ALTER TABLE ONLY public.t ADD CONSTRAINT c CHECK ((a <> 'x",
         ] {
             assert_eq!(scope(sql.as_bytes()), Scope::Alone, "{sql}");
         }
+    }
+
+    #[test]
+    fn the_tables_a_script_creates_are_named() {
+        assert_eq!(created_table(b"CREATE TABLE public.t (\n    a integer\n);"), Some(table("public", "t")));
+        assert_eq!(created_table(b"CREATE UNLOGGED TABLE \"S\".\"T x\" (a int);"), Some(table("S", "T x")));
+        assert_eq!(created_table(b"CREATE TABLE IF NOT EXISTS public.t (a int);"), Some(table("public", "t")));
+        assert_eq!(created_table(b"CREATE TABLE t (a int);"), None);
+        assert_eq!(created_table(b"CREATE VIEW public.v AS SELECT 1;"), None);
     }
 
     #[test]

@@ -18,6 +18,7 @@
 mod pool;
 mod worker;
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::BufRead;
 use std::os::unix::fs::FileExt;
@@ -27,7 +28,7 @@ use std::time::Instant;
 
 use pgsurge_archive::{DumpId, Section, TocEntry};
 use pgsurge_plan::options::RestoreOptions;
-use pgsurge_script::scope::{scope, Scope, TableName};
+use pgsurge_script::scope::{created_table, scope, Scope, TableName};
 use pgsurge_script::{Item, Meta, ScriptReader, Setting};
 
 use self::pool::{Abort, Context, Job, Pool, Work};
@@ -44,6 +45,10 @@ use crate::{runtime, Connector, EngineError, EngineEvent, Outcome, Stage};
 /// dozen after each `\connect`.
 const MAX_SESSION_SETTINGS: usize = 256;
 
+/// Tables created by the script that are remembered for handing their rows to workers; past
+/// this, the rows of tables created later load on the reading connection.
+const MAX_CREATED: usize = 1 << 20;
+
 /// Whether `sql` sets something for the rest of the session: `SET` (not `SET LOCAL`, not
 /// the transaction's) or a `set_config(…, false)` call, as pg_dump writes them.
 fn is_session_setting(sql: &[u8]) -> bool {
@@ -56,16 +61,42 @@ fn is_session_setting(sql: &[u8]) -> bool {
     }
 }
 
+/// What a session setting sets, so a later value replaces it: the parameter's name
+/// (`search_path`, `session authorization`, `role`), or the whole text when it cannot be told.
+fn setting_key(sql: &[u8]) -> String {
+    let sql = String::from_utf8_lossy(sql).to_ascii_lowercase();
+    if let Some(at) = sql.find("set_config('") {
+        let rest = &sql[at + "set_config('".len()..];
+        if let Some(end) = rest.find('\'') {
+            return rest[..end].to_owned();
+        }
+    }
+    let mut words = sql.split(|c: char| c.is_whitespace() || c == '=' || c == ';').filter(|w| !w.is_empty()).skip(1);
+    match words.next() {
+        Some("session") => match words.next() {
+            Some("authorization") => "session authorization".to_owned(),
+            Some(name) => name.to_owned(),
+            None => sql,
+        },
+        Some(name) => name.to_owned(),
+        None => sql,
+    }
+}
+
 /// Whether `sql` opens (`Some(true)`) or ends (`Some(false)`) a transaction of the script's
 /// own, as its first word says (`BEGIN`, `START TRANSACTION`; `COMMIT`, `END`, `ROLLBACK`
 /// but not `ROLLBACK TO`, `ABORT`).
 fn transaction_control(sql: &[u8]) -> Option<bool> {
     let sql = String::from_utf8_lossy(sql);
     let mut words = sql.split(|c: char| c.is_whitespace() || c == ';').filter(|w| !w.is_empty()).map(str::to_ascii_uppercase);
-    match words.next()?.as_str() {
+    let first = words.next()?;
+    let rest: Vec<String> = words.take(4).collect();
+    // `COMMIT AND CHAIN` starts the next transaction at once: still open.
+    let chained = rest.windows(2).any(|w| w[0] == "AND" && w[1] == "CHAIN");
+    match first.as_str() {
         "BEGIN" | "START" => Some(true),
-        "COMMIT" | "END" | "ABORT" => Some(false),
-        "ROLLBACK" => (words.next().as_deref() != Some("TO")).then_some(false),
+        "COMMIT" | "END" | "ABORT" => Some(chained),
+        "ROLLBACK" => (rest.first().map(String::as_str) != Some("TO")).then_some(chained),
         _ => None,
     }
 }
@@ -125,6 +156,7 @@ pub fn restore_script<R: BufRead>(
         pending: None,
         file: None,
         offset: 0,
+        created: HashSet::new(),
     };
     let (result, workers) = match (parallel, &pool) {
         (Some(file), Some(pool)) => {
@@ -235,6 +267,8 @@ struct ScriptRun<'e, 'l, 'p> {
     file: Option<File>,
     /// The reader's offset after the last statement it gave.
     offset: u64,
+    /// Tables the script created in the database it is in: only their rows go to workers.
+    created: HashSet<TableName>,
 }
 
 /// A COPY for a worker, while the reader finds where its rows end.
@@ -361,9 +395,12 @@ impl ScriptRun<'_, '_, '_> {
             Some(Setting::StandardConformingStrings(on)) => self.std_strings = on,
             _ => {}
         }
+        if let Some(table) = created_table(text).filter(|_| self.pool.is_some() && self.created.len() < MAX_CREATED) {
+            self.created.insert(table);
+        }
         if self.pool.is_some() && !self.in_transaction {
             match scope(text) {
-                Scope::Load(table) if copy_in => {
+                Scope::Load(table) if copy_in && self.created.contains(&table) => {
                     // Its rows are read past here and loaded by a worker from the file.
                     self.commit_group()?;
                     self.pending = Some(PendingCopy { statement: text.to_vec(), line, table, start: self.offset, len: 0 });
@@ -383,9 +420,20 @@ impl ScriptRun<'_, '_, '_> {
         }
         let te = self.entry(text, line, false);
         let label = format!("{}:{line}", self.label);
-        if is_session_setting(text) && self.session.len() < MAX_SESSION_SETTINGS {
-            self.session.push(text.to_vec());
-            self.change_context(|c| c.settings.push(text.to_vec()));
+        if is_session_setting(text) {
+            // The last value of each setting is what counts: pg_dump sets the tablespace and
+            // the role again before many objects.
+            let key = setting_key(text);
+            self.session.retain(|s| setting_key(s) != key);
+            if self.session.len() < MAX_SESSION_SETTINGS {
+                self.session.push(text.to_vec());
+                let settings = self.session.clone();
+                self.change_context(|c| c.settings = settings);
+            } else if self.pool.is_some() {
+                // A session the workers could not be given: what follows runs here.
+                self.wait_for_workers()?;
+                self.pool = None;
+            }
         }
         let transaction = transaction_control(text);
         let group = self.group.as_mut().filter(|_| !self.in_transaction && transaction.is_none());
@@ -493,11 +541,17 @@ impl ScriptRun<'_, '_, '_> {
                 self.in_transaction = false;
                 // A new session: the script sets what it needs again, as pg_dump's do.
                 self.session.clear();
+                self.created.clear();
                 self.change_context(|c| {
                     c.database = Some(dbname);
                     c.generation += 1;
                     c.settings.clear();
                 });
+                // The workers follow at once: a database one is left in could not be
+                // dropped by what the script runs next (`pg_dumpall --clean`).
+                if let Some(pool) = self.pool {
+                    pool.move_all(Arc::clone(&self.context))?;
+                }
             }
             Meta::OnErrorStop(on) => {
                 let stop = on || opts.exit_on_error || opts.single_transaction;
@@ -508,5 +562,30 @@ impl ScriptRun<'_, '_, '_> {
             Meta::Restrict { .. } | Meta::Unrestrict { .. } | Meta::Encoding(_) => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_value_of_a_setting_replaces_the_earlier() {
+        assert_eq!(setting_key(b"SET default_tablespace = '';"), "default_tablespace");
+        assert_eq!(setting_key(b"SET default_tablespace TO fixture_ts;"), "default_tablespace");
+        assert_eq!(setting_key(b"SET SESSION AUTHORIZATION 'alice';"), "session authorization");
+        assert_eq!(setting_key(b"SET SESSION search_path = x;"), "search_path");
+        assert_eq!(setting_key(b"SELECT pg_catalog.set_config('search_path', '', false);"), "search_path");
+        assert_eq!(setting_key(b"SET ROLE bob;"), "role");
+    }
+
+    #[test]
+    fn a_chained_commit_leaves_a_transaction_open() {
+        assert_eq!(transaction_control(b"BEGIN;"), Some(true));
+        assert_eq!(transaction_control(b"COMMIT;"), Some(false));
+        assert_eq!(transaction_control(b"COMMIT AND CHAIN;"), Some(true));
+        assert_eq!(transaction_control(b"COMMIT AND NO CHAIN;"), Some(false));
+        assert_eq!(transaction_control(b"ROLLBACK AND CHAIN;"), Some(true));
+        assert_eq!(transaction_control(b"ROLLBACK TO SAVEPOINT a;"), None);
     }
 }

@@ -62,6 +62,9 @@ pub(crate) enum Task {
     Run(u64, Job),
     /// A part of a table another worker is loading, in that load's context, with its label.
     Help(Arc<SplitCopy>, Arc<Context>, String),
+    /// Move to the database the script moved to (`\connect`), now: a database a worker is
+    /// left in could not be dropped (`pg_dumpall --clean`).
+    Move(Arc<Context>),
 }
 
 /// Why the restore ends early, as a worker found it.
@@ -105,6 +108,11 @@ struct State {
     abort: Option<Abort>,
     /// Tables being loaded by several connections, for idle workers to join.
     splits: Vec<(Arc<SplitCopy>, Arc<Context>, String)>,
+    /// Parts of such loads being loaded: a load is done when its parts have committed.
+    helping: usize,
+    /// The database every worker is to move to, numbered, and how many have.
+    move_to: Option<(u64, Arc<Context>)>,
+    moved: usize,
 }
 
 pub(crate) struct Pool {
@@ -136,7 +144,7 @@ impl Pool {
     /// How many workers take jobs, once every one has tried to connect.
     pub fn wait_started(&self) -> usize {
         let mut state = self.lock();
-        while state.starting > 0 {
+        while state.starting > 0 && state.abort.is_none() {
             state = self.wait(state);
         }
         state.live
@@ -171,7 +179,7 @@ impl Pool {
             if let Some(abort) = &state.abort {
                 return Err(abort.clone());
             }
-            if state.queue.is_empty() && state.running.is_empty() {
+            if state.queue.is_empty() && state.running.is_empty() && state.helping == 0 {
                 return Ok(());
             }
             state = self.wait(state);
@@ -180,11 +188,15 @@ impl Pool {
 
     /// The first job that may start now, or else a part of a table being loaded, waiting
     /// for one; `None` once the pool is closed and empty, or the restore ends.
-    pub fn take(&self) -> Option<Task> {
+    pub fn take(&self, moves_seen: &mut u64) -> Option<Task> {
         let mut state = self.lock();
         loop {
             if state.abort.is_some() {
                 return None;
+            }
+            if let Some((n, context)) = state.move_to.as_ref().filter(|(n, _)| *n != *moves_seen) {
+                *moves_seen = *n;
+                return Some(Task::Move(Arc::clone(context)));
             }
             if let Some(i) = ready(&state) {
                 let (placed, job) = state.queue.remove(i)?;
@@ -194,7 +206,9 @@ impl Pool {
             }
             state.splits.retain(|(s, _, _)| s.is_open());
             if let Some((split, context, label)) = state.splits.iter().find(|(s, _, _)| s.join()) {
-                return Some(Task::Help(Arc::clone(split), Arc::clone(context), label.clone()));
+                let task = Task::Help(Arc::clone(split), Arc::clone(context), label.clone());
+                state.helping += 1;
+                return Some(task);
             }
             if state.closed && state.queue.is_empty() && state.running.is_empty() {
                 return None;
@@ -212,6 +226,39 @@ impl Pool {
     pub fn done(&self, seq: u64) {
         let mut state = self.lock();
         state.running.retain(|p| p.seq != seq);
+        self.changed.notify_all();
+    }
+
+    /// A part of a shared load has been loaded (and committed or rolled back).
+    pub fn helped(&self) {
+        let mut state = self.lock();
+        state.helping = state.helping.saturating_sub(1);
+        self.changed.notify_all();
+    }
+
+    /// Moves every worker to `context`'s database, waiting until each has: the reader has
+    /// moved there, and nothing is queued.
+    pub fn move_all(&self, context: Arc<Context>) -> Result<(), Abort> {
+        let mut state = self.lock();
+        let n = state.move_to.as_ref().map_or(1, |(n, _)| n + 1);
+        state.move_to = Some((n, context));
+        state.moved = 0;
+        self.changed.notify_all();
+        loop {
+            if let Some(abort) = &state.abort {
+                return Err(abort.clone());
+            }
+            if state.moved >= state.live {
+                return Ok(());
+            }
+            state = self.wait(state);
+        }
+    }
+
+    /// A worker has moved where [`Pool::move_all`] asked.
+    pub fn moved(&self) {
+        let mut state = self.lock();
+        state.moved += 1;
         self.changed.notify_all();
     }
 
@@ -365,7 +412,7 @@ mod tests {
     fn an_abort_stops_every_wait() {
         let pool = pool_with(vec![job(1, &["a"], false)]);
         pool.abort(Abort::Failed("gone".into()));
-        assert!(pool.take().is_none());
+        assert!(pool.take(&mut 0).is_none());
         assert!(matches!(pool.wait_idle(), Err(Abort::Failed(m)) if m == "gone"));
         assert!(pool.push(job(2, &["b"], false)).is_err());
     }
@@ -377,7 +424,7 @@ mod tests {
         let taken = std::thread::scope(|s| {
             let worker = s.spawn(|| {
                 let mut n = 0;
-                while let Some(Task::Run(seq, _)) = pool.take() {
+                while let Some(Task::Run(seq, _)) = pool.take(&mut 0) {
                     n += 1;
                     pool.done(seq);
                 }

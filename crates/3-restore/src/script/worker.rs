@@ -47,6 +47,8 @@ pub(crate) struct Setup<'a> {
 /// Worker `index` (1, 2, …; 0 is the reader's connection): connects, then runs jobs until
 /// the pool has none left.
 pub(crate) fn work(index: usize, pool: &Pool, setup: &Setup<'_>) -> WorkerTotals {
+    // A panic anywhere below ends the restore instead of leaving the reader waiting.
+    let _guard = PanicGuard(pool);
     let Ok(rt) = runtime() else {
         pool.started(false);
         return WorkerTotals::default();
@@ -80,14 +82,26 @@ pub(crate) fn work(index: usize, pool: &Pool, setup: &Setup<'_>) -> WorkerTotals
     copy.set_board(&board);
     let mut worker = Worker { conn, progress: Progress::new(setup.events), copy, file, label: setup.label, applied: Arc::new(Context::default()), board: &board, no_split: setup.opts.no_split_tables };
     worker.progress.worker = index;
-    while let Some(task) = pool.take() {
+    let mut moves_seen = 0;
+    while let Some(task) = pool.take(&mut moves_seen) {
         let result = match task {
             Task::Run(seq, job) => {
                 let result = worker.run(&job);
                 pool.done(seq);
                 result
             }
-            Task::Help(split, context, label) => worker.help(&split, &context, label),
+            Task::Help(split, context, label) => {
+                let result = worker.help(&split, &context, label);
+                pool.helped();
+                result
+            }
+            Task::Move(context) => {
+                let result = worker.enter(&context);
+                if result.is_ok() {
+                    pool.moved();
+                }
+                result
+            }
         };
         match result {
             Ok(()) => {}
@@ -97,6 +111,17 @@ pub(crate) fn work(index: usize, pool: &Pool, setup: &Setup<'_>) -> WorkerTotals
     }
     pool.left();
     WorkerTotals { errors: worker.conn.failures.errors(), rows: worker.progress.rows, data_bytes: worker.progress.data_bytes }
+}
+
+/// Ends the restore if the worker's thread panics.
+struct PanicGuard<'p>(&'p Pool);
+
+impl Drop for PanicGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.abort(Abort::Failed("a worker of the parallel script restore panicked".into()));
+        }
+    }
 }
 
 struct Worker<'e, 'l> {
@@ -165,7 +190,11 @@ impl Worker<'_, '_> {
 
     /// A part of a table another worker is loading, in that load's context.
     fn help(&mut self, split: &crate::split::SplitCopy, context: &Arc<Context>, label: String) -> Result<(), SessionError> {
-        self.enter(context)?;
+        if let Err(e) = self.enter(context) {
+            // Joined, so the owner waits for this part: it failed.
+            split.part_done(None);
+            return Err(e);
+        }
         let started = Instant::now();
         let part = TableCopy::help(&mut self.conn, split)?;
         self.conn.emit(EngineEvent::PartFinished(PartRecord { worker: self.progress.worker, dump_id: split.dump_id, label, started, elapsed: started.elapsed(), rows: part.rows, bytes: part.bytes }));
@@ -197,6 +226,10 @@ impl Worker<'_, '_> {
     /// Puts the connection in `context`: the database, then the session settings, the
     /// encoding and the failure policy.
     fn enter(&mut self, context: &Arc<Context>) -> Result<(), SessionError> {
+        if self.conn.take_lost() {
+            // Replaced (a refused COPY, a helper's included): its session is made again.
+            self.applied = Arc::new(Context { database: self.applied.database.clone(), generation: self.applied.generation, ..Context::default() });
+        }
         if Arc::ptr_eq(&self.applied, context) {
             return Ok(());
         }
