@@ -344,21 +344,30 @@ fn restore_stream(args: &RestoreArgs, plan: &Plan, bundle: &Bundle, dump: &Dump,
     status
 }
 
-/// A directory archive, which is read at random: extracted to a temporary folder first.
-fn restore_directory(args: &RestoreArgs, plan: &Plan, bundle: &Bundle, dump: &Dump, given: &str, report: Option<ReportFile>, prog: &Program) -> ExitStatus {
+/// Extracts `dump` (a directory archive's folder, or a file under its own name) to a new
+/// temporary folder, within the extraction's limits; `None` once the failure is reported.
+fn extract_dump(bundle: &Bundle, dump: &Dump, given: &str, prog: &Program) -> Option<tempfile::TempDir> {
     let dir = spool_dir();
     let temp = match tempfile::Builder::new().prefix("pgsurge-bundle-").tempdir_in(&dir) {
         Ok(t) => t,
         Err(e) => {
             prog.error(format_args!("could not create a temporary folder in \"{}\": {e}", dir.display()));
             prog.hint("set PGSURGE_SPOOL_DIR to a directory with room for the dump");
-            return ExitStatus::Failure;
+            return None;
         }
     };
-    if let Err(e) = bundle.extract_to_dir(&dump.path, temp.path(), &ExtractOptions { merge: true, ..ExtractOptions::default() }) {
-        prog.error(format_args!("{given}: {}", error_line(&e)));
-        return ExitStatus::Failure;
+    match bundle.extract_to_dir(&dump.path, temp.path(), &ExtractOptions { merge: true, ..ExtractOptions::default() }) {
+        Ok(_) => Some(temp),
+        Err(e) => {
+            prog.error(format_args!("{given}: {}", error_line(&e)));
+            None
+        }
     }
+}
+
+/// A directory archive, which is read at random: extracted to a temporary folder first.
+fn restore_directory(args: &RestoreArgs, plan: &Plan, bundle: &Bundle, dump: &Dump, given: &str, report: Option<ReportFile>, prog: &Program) -> ExitStatus {
+    let Some(temp) = extract_dump(bundle, dump, given, prog) else { return ExitStatus::Failure };
     let plan = Plan { mode: plan.mode.clone(), archive: Some(temp.path().display().to_string()), format: plan.format, options: plan.options.clone() };
     let source = Source::Path(temp.path().to_owned());
     match Archive::open(&source, None) {
@@ -374,19 +383,7 @@ fn restore_directory(args: &RestoreArgs, plan: &Plan, bundle: &Bundle, dump: &Du
 /// extraction's limits), since a script is read to its end before anything runs, then
 /// restored from there.
 fn restore_script(args: &RestoreArgs, dbname: &str, plan: &Plan, (bundle, dump, given): (&Bundle, &Dump, &str), report: Option<ReportFile>, prog: &Program) -> ExitStatus {
-    let dir = spool_dir();
-    let temp = match tempfile::Builder::new().prefix("pgsurge-bundle-").tempdir_in(&dir) {
-        Ok(t) => t,
-        Err(e) => {
-            prog.error(format_args!("could not create a temporary folder in \"{}\": {e}", dir.display()));
-            prog.hint("set PGSURGE_SPOOL_DIR to a directory with room for the script");
-            return ExitStatus::Failure;
-        }
-    };
-    if let Err(e) = bundle.extract_to_dir(&dump.path, temp.path(), &ExtractOptions { merge: true, ..ExtractOptions::default() }) {
-        prog.error(format_args!("{given}: {}", error_line(&e)));
-        return ExitStatus::Failure;
-    }
+    let Some(temp) = extract_dump(bundle, dump, given, prog) else { return ExitStatus::Failure };
     let name = dump.path.rsplit('/').next().unwrap_or(&dump.path);
     let path = temp.path().join(name);
     match pgsurge_script::open::open_script(&path) {

@@ -9,6 +9,8 @@
 //! quoted one as written. A name without its schema could mean any table on the search path,
 //! so it makes the statement [`Scope::Alone`].
 
+use bstr::ByteSlice;
+
 /// A table as a statement names it, schema-qualified, each part as the server reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TableName {
@@ -220,25 +222,8 @@ impl<'a> Tokens<'a> {
         self.skip_space()?;
         let c = self.peek_byte(0)?;
         if c == b'"' {
-            let mut out = Vec::new();
-            let start = self.at;
-            self.at += 1;
-            loop {
-                let Some(b) = self.peek_byte(0) else {
-                    self.at = start;
-                    return None;
-                };
-                self.at += 1;
-                if b == b'"' {
-                    if self.peek_byte(0) == Some(b'"') {
-                        self.at += 1;
-                    } else {
-                        break;
-                    }
-                }
-                out.push(b);
-            }
-            return Some(Token::Quoted(String::from_utf8_lossy(&out).into_owned()));
+            let body = self.quoted(b'"', false)?;
+            return Some(Token::Quoted(String::from_utf8_lossy(&body.replace(b"\"\"", b"\"")).into_owned()));
         }
         if c == b'\'' {
             self.string(false)?;
@@ -278,19 +263,27 @@ impl<'a> Tokens<'a> {
 
     /// Skips a string literal starting at its opening quote.
     fn string(&mut self, escapes: bool) -> Option<()> {
+        self.quoted(b'\'', escapes).map(|_| ())
+    }
+
+    /// Reads text quoted by `quote` from its opening one (a doubled quote stands for one;
+    /// with `escapes`, a backslash escapes the byte after it): what lies between, as written.
+    /// `None`, and nothing taken, when it is never closed.
+    fn quoted(&mut self, quote: u8, escapes: bool) -> Option<&'a [u8]> {
         let start = self.at;
-        self.at += 1;
+        let mut at = start + 1;
         loop {
-            let Some(b) = self.peek_byte(0) else {
-                self.at = start;
-                return None;
-            };
-            self.at += 1;
-            match b {
-                b'\\' if escapes => self.at += 1,
-                b'\'' if self.peek_byte(0) == Some(b'\'') => self.at += 1,
-                b'\'' => return Some(()),
-                _ => {}
+            let &b = self.text.get(at)?;
+            at += 1;
+            if b == b'\\' && escapes {
+                at += 1;
+            } else if b == quote {
+                if self.text.get(at) == Some(&quote) {
+                    at += 1;
+                } else {
+                    self.at = at;
+                    return self.text.get(start + 1..at - 1);
+                }
             }
         }
     }
