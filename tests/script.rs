@@ -134,6 +134,37 @@ fn a_refused_meta_command_stops_the_restore_before_it_starts() {
     cluster.dropdb(&db);
 }
 
+/// Scripts cut short or tampered with are refused before anything is sent, naming the line:
+/// a backup cut short is not restored as if it were whole.
+#[test]
+fn damaged_and_hostile_scripts_are_refused_before_anything_runs() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let whole = std::fs::read_to_string(testdata().join("dumps/pg18/src.sql")).unwrap();
+    let copy_at = whole.find("\nCOPY ").unwrap() + 1;
+    let rows_at = copy_at + whole[copy_at..].find('\n').unwrap() + 1;
+    let key = whole.lines().find_map(|l| l.strip_prefix("\\restrict ")).unwrap().to_owned();
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("inside the rows of a COPY", whole[..rows_at + 3].to_owned(), "ends inside the rows of this COPY"),
+        ("inside a statement", whole[..copy_at + 10].to_owned(), "ends inside a statement"),
+        ("between statements", whole[..copy_at].to_owned(), "closing comment"),
+        ("inside a dollar quote", format!("{}CREATE FUNCTION public.f() RETURNS int AS $body$ SELECT 1;\n", &whole[..copy_at]), "ends inside a statement"),
+        ("with a wrong \\unrestrict key", whole.replace(&format!("\\unrestrict {key}"), "\\unrestrict wrong"), "unrestrict"),
+        ("with a meta-command inside \\restrict", whole.replacen("\nCOPY ", "\n\\o /tmp/pgsurge-out\nCOPY ", 1), "\\o"),
+    ];
+    for (how, text, said) in cases {
+        let script = dir.path().join("damaged.sql");
+        std::fs::write(&script, text).unwrap();
+        let db = fresh_db(cluster, "damaged_script");
+        let got = pgsurge_restore(cluster, &db, &script, &[]);
+        assert_eq!(got.status, 1, "{how}: {}", got.stderr_text());
+        let err = got.stderr_text();
+        assert!(err.lines().any(|l| l.starts_with("pgsurge: error: ") && l.contains(said)), "{how}: {err}");
+        assert_eq!(cluster.psql(&db, "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace").trim(), "0", "{how}: nothing may run");
+        cluster.dropdb(&db);
+    }
+}
+
 /// A script in LATIN1 (pg_restore's of the LATIN1 fixture: its `SET client_encoding =
 /// 'LATIN1'` and non-ASCII names and rows) into a LATIN1 database: the same as psql's.
 #[test]

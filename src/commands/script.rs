@@ -136,16 +136,20 @@ pub fn run_stdin(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, report
 }
 
 /// Reads the script at `path` to its end without running anything: `Err` with the first
-/// thing that stops the reading, by line.
+/// thing that stops the reading, by line, or with what says the script was cut short — a
+/// statement or a COPY block the end of the file cuts off, pg_dump's closing comment
+/// missing: a backup cut short is not restored as if it were whole.
 fn read_through(path: &Path, label: &str, allow_server_files: bool) -> Result<(), String> {
     let (reader, _) = open::open_script(path).map_err(|e| format!("could not read \"{}\": {e}", path.display()))?.ok_or_else(|| format!("\"{}\" is not a script", path.display()))?;
-    let mut reader = script_reader(reader, allow_server_files);
-    loop {
-        match reader.next_item() {
-            Ok(Some(_)) => {}
-            Ok(None) => return Ok(()),
-            Err(e) => return Err(format!("{label}:{}: {}", e.line, e.kind)),
-        }
+    let report = pgsurge_script::verify::verify_with(reader, allow_server_files);
+    if let Some(e) = &report.stopped {
+        return Err(format!("{label}:{}: {}", e.line, e.kind));
+    }
+    // A block cut short says more than the closing comment it leaves missing.
+    let cut = report.blocks.iter().find(|b| b.cut).and_then(|b| b.error.as_ref()).or_else(|| report.damage.first());
+    match cut {
+        Some(why) => Err(format!("{label}: {why}")),
+        None => Ok(()),
     }
 }
 

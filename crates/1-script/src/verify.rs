@@ -23,6 +23,8 @@ pub struct Block {
     /// Bytes of COPY text.
     pub bytes: u64,
     pub error: Option<String>,
+    /// The script ends inside its rows (no `\.`): cut short.
+    pub cut: bool,
 }
 
 /// What a script holds and where it is damaged.
@@ -37,6 +39,8 @@ pub struct Report {
     /// Damage outside the blocks, each with its line: what stops the reading, a statement
     /// cut off by the end of the script, a missing closing comment.
     pub damage: Vec<String>,
+    /// What stopped the reading, if anything did (also in `damage`).
+    pub stopped: Option<crate::ScriptError>,
 }
 
 impl Report {
@@ -106,11 +110,18 @@ fn ends_with_closing(tail: &[u8], closing: &[u8]) -> bool {
 
 /// Reads `input` to its end and reports what it holds.
 pub fn verify<R: BufRead>(input: R) -> Report {
+    verify_with(input, false)
+}
+
+/// As [`verify`]; with `allow_server_files`, a `COPY` that uses the server's files is no
+/// damage (see [`ScriptReader::allowing_server_files`]).
+pub fn verify_with<R: BufRead>(input: R, allow_server_files: bool) -> Report {
     let mut ends = Ends { inner: input, head: Vec::new(), tail: VecDeque::new() };
     let mut report = Report::default();
     let mut checker: Option<CopyChecker> = None;
     {
-        let mut reader = ScriptReader::new(&mut ends);
+        let reader = ScriptReader::new(&mut ends);
+        let mut reader = if allow_server_files { reader.allowing_server_files() } else { reader };
         loop {
             match reader.next_item() {
                 Ok(None) => break,
@@ -121,7 +132,7 @@ pub fn verify<R: BufRead>(input: R) -> Report {
                     }
                     if copy == Some(CopySource::Stdin) {
                         let (table, columns) = statement::copy_target(&text);
-                        report.blocks.push(Block { line, table, rows: 0, bytes: 0, error: None });
+                        report.blocks.push(Block { line, table, rows: 0, bytes: 0, error: None, cut: false });
                         checker = Some(CopyChecker::new(columns));
                     }
                 }
@@ -145,6 +156,7 @@ pub fn verify<R: BufRead>(input: R) -> Report {
                                 block.rows = c.rows;
                             } else {
                                 block.error = Some(format!("line {line}: the script ends inside the rows of this COPY (no \\. after them): it was cut short"));
+                                block.cut = true;
                             }
                         }
                     }
@@ -152,6 +164,7 @@ pub fn verify<R: BufRead>(input: R) -> Report {
                 Ok(Some(Item::Meta { .. } | Item::Comment { .. })) => {}
                 Err(e) => {
                     report.damage.push(e.to_string());
+                    report.stopped = Some(e);
                     break;
                 }
             }
@@ -189,7 +202,7 @@ mod tests {
         assert!(r.is_sound(), "{r:?}");
         assert_eq!(r.written_by, Some("pg_dump"));
         assert_eq!(r.statements, 2);
-        assert_eq!(r.blocks, [Block { line: 7, table: "public.t".into(), rows: 2, bytes: 8, error: None }]);
+        assert_eq!(r.blocks, [Block { line: 7, table: "public.t".into(), rows: 2, bytes: 8, error: None, cut: false }]);
     }
 
     #[test]
