@@ -11,6 +11,8 @@
 # Scripts (made once into BENCH_DIR, default /var/tmp/pgsurge-bench-restore):
 #   big       pg_restore's script of tools/bench-restore.sh's big.dump (one table of 1 GB of
 #             COPY text, its primary key, three indexes and a foreign key: a 1 GB script)
+#   wide      pg_dump's script of 8 tables of about 128 MB of COPY text each, a primary key
+#             and an index on each (1 GB in all)
 #   many      pg_restore's script of tools/bench-restore.sh's many.dump (2000 tables with an
 #             index and a foreign key each, views, functions: ~10 000 statements)
 #   pgbench   pg_restore's script of its pgbench.dump (scale 50: one 465 MB COPY, keys)
@@ -42,6 +44,15 @@ script() { # workload -> path of its script, made once
       big | many | pgbench)
         [[ -f $work/$1.dump ]] || { echo "no $work/$1.dump: run tools/bench-restore.sh $1 first" >&2; return 1; }
         "$bin/pg_restore" -f "$out" "$work/$1.dump" ;;
+      wide)
+        psql -d postgres -c "DROP DATABASE IF EXISTS wide_src" -c "CREATE DATABASE wide_src"
+        for i in 1 2 3 4 5 6 7 8; do
+          psql -v ON_ERROR_STOP=1 -d wide_src -c "CREATE TABLE w$i (id bigint PRIMARY KEY, k int, name text, amount numeric, at timestamptz)" \
+            -c "INSERT INTO w$i SELECT g, (g::bigint * 7919) % 100000, 'item ' || (g % 50000) || repeat('x', 20), (g % 100000) / 100.0, timestamptz '2026-01-01' + g * interval '1 second' FROM generate_series(1, 1500000) g" \
+            -c "CREATE INDEX w${i}_k ON w$i (k)"
+        done
+        "$bin/pg_dump" -d wide_src -f "$out"
+        psql -d postgres -c "DROP DATABASE wide_src" ;;
       inserts)
         psql -d postgres -c "DROP DATABASE IF EXISTS inserts_src" -c "CREATE DATABASE inserts_src"
         "$bin/pgbench" -i -q -s 1 --foreign-keys inserts_src >/dev/null 2>&1
