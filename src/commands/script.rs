@@ -141,7 +141,7 @@ pub fn run_stdin(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, report
 /// missing: a backup cut short is not restored as if it were whole.
 fn read_through(path: &Path, label: &str, allow_server_files: bool) -> Result<(), String> {
     let (reader, _) = open::open_script(path).map_err(|e| format!("could not read \"{}\": {e}", path.display()))?.ok_or_else(|| format!("\"{}\" is not a script", path.display()))?;
-    let report = pgsurge_script::verify::verify_with(reader, allow_server_files);
+    let report = pgsurge_script::verify::verify_with(reader, allow_server_files, false);
     if let Some(e) = &report.stopped {
         return Err(format!("{label}:{}: {}", e.line, e.kind));
     }
