@@ -290,10 +290,6 @@ pub fn run(args: &RestoreArgs, plan: &Plan, path: &Path, mut report: Option<Repo
     }
 }
 
-/// Where temporary copies go: `PGSURGE_SPOOL_DIR`, else `TMPDIR`, else /var/tmp.
-fn spool_dir() -> PathBuf {
-    std::env::var_os("PGSURGE_SPOOL_DIR").or_else(|| std::env::var_os("TMPDIR")).map_or_else(|| PathBuf::from("/var/tmp"), PathBuf::from)
-}
 
 /// A custom or tar archive streamed from the bundle, as from standard input: in one pass,
 /// or through a temporary copy filled as it is read when restored in parallel.
@@ -347,7 +343,7 @@ fn restore_stream(args: &RestoreArgs, plan: &Plan, bundle: &Bundle, dump: &Dump,
 /// Extracts `dump` (a directory archive's folder, or a file under its own name) to a new
 /// temporary folder, within the extraction's limits; `None` once the failure is reported.
 fn extract_dump(bundle: &Bundle, dump: &Dump, given: &str, prog: &Program) -> Option<tempfile::TempDir> {
-    let dir = spool_dir();
+    let dir = database::spool_dir();
     let temp = match tempfile::Builder::new().prefix("pgsurge-bundle-").tempdir_in(&dir) {
         Ok(t) => t,
         Err(e) => {

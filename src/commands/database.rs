@@ -282,6 +282,12 @@ pub struct SpooledStdin {
     pub budget: Option<u64>,
 }
 
+/// Where temporary copies go (of standard input, a decompressed script, a dump out of a
+/// bundle): `PGSURGE_SPOOL_DIR`, else `TMPDIR`, else /var/tmp.
+pub fn spool_dir() -> std::path::PathBuf {
+    std::env::var_os("PGSURGE_SPOOL_DIR").or_else(|| std::env::var_os("TMPDIR")).map_or_else(|| std::path::PathBuf::from("/var/tmp"), std::path::PathBuf::from)
+}
+
 /// Starts copying standard input to a temporary file (in `PGSURGE_SPOOL_DIR`, else `TMPDIR`,
 /// else /var/tmp), removed when the returned handle is dropped. The copy runs as fast as the
 /// pipe delivers, whatever the restore is doing, within `limit` (`PGSURGE_SPOOL_LIMIT`) or
@@ -292,7 +298,7 @@ pub fn spool_stdin(prog: &Program, limit: Option<u64>) -> Result<SpooledStdin, S
 
 /// As [`spool_stdin`], for any one-pass input (`what` names it: a dump inside a bundle).
 pub fn spool_input(prog: &Program, limit: Option<u64>, mut input: Box<dyn std::io::Read + Send>, what: &str) -> Result<SpooledStdin, String> {
-    let dir = std::env::var_os("PGSURGE_SPOOL_DIR").or_else(|| std::env::var_os("TMPDIR")).map_or_else(|| std::path::PathBuf::from("/var/tmp"), std::path::PathBuf::from);
+    let dir = spool_dir();
     let advice = "set PGSURGE_SPOOL_DIR to a directory with room for the archive, or restore with -j 1 (one pass, no temporary file)";
     let file = tempfile::Builder::new().prefix("pgsurge-input-").tempfile_in(&dir).map_err(|e| format!("could not create a temporary file in \"{}\": {e}; {advice}", dir.display()))?;
     // A file system that cannot say leaves the limit alone; the copy then fails as it

@@ -104,7 +104,7 @@ pub fn stdin_is_script() -> bool {
 /// first (in `PGSURGE_SPOOL_DIR`, else `TMPDIR`, else /var/tmp), so that it can be read to
 /// its end before anything is sent, as a file is.
 pub fn run_stdin(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, report: Option<ReportFile>, prog: &Program) -> ExitStatus {
-    let dir = std::env::var_os("PGSURGE_SPOOL_DIR").or_else(|| std::env::var_os("TMPDIR")).map_or_else(|| std::path::PathBuf::from("/var/tmp"), std::path::PathBuf::from);
+    let dir = super::database::spool_dir();
     let mut file = match tempfile::Builder::new().prefix("pgsurge-stdin-").suffix(".sql").tempfile_in(&dir) {
         Ok(f) => f,
         Err(e) => {
@@ -245,7 +245,7 @@ impl<'a> ScriptText<'a> {
         if compression == open::Compression::None {
             return Ok(ScriptText::Itself(path));
         }
-        let dir = std::env::var_os("PGSURGE_SPOOL_DIR").or_else(|| std::env::var_os("TMPDIR")).map_or_else(|| std::path::PathBuf::from("/var/tmp"), std::path::PathBuf::from);
+        let dir = super::database::spool_dir();
         let mut file = tempfile::Builder::new().prefix("pgsurge-script-").suffix(".sql").tempfile_in(&dir).map_err(|e| format!("could not create a temporary file in \"{}\": {e}", dir.display()))?;
         if !quiet {
             prog.info(format_args!("decompressing the script to {} for the workers to read", file.path().display()));
