@@ -47,6 +47,25 @@ pub enum Command {
         infer_long_args = true
     )]
     Sql(RestoreArgs),
+    /// Check what a restore needs against the server, changing nothing.
+    #[command(
+        long_about = CHECK_ABOUT,
+        after_help = RESTORE_AFTER_HELP,
+        disable_help_flag = true,
+        disable_version_flag = true,
+        args_override_self = true,
+        infer_long_args = true
+    )]
+    Check(RestoreArgs),
+    /// Say whether a restore into a database is running (exit 0 idle, 1 running).
+    #[command(disable_help_flag = true, long_about = STATUS_ABOUT)]
+    Status(ServerArgs),
+    /// Swap the latest safety copy a --swap restore left back in as the database.
+    #[command(disable_help_flag = true, long_about = ROLLBACK_ABOUT)]
+    Rollback(RollbackArgs),
+    /// List the safety copies --swap restores left of a database.
+    #[command(disable_help_flag = true)]
+    Snapshots(ServerArgs),
     /// Check an archive without a server: decompress all data, check every COPY stream.
     Verify(VerifyArgs),
     /// Draw a restore's --report file as a timeline, a lane per connection.
@@ -108,6 +127,53 @@ pub struct ReportArgs {
     /// Write the timeline as an SVG image to FILE (`-` for standard output).
     #[arg(long, value_name = "FILE", group = "output", allow_hyphen_values = true)]
     pub svg: Option<String>,
+}
+
+pub const CHECK_ABOUT: &str = "Checks, before a restore and without changing anything, what the restore of an archive\n(or a plain script, or a bundle's dump) with the same options would need against what the\nserver has: the roles the entries name, extensions, tablespaces, the target database, room\non disk. Exits 1 when something would make the restore fail; `pgsurge restore` makes the\nsame checks first.";
+const STATUS_ABOUT: &str = "Says whether a pgsurge restore into the database is running: since when, at which stage,\nhow far. Exits 0 when none is, 1 when one is, 2 when the server cannot be asked.";
+const ROLLBACK_ABOUT: &str = "Swaps the newest safety copy of the database (NAME_before_TIMESTAMP, left by `pgsurge\nrestore --swap`) back in under the database's name; the database it replaces is kept as a\nsafety copy in turn.";
+
+/// Where a database is, for the commands that only look at or rename databases (`status`,
+/// `snapshots`, `rollback`): libpq's connection options, as `restore` takes them.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// The database (a name, `key=value` string or URI).
+    #[arg(short = 'd', long = "dbname", value_name = "NAME", allow_hyphen_values = true)]
+    pub dbname: Option<String>,
+    /// Database server host or socket directory.
+    #[arg(short = 'h', long = "host", value_name = "HOSTNAME", allow_hyphen_values = true)]
+    pub host: Option<String>,
+    /// Database server port number.
+    #[arg(short = 'p', long = "port", value_name = "PORT", allow_hyphen_values = true)]
+    pub port: Option<String>,
+    /// Connect as specified database user.
+    #[arg(short = 'U', long = "username", value_name = "NAME", allow_hyphen_values = true)]
+    pub username: Option<String>,
+    /// Never prompt for password.
+    #[arg(short = 'w', long = "no-password")]
+    pub no_password: bool,
+    /// Force password prompt.
+    #[arg(short = 'W', long = "password")]
+    pub password: bool,
+    /// Print the result as JSON on standard output.
+    #[arg(long)]
+    pub json: bool,
+    /// Print help.
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+}
+
+/// `pgsurge rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// End the sessions still connected instead of waiting for them to leave.
+    #[arg(long)]
+    pub terminate: bool,
+    /// How long to wait for sessions to leave (default 30).
+    #[arg(long = "swap-timeout", value_name = "SECONDS")]
+    pub swap_timeout: Option<String>,
 }
 
 /// `pgsurge verify`.
@@ -181,6 +247,25 @@ pub struct RestoreArgs {
     pub files_owner: Option<String>,
     #[arg(help = "The dump in the bundle to restore, when it holds\nseveral or names none as such (pgsurge)", long = "dump", value_name = "PATH", help_heading = "Bundles (zip, tar.gz: a dump and files)")]
     pub dump: Option<String>,
+
+    #[arg(help = "Restore even when the checks made first find what\nwould make it fail (missing roles, extensions...)", long = "force", help_heading = "Safe restores into a live database (pgsurge)")]
+    pub force: bool,
+    #[arg(help = "Refuse to start while another pgsurge restore into\nthe same database runs", long = "exclusive", help_heading = "Safe restores into a live database (pgsurge)")]
+    pub exclusive: bool,
+    #[arg(help = "Restore into a new database beside the target, then\nswap it in by rename, keeping the old one as a\nsafety copy (NAME_before_TIMESTAMP)", long = "swap", help_heading = "Safe restores into a live database (pgsurge)")]
+    pub swap: bool,
+    #[arg(help = "At the swap, end the sessions still connected to the\ntarget instead of waiting for them to leave", long = "terminate", help_heading = "Safe restores into a live database (pgsurge)")]
+    pub terminate: bool,
+    #[arg(help = "How long the swap waits for sessions to leave the\ntarget (default 30)", long = "swap-timeout", value_name = "SECONDS", help_heading = "Safe restores into a live database (pgsurge)", allow_hyphen_values = true)]
+    pub swap_timeout: Option<String>,
+    #[arg(help = "When the restore fails before the swap, keep the\nnew database instead of dropping it", long = "keep-failed", help_heading = "Safe restores into a live database (pgsurge)")]
+    pub keep_failed: bool,
+    #[arg(help = "After the swap, keep only the N newest safety copies\nof the target, dropping older ones", long = "keep-safety-copies", value_name = "N", help_heading = "Safe restores into a live database (pgsurge)", allow_hyphen_values = true)]
+    pub keep_safety_copies: Option<String>,
+    #[arg(help = "Run CMD (by the shell) after the restore, with\nPGHOST, PGDATABASE... and DATABASE_URL set to the\nrestored database; its failure fails the restore", long = "then", value_name = "CMD", help_heading = "Safe restores into a live database (pgsurge)", allow_hyphen_values = true)]
+    pub then: Vec<String>,
+    #[arg(help = "After the restore, apply DIR's *.sql files in name\norder, each in a transaction of its own", long = "migrations", value_name = "DIR", help_heading = "Safe restores into a live database (pgsurge)")]
+    pub migrations: Option<String>,
     /// Output version information, then exit.
     #[arg(short = 'V', long = "version", help_heading = "General options")]
     pub version: bool,

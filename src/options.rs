@@ -32,6 +32,8 @@ pub struct Plan {
     pub archive: Option<String>,
     pub format: Option<Format>,
     pub options: RestoreOptions,
+    /// `pgsurge check`: the checks made before a restore, and nothing restored.
+    pub check_only: bool,
 }
 
 /// An option error, worded as pg_restore words it; `hint` adds pg_restore's "Try --help" line.
@@ -268,7 +270,7 @@ pub fn check(args: &RestoreArgs) -> Result<Plan, UsageError> {
         restrict_key: BString::from(restrict_key),
     };
     let archive = archive.filter(|a| a != "-");
-    Ok(Plan { mode, archive, format, options })
+    Ok(Plan { mode, archive, format, options, check_only: false })
 }
 
 /// Whether the ANALYZE stage runs: as `--analyze` or `--no-analyze` says (the last given

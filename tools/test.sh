@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 tools/install-postgres.sh
 tools/install-browser.sh
+tools/install-python.sh
 # shellcheck source=tools/pg-env.sh
 source tools/pg-env.sh
 tools/check-deps.sh

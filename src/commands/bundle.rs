@@ -232,6 +232,9 @@ pub fn run(args: &RestoreArgs, plan: &Plan, path: &Path, mut report: Option<Repo
             prog.info(line);
         }
     }
+    if let Some(Ok(Some(r))) = manifest.as_ref().map(|m| m.content.as_ref().map(|info| info.revision.as_ref())) {
+        super::stages::remember_manifest_revision(&r.value);
+    }
     if let Some(Err(why)) = manifest.as_ref().map(|m| &m.content) {
         prog.warning(format_args!("the bundle's manifest could not be read: {why}"));
     }
@@ -309,7 +312,7 @@ fn restore_stream(args: &RestoreArgs, plan: &Plan, bundle: &Bundle, dump: &Dump,
             return ExitStatus::Failure;
         }
     };
-    let mut plan = Plan { mode: plan.mode.clone(), archive: Some(given.to_owned()), format: plan.format, options: plan.options.clone() };
+    let mut plan = Plan { mode: plan.mode.clone(), archive: Some(given.to_owned()), format: plan.format, options: plan.options.clone(), check_only: plan.check_only };
     // Kept until the restore is done: the temporary copy goes with it.
     let mut spooled = None;
     let opened = if database::jobs(&plan.options, prog) > 1 {
@@ -364,7 +367,7 @@ fn extract_dump(bundle: &Bundle, dump: &Dump, given: &str, prog: &Program) -> Op
 /// A directory archive, which is read at random: extracted to a temporary folder first.
 fn restore_directory(args: &RestoreArgs, plan: &Plan, bundle: &Bundle, dump: &Dump, given: &str, report: Option<ReportFile>, prog: &Program) -> ExitStatus {
     let Some(temp) = extract_dump(bundle, dump, given, prog) else { return ExitStatus::Failure };
-    let plan = Plan { mode: plan.mode.clone(), archive: Some(temp.path().display().to_string()), format: plan.format, options: plan.options.clone() };
+    let plan = Plan { mode: plan.mode.clone(), archive: Some(temp.path().display().to_string()), format: plan.format, options: plan.options.clone(), check_only: plan.check_only };
     let source = Source::Path(temp.path().to_owned());
     match Archive::open(&source, None) {
         Ok(archive) => archive::restore(args, &plan, archive, &source, report, prog),

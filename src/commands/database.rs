@@ -13,6 +13,7 @@ use pgsurge_restore::{self as engine, EngineError, Outcome};
 use pgsurge_plan::select::Selection;
 use pgsurge_plan::RestoreOptions;
 
+use super::stages::Around;
 use super::ExitStatus;
 use crate::cli::RestoreArgs;
 use crate::messages::Program;
@@ -29,15 +30,22 @@ pub struct ReportFile {
     file: File,
     created: bool,
     written: bool,
-    /// What a bundle held besides the dump restored (its manifest, its files), for the
-    /// report's `bundle` key.
-    bundle: Option<serde_json::Value>,
+    /// Keys the restore's own report lacks, added at its top level: what a bundle held
+    /// besides the dump (`bundle`), what the stages around the restore did (`migrations`,
+    /// `swap`).
+    extra: Vec<(String, serde_json::Value)>,
 }
 
 impl ReportFile {
     /// Adds the bundle the dump came from to the report.
     pub fn set_bundle(&mut self, bundle: serde_json::Value) {
-        self.bundle = Some(bundle);
+        self.set_key("bundle", bundle);
+    }
+
+    /// Adds (or replaces) the top-level key `key`.
+    pub fn set_key(&mut self, key: &str, value: serde_json::Value) {
+        self.extra.retain(|(k, _)| k != key);
+        self.extra.push((key.to_owned(), value));
     }
 }
 
@@ -49,7 +57,7 @@ pub fn open_report(path: &str) -> Result<ReportFile, String> {
         Err(e) => Err(e),
     };
     match opened {
-        Ok((file, created)) => Ok(ReportFile { path: path.to_owned(), file, created, written: false, bundle: None }),
+        Ok((file, created)) => Ok(ReportFile { path: path.to_owned(), file, created, written: false, extra: Vec::new() }),
         Err(e) => Err(format!("could not open report file \"{path}\": {}", super::io_reason(&e))),
     }
 }
@@ -166,9 +174,12 @@ pub fn connection(args: &RestoreArgs, dbname: &str, prog: &Program) -> Option<Co
 pub fn write_report(report: Option<ReportFile>, text: impl FnOnce() -> String, prog: &Program) -> bool {
     let Some(mut report) = report else { return true };
     let mut text = text();
-    if let Some(bundle) = report.bundle.take() {
+    let extra = std::mem::take(&mut report.extra);
+    if !extra.is_empty() {
         if let Ok(serde_json::Value::Object(mut doc)) = serde_json::from_str::<serde_json::Value>(&text) {
-            doc.insert("bundle".to_owned(), bundle);
+            for (key, value) in extra {
+                doc.insert(key, value);
+            }
             text = serde_json::to_string_pretty(&doc).unwrap_or(text) + "\n";
         }
     }
@@ -195,18 +206,43 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
         jobs
     };
 
+    // The marker goes on the database restored into: the one --create makes, once made.
+    let marker_on = (!opts.create).then_some(connector.dbname.as_str());
+    let Ok(around) = Around::begin(args, &connector, marker_on, !pg_restore, prog) else { return ExitStatus::Failure };
+    let swapped;
+    let opts = match around.engine_options(opts, prog) {
+        Some(changed) => {
+            swapped = changed;
+            &swapped
+        }
+        None => opts,
+    };
     let meta = report.is_some().then(|| report_meta(args, plan, archive, &connector, jobs));
     let reporter = Reporter::new(prog, args.quiet, opts);
     if opts.verbose {
         prog.info("connecting to database for restore");
     }
-    let result = engine::restore(archive, selection, opts, jobs, &connector, &|e| reporter.event(e));
+    let result = engine::restore(archive, selection, opts, jobs, around.connector(), &|e| {
+        around.observe(&e);
+        reporter.event(e)
+    });
     if let Some(spool) = archive.spool().filter(|_| !pg_restore && !args.quiet) {
         prog.info(format_args!("the temporary copy of standard input took at most {} on disk", human_bytes(spool.peak())));
     }
+    let mut report = report;
+    let stages_ok = around.finish(&result, &mut |key, value| {
+        if let Some(report) = report.as_mut() {
+            report.set_key(key, value);
+        }
+    }, prog);
     // A report asked for and not written fails the command, however the restore went.
     let report_written = write_report(report, || meta.as_ref().map(|meta| reporter.json(result.as_ref().ok(), meta)).unwrap_or_default(), prog);
-    exit_status(result, &reporter, report_written, prog)
+    let status = exit_status(result, &reporter, report_written, prog);
+    if stages_ok {
+        status
+    } else {
+        ExitStatus::Failure
+    }
 }
 
 /// The summary of a restore that ended with `result` (an archive's or a script's), and the

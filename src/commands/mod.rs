@@ -6,9 +6,12 @@ mod bundle;
 mod archive;
 pub mod database;
 mod describe;
+mod migrations;
 mod report;
 mod restore;
+mod safety;
 mod script;
+mod stages;
 mod verify;
 
 use std::ffi::OsString;
@@ -29,6 +32,8 @@ pub enum ExitStatus {
     Failure,
     /// A usage error in pgsurge's own commands (clap's convention).
     Usage,
+    /// `status` could not ask the server: neither "idle" (0) nor "running" (1).
+    Unknown,
 }
 
 impl ExitStatus {
@@ -36,7 +41,7 @@ impl ExitStatus {
         match self {
             ExitStatus::Success => 0,
             ExitStatus::Failure => 1,
-            ExitStatus::Usage => 2,
+            ExitStatus::Usage | ExitStatus::Unknown => 2,
         }
     }
 }
@@ -47,6 +52,8 @@ pub enum RestoreCommand {
     Restore,
     List,
     Sql,
+    /// `pgsurge check`: a restore's checks against the server, nothing restored.
+    Check,
 }
 
 /// `pg_restore [OPTION]... [FILE]`.
@@ -68,6 +75,10 @@ pub fn pgsurge_main(argv: Vec<OsString>) -> ExitStatus {
         "list" => "list",
         "sql" => "sql",
         "verify" => "verify",
+        "check" => "check",
+        "status" => "status",
+        "snapshots" => "snapshots",
+        "rollback" => "rollback",
         "report" => "report",
         "completions" => "completions",
         "man" => "man",
@@ -77,7 +88,7 @@ pub fn pgsurge_main(argv: Vec<OsString>) -> ExitStatus {
         Ok(cli) => cli,
         Err(e) => {
             return match subcommand {
-                "restore" | "list" | "sql" => clap_failure(e, &prog, Cli::command()),
+                "restore" | "list" | "sql" | "check" => clap_failure(e, &prog, Cli::command()),
                 _ => {
                     let usage = !matches!(e.kind(), ClapErrorKind::DisplayHelp | ClapErrorKind::DisplayVersion);
                     let _ = e.print();
@@ -90,13 +101,17 @@ pub fn pgsurge_main(argv: Vec<OsString>) -> ExitStatus {
             };
         }
     };
-    if let Command::Restore(args) | Command::List(args) | Command::Sql(args) = &cli.command {
+    if let Command::Restore(args) | Command::List(args) | Command::Sql(args) | Command::Check(args) = &cli.command {
         hide_secrets(&argv, args);
     }
     match cli.command {
         Command::Restore(args) => restore::run(args, RestoreCommand::Restore, &prog),
         Command::List(args) => restore::run(args, RestoreCommand::List, &prog),
         Command::Sql(args) => restore::run(args, RestoreCommand::Sql, &prog),
+        Command::Check(args) => restore::run(args, RestoreCommand::Check, &prog),
+        Command::Status(args) => safety::status(&args, &prog),
+        Command::Snapshots(args) => safety::snapshots(&args, &prog),
+        Command::Rollback(args) => safety::rollback(&args, &prog),
         Command::Verify(args) => verify::run(args, &prog),
         Command::Report(args) => report::run(&args, &prog),
         Command::Completions(args) => describe::completions(args.shell, &prog),
@@ -140,6 +155,7 @@ pub fn print_restore_help(prog: &Program, command: RestoreCommand) {
             RestoreCommand::Restore => ("pgsurge restore", crate::cli::RESTORE_ABOUT),
             RestoreCommand::List => ("pgsurge list", crate::cli::LIST_ABOUT),
             RestoreCommand::Sql => ("pgsurge sql", crate::cli::SQL_ABOUT),
+            RestoreCommand::Check => ("pgsurge check", crate::cli::CHECK_ABOUT),
         };
         cmd.name(name).bin_name(name).about(about)
     };

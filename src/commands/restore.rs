@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use pgsurge_archive::{Archive, ErrorKind, Source};
 
-use super::{archive, bundle, database, script};
+use super::{archive, bundle, database, script, stages};
 use super::{print_restore_help, report_open_error, wants_help_or_version, ExitStatus, RestoreCommand};
 use crate::cli::RestoreArgs;
 use crate::messages::Program;
@@ -24,6 +24,18 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
     }
     match command {
         RestoreCommand::Restore => {}
+        RestoreCommand::Check => {
+            if args.dbname.is_none() {
+                prog.error("`pgsurge check` checks against a server: give it -d DBNAME, as the restore would have");
+                return ExitStatus::Failure;
+            }
+            for (given, option) in [(args.list, "-l/--list"), (args.file.is_some(), "-f/--file")] {
+                if given {
+                    prog.error(format_args!("`pgsurge check` takes the restore's options; {option} is not one"));
+                    return ExitStatus::Failure;
+                }
+            }
+        }
         RestoreCommand::List => args.list = true,
         RestoreCommand::Sql => {
             if args.dbname.is_some() {
@@ -47,6 +59,11 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
         }
     };
     plan.options.analyze = options::analyze(&args, prog.name == "pg_restore");
+    plan.check_only = command == RestoreCommand::Check;
+    if let Err(message) = stages::check_options(&args, matches!(plan.mode, Mode::Database(_))) {
+        prog.error(message);
+        return ExitStatus::Failure;
+    }
 
     let mut report = match (&plan.mode, &args.report) {
         (Mode::Database(_), Some(path)) => match database::open_report(path) {

@@ -11,6 +11,7 @@ use pgsurge_plan::RestoreOptions;
 use pgsurge_restore as engine;
 use pgsurge_script::{open, ScriptReader};
 
+use super::stages::Around;
 use super::database::{connection, exit_status, report_meta_for, size_on_disk, write_report, ReportFile};
 use super::ExitStatus;
 use crate::cli::RestoreArgs;
@@ -190,6 +191,14 @@ pub fn run(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, source: &Sou
     let Some(connector) = connection(args, dbname, prog) else { return ExitStatus::Failure };
     let jobs = super::database::jobs(opts, prog);
     let dumped = reader.fill_buf().is_ok_and(open::is_dump_script);
+    // A cluster's script (pg_dumpall) moves between databases and may drop the one -d
+    // names: no marker stays on it.
+    let cluster = reader.fill_buf().is_ok_and(|start| start.windows(32).any(|w| w == b"PostgreSQL database cluster dump"));
+    if cluster && args.swap {
+        prog.error(format_args!("\"{label}\" is a whole cluster's script (pg_dumpall): it makes its own databases, and --swap swaps one"));
+        return ExitStatus::Failure;
+    }
+    let Ok(around) = Around::begin(args, &connector, Some(connector.dbname.as_str()), !cluster, prog) else { return ExitStatus::Failure };
     // Workers load a COPY's rows from the script's text by their offset: a compressed
     // script's text is written out first.
     let text = match (jobs > 1 && !opts.single_transaction, dumped) {
@@ -227,9 +236,23 @@ pub fn run(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, source: &Sou
         let archive = ArchiveMeta { path: source.given.clone(), format: "plain", bytes: size_on_disk(path), version: String::new(), dumped_by, dumped_from, database: None };
         report_meta_for(args, archive, &connector, if parallel.is_some() { jobs } else { 1 })
     });
-    let result = engine::restore_script(script_reader(reader, args.allow_server_files), label, opts, &connector, &|e| reporter.event(e), parallel);
+    let result = engine::restore_script(script_reader(reader, args.allow_server_files), label, opts, around.connector(), &|e| {
+        around.observe(&e);
+        reporter.event(e)
+    }, parallel);
+    let mut report = report;
+    let stages_ok = around.finish(&result, &mut |key, value| {
+        if let Some(report) = report.as_mut() {
+            report.set_key(key, value);
+        }
+    }, prog);
     let report_written = write_report(report, || meta.as_ref().map(|meta| reporter.json(result.as_ref().ok(), meta)).unwrap_or_default(), prog);
-    exit_status(result, &reporter, report_written, prog)
+    let status = exit_status(result, &reporter, report_written, prog);
+    if stages_ok {
+        status
+    } else {
+        ExitStatus::Failure
+    }
 }
 
 /// A script's text, uncompressed, in a file workers can read at any offset: the script
