@@ -250,7 +250,7 @@ pub struct RestoreArgs {
 
     #[arg(help = "Restore even when the checks made first find what\nwould make it fail (missing roles, extensions...)", long = "force", help_heading = "Safe restores into a live database (pgsurge)")]
     pub force: bool,
-    #[arg(help = "Refuse to start while another pgsurge restore into\nthe same database runs", long = "exclusive", help_heading = "Safe restores into a live database (pgsurge)")]
+    #[arg(help = "Refuse to start while another restore by pgsurge\ninto the same database runs", long = "exclusive", help_heading = "Safe restores into a live database (pgsurge)")]
     pub exclusive: bool,
     #[arg(help = "Restore into a new database beside the target, then\nswap it in by rename, keeping the old one as a\nsafety copy (NAME_before_TIMESTAMP)", long = "swap", help_heading = "Safe restores into a live database (pgsurge)")]
     pub swap: bool,
@@ -266,6 +266,10 @@ pub struct RestoreArgs {
     pub then: Vec<String>,
     #[arg(help = "After the restore, apply DIR's *.sql files in name\norder, each in a transaction of its own", long = "migrations", value_name = "DIR", help_heading = "Safe restores into a live database (pgsurge)")]
     pub migrations: Option<String>,
+    /// `pgsurge check`: the restore's checks, nothing restored (set by the command, not an
+    /// option).
+    #[arg(skip)]
+    pub check_only: bool,
     /// Output version information, then exit.
     #[arg(short = 'V', long = "version", help_heading = "General options")]
     pub version: bool,

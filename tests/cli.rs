@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::harness::{pg_restore_alias, pgsurge, run, testdata, LIBPQ_VARS};
 
 /// Every command of `pgsurge`, as `pgsurge --help` lists them.
-const COMMANDS: [&str; 7] = ["restore", "list", "sql", "verify", "report", "completions", "man"];
+const COMMANDS: [&str; 11] = ["restore", "list", "sql", "check", "status", "rollback", "snapshots", "verify", "report", "completions", "man"];
 
 fn s(args: &[&str]) -> Vec<String> {
     args.iter().map(|a| a.to_string()).collect()

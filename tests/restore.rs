@@ -323,7 +323,10 @@ fn hints_suggest_only_options_not_given() {
 
     let hint_after = |args: &[&str]| {
         let db = fresh_db(cluster, "hint");
-        let out = restore(Tool::Pgsurge, cluster, &db, &dump, args, false);
+        // Past the checks that would stop it first (tests/preflight.rs): the hint here is
+        // the one of the errors' summary.
+        let forced: Vec<&str> = ["--force"].iter().chain(args).copied().collect();
+        let out = restore(Tool::Pgsurge, cluster, &db, &dump, &forced, false);
         cluster.dropdb(&db);
         let err = out.stderr_text();
         assert_eq!(out.status, 1, "{args:?}: {err}");

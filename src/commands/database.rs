@@ -206,6 +206,26 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
         jobs
     };
 
+    let mut preflight = None;
+    if !pg_restore {
+        let needs = pgsurge_plan::needs::of_archive(archive, selection, opts);
+        let header = archive.header();
+        let target = pgsurge_stages::preflight::Target {
+            // --create restores into the archive's database, made from -d's.
+            dbname: match (&needs.database, opts.create) {
+                (Some(db), true) => db.name.clone(),
+                _ => connector.dbname.clone(),
+            },
+            create: opts.create,
+            clean: opts.clean,
+            swap: args.swap,
+            archive_major: header.server_version.as_ref().and_then(|v| std::str::from_utf8(v).ok()?.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()),
+        };
+        match super::preflight::stage(args, &connector, &target, &needs, prog) {
+            Ok(json) => preflight = Some(json),
+            Err(status) => return status,
+        }
+    }
     // The marker goes on the database restored into: the one --create makes, once made.
     let marker_on = (!opts.create).then_some(connector.dbname.as_str());
     let Ok(around) = Around::begin(args, &connector, marker_on, !pg_restore, prog) else { return ExitStatus::Failure };
@@ -222,7 +242,7 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
     if opts.verbose {
         prog.info("connecting to database for restore");
     }
-    let result = engine::restore(archive, selection, opts, jobs, around.connector(), &|e| {
+    let result = engine::restore(archive, selection, opts, jobs, &around.connector(), &|e| {
         around.observe(&e);
         reporter.event(e)
     });
@@ -230,6 +250,9 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
         prog.info(format_args!("the temporary copy of standard input took at most {} on disk", human_bytes(spool.peak())));
     }
     let mut report = report;
+    if let (Some(report), Some(json)) = (report.as_mut(), preflight) {
+        report.set_key("preflight", json);
+    }
     let stages_ok = around.finish(&result, &mut |key, value| {
         if let Some(report) = report.as_mut() {
             report.set_key(key, value);

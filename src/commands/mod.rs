@@ -7,6 +7,7 @@ mod archive;
 pub mod database;
 mod describe;
 mod migrations;
+mod preflight;
 mod report;
 mod restore;
 mod safety;

@@ -60,6 +60,7 @@ pub fn run(mut args: RestoreArgs, command: RestoreCommand, prog: &Program) -> Ex
     };
     plan.options.analyze = options::analyze(&args, prog.name == "pg_restore");
     plan.check_only = command == RestoreCommand::Check;
+    args.check_only = plan.check_only;
     if let Err(message) = stages::check_options(&args, matches!(plan.mode, Mode::Database(_))) {
         prog.error(message);
         return ExitStatus::Failure;

@@ -198,6 +198,23 @@ pub fn run(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, source: &Sou
         prog.error(format_args!("\"{label}\" is a whole cluster's script (pg_dumpall): it makes its own databases, and --swap swaps one"));
         return ExitStatus::Failure;
     }
+    // The checks read the script once more, as the restore will: what it needs of the
+    // server (roles, extensions, tablespaces) before anything is sent.
+    let needs = open::open_script(path).ok().flatten().map(|(plain, _)| super::preflight::script_needs(script_reader(plain, args.allow_server_files)));
+    let preflight = match needs {
+        Some(Ok(needs)) => {
+            let target = pgsurge_stages::preflight::Target { dbname: connector.dbname.clone(), swap: args.swap, ..Default::default() };
+            match super::preflight::stage(args, &connector, &target, &needs, prog) {
+                Ok(json) => Some(json),
+                Err(status) => return status,
+            }
+        }
+        // The pre-pass read it whole: this cannot fail but for the file changing under us.
+        _ => {
+            prog.error(format_args!("could not read \"{label}\" again for the checks before the restore"));
+            return ExitStatus::Failure;
+        }
+    };
     let Ok(around) = Around::begin(args, &connector, Some(connector.dbname.as_str()), !cluster, prog) else { return ExitStatus::Failure };
     // Workers load a COPY's rows from the script's text by their offset: a compressed
     // script's text is written out first.
@@ -236,11 +253,14 @@ pub fn run(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, source: &Sou
         let archive = ArchiveMeta { path: source.given.clone(), format: "plain", bytes: size_on_disk(path), version: String::new(), dumped_by, dumped_from, database: None };
         report_meta_for(args, archive, &connector, if parallel.is_some() { jobs } else { 1 })
     });
-    let result = engine::restore_script(script_reader(reader, args.allow_server_files), label, opts, around.connector(), &|e| {
+    let result = engine::restore_script(script_reader(reader, args.allow_server_files), label, opts, &around.connector(), &|e| {
         around.observe(&e);
         reporter.event(e)
     }, parallel);
     let mut report = report;
+    if let (Some(report), Some(json)) = (report.as_mut(), preflight) {
+        report.set_key("preflight", json);
+    }
     let stages_ok = around.finish(&result, &mut |key, value| {
         if let Some(report) = report.as_mut() {
             report.set_key(key, value);

@@ -37,6 +37,36 @@ struct SwapChoice {
     keep_copies: Option<usize>,
 }
 
+/// The engine's connections, opened as `ConnParams` opens them, but for the first one: when
+/// the server refuses it for want of a slot (SQLSTATE 53300), it is tried again for a few
+/// seconds, since the sessions of the checks and of a marker that gave way may have ended
+/// a moment ago without the server having let their slots go yet.
+pub struct Patient<'a> {
+    params: &'a ConnParams,
+    first: std::sync::atomic::AtomicBool,
+}
+
+/// How long the first connection waits for slots our own sessions held.
+const FIRST_CONNECTION_PATIENCE: Duration = Duration::from_secs(3);
+
+impl pgsurge_restore::Connector for Patient<'_> {
+    fn connect<'b>(&'b self, dbname: Option<&'b str>, notices: pgsurge_connect::NoticeHandler) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<tokio_postgres::Client, pgsurge_restore::ConnectFailure>> + Send + 'b>> {
+        Box::pin(async move {
+            let first = self.first.swap(false, std::sync::atomic::Ordering::SeqCst);
+            let deadline = std::time::Instant::now() + FIRST_CONNECTION_PATIENCE;
+            loop {
+                let result = pgsurge_restore::Connector::connect(self.params, dbname, notices.clone()).await;
+                let no_slot = result.as_ref().err().and_then(|e| e.downcast_ref::<pgsurge_connect::ConnectError>()).is_some_and(|e| e.too_many_connections());
+                if !(first && no_slot && std::time::Instant::now() < deadline) {
+                    return result;
+                }
+                // Nothing else runs on the engine's runtime before its first connection.
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    }
+}
+
 /// How far the engine is, as the marker shows it.
 #[derive(Default)]
 struct Progress {
@@ -132,6 +162,12 @@ impl<'a> Around<'a> {
             match Marker::start(target, marker_on, args.exclusive, first) {
                 Ok(m) => Some(m),
                 Err(e @ pgsurge_stages::marker::MarkerError::AlreadyRunning { .. }) => return Err(fail(e.to_string())),
+                Err(e @ pgsurge_stages::marker::MarkerError::NoRoom(..)) if !args.exclusive => {
+                    if !args.quiet {
+                        prog.info(format_args!("{e}: restoring without the marker other processes could see"));
+                    }
+                    None
+                }
                 // Nothing there to mark: a --swap restore into a name not used yet.
                 Err(e) if e.no_database() && args.swap => None,
                 Err(e) if args.exclusive => return Err(fail(e.to_string())),
@@ -175,8 +211,8 @@ impl<'a> Around<'a> {
     }
 
     /// Where the engine connects.
-    pub fn connector(&self) -> &ConnParams {
-        &self.restore_to
+    pub fn connector(&self) -> Patient<'_> {
+        Patient { params: &self.restore_to, first: std::sync::atomic::AtomicBool::new(true) }
     }
 
     /// Follows the engine's events: the marker shows the stage and how many entries are

@@ -28,6 +28,7 @@ pub mod freeze;
 pub mod list_file;
 pub mod listing;
 mod local_time;
+pub mod needs;
 pub mod options;
 pub mod plan;
 pub mod primary_key;

@@ -14,3 +14,5 @@ pub mod marker;
 pub mod migrations;
 pub mod status;
 pub mod swap;
+
+pub mod preflight;

@@ -49,6 +49,8 @@ pub enum MarkerError {
     AlreadyRunning { database: String, running: String },
     #[error("the restore marker stopped: {0}")]
     Gone(String),
+    #[error("{0} may have only {1} connection(s) at once, and the marker would take one the restore needs")]
+    NoRoom(String, i32),
 }
 
 impl MarkerError {
@@ -267,6 +269,17 @@ async fn open(params: &ConnParams, database: &str, exclusive: bool, shown: &Show
         "SET idle_session_timeout = '{IDLE_TIMEOUT}'; SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3; SET statement_timeout = 0"
     );
     client.batch_execute(&setup).await.map_err(|e| connect_error(DbError::Query(e)))?;
+    // Under a tight CONNECTION LIMIT the marker's session would be one the restore lacks.
+    let limits = client
+        .query_one("SELECT (SELECT rolconnlimit FROM pg_catalog.pg_roles WHERE rolname = current_user), (SELECT datconnlimit FROM pg_catalog.pg_database WHERE datname = current_database())", &[])
+        .await
+        .map_err(|e| connect_error(DbError::Query(e)))?;
+    let (role_limit, db_limit): (Option<i32>, Option<i32>) = (limits.get(0), limits.get(1));
+    for (what, limit) in [(format!("role \"{}\"", params.user), role_limit), (format!("database \"{database}\""), db_limit)] {
+        if let Some(limit) = limit.filter(|l| (0..3).contains(l)) {
+            return Err(MarkerError::NoRoom(what, limit));
+        }
+    }
     let locked: bool = client
         .query_one("SELECT pg_catalog.pg_try_advisory_lock($1, $2)", &[&LOCK_KEY.0, &LOCK_KEY.1])
         .await
