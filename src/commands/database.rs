@@ -146,14 +146,21 @@ pub fn size_on_disk(path: &std::path::Path) -> Option<u64> {
 /// The connection parameters of `-d`, the other connection options and the environment, as
 /// libpq resolves them; `None` when they are wrong (said already).
 pub fn connection(args: &RestoreArgs, dbname: &str, prog: &Program) -> Option<ConnParams> {
+    resolve_connection(Some(dbname.to_owned()), args.host.clone(), args.port.clone(), args.username.clone(), (args.no_password, args.password), prog)
+}
+
+/// Connection parameters from `-d`, `-h`, `-p`, `-U` and `-w`/`-W` (`prompt`), the
+/// environment and libpq's defaults, as every command that connects resolves them; `None`
+/// when they are wrong (said already).
+pub fn resolve_connection(dbname: Option<String>, host: Option<String>, port: Option<String>, user: Option<String>, (never, always): (bool, bool), prog: &Program) -> Option<ConnParams> {
     let request = ConnectRequest {
-        dbname: Some(dbname.to_owned()),
-        host: args.host.clone(),
-        port: args.port.clone(),
-        user: args.username.clone(),
-        password: if args.no_password {
+        dbname,
+        host,
+        port,
+        user,
+        password: if never {
             PasswordPolicy::Never
-        } else if args.password {
+        } else if always {
             PasswordPolicy::Always
         } else {
             PasswordPolicy::IfAsked
@@ -249,7 +256,14 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
     if let Some(spool) = archive.spool().filter(|_| !pg_restore && !args.quiet) {
         prog.info(format_args!("the temporary copy of standard input took at most {} on disk", human_bytes(spool.peak())));
     }
-    let mut report = report;
+    finish(around, result, report, preflight, &reporter, meta, prog)
+}
+
+/// The end of a restore into a database, an archive's or a script's: the stages after the
+/// engine (migrations, swap), the report with what the stages did, the summary and the
+/// exit status — 1 when the restore or a stage after it failed.
+#[allow(clippy::too_many_arguments)]
+pub fn finish(around: Around<'_>, result: Result<Outcome, EngineError>, mut report: Option<ReportFile>, preflight: Option<serde_json::Value>, reporter: &Reporter, meta: Option<ReportMeta>, prog: &Program) -> ExitStatus {
     if let (Some(report), Some(json)) = (report.as_mut(), preflight) {
         report.set_key("preflight", json);
     }
@@ -260,7 +274,7 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
     }, prog);
     // A report asked for and not written fails the command, however the restore went.
     let report_written = write_report(report, || meta.as_ref().map(|meta| reporter.json(result.as_ref().ok(), meta)).unwrap_or_default(), prog);
-    let status = exit_status(result, &reporter, report_written, prog);
+    let status = exit_status(result, reporter, report_written, prog);
     if stages_ok {
         status
     } else {

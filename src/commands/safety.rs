@@ -4,37 +4,17 @@
 
 use std::io::Write;
 
-use pgsurge_connect::{ConnParams, ConnectRequest, PasswordPolicy};
+use pgsurge_connect::ConnParams;
 use pgsurge_stages::{status, swap};
 
-use super::database::report_connect_error;
+use super::database::resolve_connection;
 use super::ExitStatus;
 use crate::cli::{RollbackArgs, ServerArgs};
 use crate::messages::{human_bytes, Program};
 
 
 fn connection(args: &ServerArgs, prog: &Program) -> Option<ConnParams> {
-    let request = ConnectRequest {
-        dbname: args.dbname.clone(),
-        host: args.host.clone(),
-        port: args.port.clone(),
-        user: args.username.clone(),
-        password: if args.no_password {
-            PasswordPolicy::Never
-        } else if args.password {
-            PasswordPolicy::Always
-        } else {
-            PasswordPolicy::IfAsked
-        },
-        fallback_application_name: "pgsurge".into(),
-    };
-    match ConnParams::resolve(&request, &|key| std::env::var(key).ok()) {
-        Ok(params) => Some(params),
-        Err(e) => {
-            report_connect_error(prog, &e);
-            None
-        }
-    }
+    resolve_connection(args.dbname.clone(), args.host.clone(), args.port.clone(), args.username.clone(), (args.no_password, args.password), prog)
 }
 
 /// `pgsurge status -d DB`: 0 when no restore into DB runs, 1 when one does, 2 when the

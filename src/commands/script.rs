@@ -12,7 +12,7 @@ use pgsurge_restore as engine;
 use pgsurge_script::{open, ScriptReader};
 
 use super::stages::Around;
-use super::database::{connection, exit_status, report_meta_for, size_on_disk, write_report, ReportFile};
+use super::database::{connection, report_meta_for, size_on_disk, ReportFile};
 use super::ExitStatus;
 use crate::cli::RestoreArgs;
 use crate::messages::Program;
@@ -257,22 +257,7 @@ pub fn run(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, source: &Sou
         around.observe(&e);
         reporter.event(e)
     }, parallel);
-    let mut report = report;
-    if let (Some(report), Some(json)) = (report.as_mut(), preflight) {
-        report.set_key("preflight", json);
-    }
-    let stages_ok = around.finish(&result, &mut |key, value| {
-        if let Some(report) = report.as_mut() {
-            report.set_key(key, value);
-        }
-    }, prog);
-    let report_written = write_report(report, || meta.as_ref().map(|meta| reporter.json(result.as_ref().ok(), meta)).unwrap_or_default(), prog);
-    let status = exit_status(result, &reporter, report_written, prog);
-    if stages_ok {
-        status
-    } else {
-        ExitStatus::Failure
-    }
+    super::database::finish(around, result, report, preflight, &reporter, meta, prog)
 }
 
 /// A script's text, uncompressed, in a file workers can read at any offset: the script
