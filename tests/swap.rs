@@ -288,3 +288,30 @@ fn swap_options_are_checked_before_anything() {
     assert_eq!(out.status, 1);
     assert!(out.stderr_text().contains("no safety copy"), "{}", out.stderr_text());
 }
+
+#[test]
+fn the_archives_database_properties_win_over_the_live_ones() {
+    let Some(cluster) = Cluster::shared(18) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let src = format!("swprops{}_src", N.fetch_add(1, Ordering::Relaxed));
+    cluster.dropdb(&src);
+    cluster.createdb(&src);
+    cluster.psql(&src, "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'new');");
+    cluster.psql("postgres", &format!("ALTER DATABASE \"{src}\" SET work_mem = '9MB'; COMMENT ON DATABASE \"{src}\" IS 'from the archive';"));
+    let dump = dir.path().join("props.dump");
+    let mut args = cluster.conn_args(&src);
+    args.extend(["-Fc".into(), "-f".into(), dump.display().to_string()]);
+    assert_eq!(cluster.run("pg_dump", &args, None).status, 0);
+    cluster.dropdb(&src);
+
+    let (db, _) = live_and_dump(cluster, dir.path(), "props", 1, 1);
+    cluster.psql("postgres", &format!("ALTER DATABASE \"{db}\" SET work_mem = '7MB'; ALTER DATABASE \"{db}\" SET statement_timeout = '3s'; COMMENT ON DATABASE \"{db}\" IS 'the live one';"));
+    let out = pgsurge_in(cluster, "restore", &db, &["--swap", &dump.display().to_string()]);
+    assert_eq!(out.status, 0, "{}", out.stderr_text());
+    let settings = cluster.psql("postgres", &format!("SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = '{db}' AND s.setrole = 0"));
+    assert!(settings.contains("work_mem=9MB") && settings.contains("statement_timeout=3s") && !settings.contains("7MB"), "{settings}");
+    let comment = cluster.psql("postgres", &format!("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '{db}'"));
+    assert_eq!(comment.trim(), "from the archive");
+    drop_all(cluster, &db);
+}

@@ -235,7 +235,9 @@ pub fn run(args: &RestoreArgs, dbname: &str, plan: &Plan, archive: &mut Archive,
     }
     // The marker goes on the database restored into: the one --create makes, once made.
     let marker_on = (!opts.create).then_some(connector.dbname.as_str());
-    let Ok(around) = Around::begin(args, &connector, marker_on, !pg_restore, prog) else { return ExitStatus::Failure };
+    let toc = archive.toc();
+    let properties = |name: &str| pgsurge_plan::database_props::database_properties(toc, opts, name.as_bytes()).into_iter().map(|s| String::from_utf8_lossy(&s).into_owned()).collect();
+    let Ok(around) = Around::begin(args, &connector, marker_on, !pg_restore, &properties, prog) else { return ExitStatus::Failure };
     let swapped;
     let opts = match around.engine_options(opts, prog) {
         Some(changed) => {

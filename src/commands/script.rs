@@ -215,7 +215,8 @@ pub fn run(args: &RestoreArgs, dbname: &str, opts: &RestoreOptions, source: &Sou
             return ExitStatus::Failure;
         }
     };
-    let Ok(around) = Around::begin(args, &connector, Some(connector.dbname.as_str()), !cluster, prog) else { return ExitStatus::Failure };
+    // A script's database-level statements run as part of it (with its own \\connect).
+    let Ok(around) = Around::begin(args, &connector, Some(connector.dbname.as_str()), !cluster, &|_| Vec::new(), prog) else { return ExitStatus::Failure };
     // Workers load a COPY's rows from the script's text by their offset: a compressed
     // script's text is written out first.
     let text = match (jobs > 1 && !opts.single_transaction, dumped) {

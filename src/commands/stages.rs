@@ -139,7 +139,11 @@ impl<'a> Around<'a> {
     /// database, or `None` for one `--create` has yet to make), and under `--swap` the
     /// shadow database. `marker` is false where no marker goes (the `pg_restore` name, a
     /// cluster script that connects to databases of its own).
-    pub fn begin(args: &'a RestoreArgs, target: &ConnParams, marker_on: Option<&str>, marker: bool, prog: &Program) -> Result<Around<'a>, NotStarted> {
+    ///
+    /// `database_properties` writes the archive's own database-level properties for a
+    /// database name (see `pgsurge_plan::database_props`): the shadow gets the live
+    /// database's, then those, which win where both say.
+    pub fn begin(args: &'a RestoreArgs, target: &ConnParams, marker_on: Option<&str>, marker: bool, database_properties: &dyn Fn(&str) -> Vec<String>, prog: &Program) -> Result<Around<'a>, NotStarted> {
         let fail = |message: String| {
             prog.error(message);
             NotStarted
@@ -188,6 +192,15 @@ impl<'a> Around<'a> {
                     if !args.quiet {
                         let note = if shadow.live_existed { format!(", configured as \"{}\" is", target.dbname) } else { String::new() };
                         prog.info(format_args!("restoring into the new database \"{}\"{note}; \"{}\" stays as it is until the swap", shadow.name, target.dbname));
+                    }
+                    let statements = database_properties(&shadow.name);
+                    match swap::apply_properties(target, &statements) {
+                        Ok(failed) => {
+                            for (statement, why) in failed {
+                                prog.warning(format_args!("the archive's database property could not be given to the new database: {why}; statement: {statement}"));
+                            }
+                        }
+                        Err(e) => prog.warning(format_args!("the archive's database properties could not be given to the new database: {e}")),
                     }
                     around.restore_to = target.with_dbname(&shadow.name);
                     around.shadow = Some(shadow);

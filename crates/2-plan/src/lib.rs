@@ -25,6 +25,7 @@ pub mod filter;
 pub mod foreign_key;
 pub mod groupable;
 pub mod freeze;
+pub mod database_props;
 pub mod list_file;
 pub mod listing;
 mod local_time;

@@ -61,6 +61,21 @@ pub fn create_shadow(params: &ConnParams, now: SystemTime) -> Result<Shadow, Swa
     db::block_on(shadow::create(params, now))?
 }
 
+/// Runs `statements` (an archive's database-level properties written for the shadow) from
+/// the maintenance database, one by one; returns those that failed, with why.
+pub fn apply_properties(params: &ConnParams, statements: &[String]) -> Result<Vec<(String, String)>, SwapError> {
+    db::block_on(async {
+        let client = db::connect_maintenance(params).await?;
+        let mut failed = Vec::new();
+        for statement in statements {
+            if let Err(e) = client.batch_execute(statement).await {
+                failed.push((statement.clone(), db::describe(&e)));
+            }
+        }
+        Ok(failed)
+    })?
+}
+
 /// Drops database `name` (a shadow that failed), waiting for no one: it should have no
 /// sessions but ours, which are closed.
 pub fn drop_database(params: &ConnParams, name: &str) -> Result<(), SwapError> {
