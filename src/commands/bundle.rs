@@ -82,7 +82,8 @@ fn check_target(args: &RestoreArgs) -> Result<(), String> {
 /// add to.
 pub fn extract_files_from(args: &RestoreArgs, checked: bool, prog: &Program) -> Option<Vec<Value>> {
     let mut done = Vec::new();
-    if args.files_from.is_empty() {
+    // `pgsurge check` changes nothing, files included.
+    if args.files_from.is_empty() || args.check_only {
         return Some(done);
     }
     if !checked {
@@ -243,6 +244,8 @@ pub fn run(args: &RestoreArgs, plan: &Plan, path: &Path, mut report: Option<Repo
     // before anything reaches the server.
     let mut extracted = Value::Null;
     match &args.files_to {
+        // `pgsurge check` changes nothing, files included.
+        Some(_) if args.check_only => {}
         Some(dir) => {
             if let Err(message) = check_target(args) {
                 prog.error(message);
