@@ -21,8 +21,17 @@ fn group_commit_failures_match_pg_restore() {
     // index and a primary key (post-data items, a worker's in parallel) will find taken.
     let setup = "CREATE TABLE public.events (x int); CREATE TYPE public.pair AS (z int); CREATE VIEW public.v_parent AS SELECT 1 AS one; \
                  CREATE TABLE public.holder (x int); CREATE INDEX types_lower ON public.holder (x); CREATE INDEX child_pkey ON public.holder (x)";
+    // pg_restore's workers at -j 2 are processes writing one stderr, and their lines can
+    // interleave (`pg_restore:pg_restore: error: error: …`): what is compared is each
+    // failure's server message (`ERROR:  …`, written whole), the commands and the count.
     let failures = |stderr: &str| -> Vec<String> {
-        let mut lines: Vec<String> = stderr.lines().filter(|l| l.contains("error: ") || l.starts_with("Command was:") || l.contains("errors ignored on restore")).map(|l| l.replace("pg_restore: ", "").replace("pgsurge: ", "")).collect();
+        let mut lines: Vec<String> = stderr
+            .lines()
+            .filter_map(|l| match l.find("ERROR:  ") {
+                Some(at) => Some(l[at..].to_owned()),
+                None => (l.starts_with("Command was:") || l.contains("errors ignored on restore")).then(|| l.replace("pg_restore: ", "").replace("pgsurge: ", "")),
+            })
+            .collect();
         lines.sort();
         lines
     };
